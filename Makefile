@@ -1,0 +1,46 @@
+# Two commands: `make demo` and `make test`. Everything else is set up by them.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+WORKSPACE ?= sourcegrid-workspace
+
+.PHONY: demo test install install-dev java lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+# PySpark needs a Java runtime (17 for Spark 4.x); install it when missing.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "Java runtime missing: installing openjdk-17-jre-headless"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
+
+demo: install
+	$(BIN)/sourcegrid demo --workspace $(WORKSPACE)
+
+test: install-dev java
+	$(BIN)/python -m pytest -q
+
+lint: install-dev
+	$(BIN)/ruff check src tests benchmarks
+
+bench: install-dev
+	$(BIN)/python benchmarks/accounting.py
+	$(BIN)/python benchmarks/aqi.py
+	$(BIN)/python benchmarks/grid.py
+
+clean:
+	rm -rf $(VENV) $(WORKSPACE) .pytest_cache
