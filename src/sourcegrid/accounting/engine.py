@@ -1,0 +1,666 @@
+"""The coefficient method of the 2nd National Pollution Source Census (二污普).
+
+For every activity row and pollutant:
+
+- generation  G = c × A, c the generation coefficient (产污系数) of the matching
+  combination (industry, section, product, raw material, process, scale tier),
+  A the activity in the coefficient's unit basis;
+- removal     R = G × η × k, η the average removal efficiency (平均去除效率) of the
+  end-of-pipe technology (末端治理技术), k the operating rate (实际运行率) from the
+  library's k formula (参考k值计算公式) or given directly, clipped to [0, 1];
+- emission    E = G − R.
+
+Technologies in series without a combined library row: η·k = 1 − Π(1 − η_i·k_i).
+
+The per-row work (matching joins, coefficient and k formulas, G/R/E, rejects)
+is one Ibis expression graph, so it runs unchanged on DuckDB (the default),
+PySpark and PostgreSQL. Small dimension tables that depend only on the library
+and on the distinct units and treatments in the input (unit factors, treatment
+resolution) are prepared with pandas and pint before the query.
+
+References
+----------
+.. [1] 第二次全国污染源普查 工业污染源产排污系数手册 (2019), 使用说明.
+.. [2] 生态环境部公告 2021年第24号, 排放源统计调查产排污核算方法和系数手册.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from sourcegrid.accounting.inputs import KEY_COLUMNS, prepare_activity, prepare_treatment
+from sourcegrid.errors import UnitError, problems_frame
+from sourcegrid.expressions import parse
+from sourcegrid.io.tables import ROW, SOURCE
+from sourcegrid.units import conversion_factor
+
+__all__ = ["AccountingResult", "account", "aggregate", "EMISSION_COLUMNS", "AGGREGATE_KEYS",
+           "ClippedOperatingRate"]
+
+EMISSION_COLUMNS = [
+    "enterprise_id", "period", "section", "pollutant", "pollutant_category",
+    "generation", "removal", "emission", "method", "library", "coefficient_row",
+    "treatment", "removal_efficiency", "k", "note",
+]
+EXPLAIN_COLUMNS = [
+    "enterprise_name", "industry_code", "region_code", "lon", "lat", "product", "raw_material",
+    "process", "scale", "capacity", "capacity_unit", "activity", "activity_unit",
+    "activity_in_basis", "coefficient_unit", "generation_coefficient", "coefficient_expression",
+    "k_source", "k_formula", "source_row",
+]
+AGGREGATE_KEYS = ("enterprise", "region", "industry", "section", "pollutant")
+_AGGREGATE_COLUMNS = {
+    "enterprise": ["enterprise_id", "enterprise_name"],
+    "region": ["region_code"],
+    "industry": ["industry_code"],
+    "section": ["section"],
+    "pollutant": ["pollutant_category", "pollutant"],
+}
+
+
+class ClippedOperatingRate(UserWarning):
+    """A k computed outside [0, 1] was clipped; the row's note says so."""
+
+
+@dataclass
+class AccountingResult:
+    """What one accounting run produced.
+
+    Attributes
+    ----------
+    emissions : pandas.DataFrame
+        One row per accounted (activity row, pollutant): EMISSION_COLUMNS, plus the
+        explanation columns (EXPLAIN_COLUMNS). Masses in kg.
+    rejects : pandas.DataFrame
+        source, row, column, value, reason, message: one row per problem.
+    activity_rows, accounted_rows : int
+        Activity rows read and activity rows with at least one pollutant accounted.
+    clipped : int
+        Pollutant rows whose k was clipped to [0, 1].
+    """
+
+    emissions: pd.DataFrame
+    rejects: pd.DataFrame
+    activity_rows: int
+    accounted_rows: int
+    clipped: int = 0
+    library: str = ""
+    engine: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def rejected_rows(self) -> int:
+        """Activity rows with at least one problem (some may be partly accounted)."""
+        return int(self.rejects.drop_duplicates(["source", "row"]).shape[0])
+
+    def summary(self) -> pd.DataFrame:
+        """Counts for the end-of-run table."""
+        reasons = self.rejects.groupby("reason").size()
+        rows = [("activity rows", self.activity_rows),
+                ("accounted rows", self.accounted_rows),
+                ("emission rows (row × pollutant)", len(self.emissions)),
+                ("rows with problems", self.rejected_rows),
+                ("k clipped to [0, 1]", self.clipped)]
+        rows += [(f"  rejected: {reason}", int(n)) for reason, n in reasons.items()]
+        return pd.DataFrame(rows, columns=["item", "count"])
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _formula_columns(library: pd.DataFrame) -> tuple[set[str], set[str]]:
+    generation, k = set(), set()
+    for text in library["generation_expression"].dropna().unique():
+        if text:
+            generation |= parse(text).variables
+    for text in library["k_formula"].dropna().unique():
+        if text:
+            k |= parse(text).variables
+    return generation, k
+
+
+def _combinations(library: pd.DataFrame) -> pd.DataFrame:
+    """Number each combination and mark its base row (the first row of it)."""
+    library = library.copy()
+    keys = ["industry_code", *KEY_COLUMNS, "scale", "pollutant"]
+    library["combination_id"] = library.groupby(keys, sort=False).ngroup().astype("int64")
+    first = library.groupby("combination_id")["coefficient_row"].transform("min")
+    library["is_base"] = library["coefficient_row"] == first
+    # a library row repeated for several industry codes keeps one base per code
+    library["specificity"] = (
+        (library["industry_code"] != "*").astype("int64")
+        + sum((library[c] != "").astype("int64") for c in KEY_COLUMNS)
+        + (library["scale"] != "").astype("int64")
+    )
+    return library
+
+
+def _unit_factors(pairs: pd.DataFrame, left: str, right: str, name: str) -> pd.DataFrame:
+    """Conversion factor of each distinct (left unit, right unit) pair that converts."""
+    rows = []
+    for a, b in pairs[[left, right]].drop_duplicates().itertuples(index=False):
+        if not a or not b:
+            continue
+        try:
+            rows.append((a, b, conversion_factor(a, b)))
+        except UnitError:
+            continue
+    return pd.DataFrame(rows, columns=[left, right, name]).astype(
+        {left: "string", right: "string", name: "float64"})
+
+
+def _treatment_parts(library: pd.DataFrame, treatments: Sequence[str]) -> pd.DataFrame:
+    """Resolve each (combination, treatment text) into the library rows that treat it.
+
+    A text equal to a library treatment is one part (a combined row when the text
+    names a series). Otherwise a ';'-separated series is split and every
+    technology must have a row of its own; unresolved pairs get no parts.
+    """
+    rows = library.loc[library["treatment"] != "",
+                       ["combination_id", "treatment", "coefficient_row", "removal_efficiency",
+                        "k_formula"]]
+    columns = ["combination_id", "treatment_text", "part_no", "part_treatment", "part_row",
+               "part_efficiency", "part_k_formula"]
+    out = []
+    texts = pd.DataFrame({"treatment_text": pd.Series(sorted(set(treatments) - {""}),
+                                                      dtype="string")})
+    if texts.empty or rows.empty:
+        return pd.DataFrame(columns=columns).astype({
+            "combination_id": "int64", "part_no": "int64", "part_row": "int64",
+            "part_efficiency": "float64", "treatment_text": "string", "part_treatment": "string",
+            "part_k_formula": "string"})
+    # whole-text matches (including combined rows for a series)
+    whole = texts.merge(rows, left_on="treatment_text", right_on="treatment")
+    whole = whole.assign(part_no=1).rename(columns={
+        "treatment": "part_treatment", "coefficient_row": "part_row",
+        "removal_efficiency": "part_efficiency", "k_formula": "part_k_formula"})
+    out.append(whole[columns])
+    # series split into technologies, each looked up on its own
+    series = texts.loc[texts["treatment_text"].str.contains(";", regex=False)].copy()
+    if not series.empty:
+        series["part_treatment"] = series["treatment_text"].str.split(";")
+        series = series.explode("part_treatment")
+        series["part_treatment"] = series["part_treatment"].str.strip()
+        series["part_no"] = series.groupby("treatment_text").cumcount() + 1
+        series["n_parts"] = series.groupby("treatment_text")["part_no"].transform("max")
+        parts = series.merge(rows, left_on="part_treatment", right_on="treatment")
+        found = parts.groupby(["combination_id", "treatment_text"])["part_no"].transform("size")
+        parts = parts.loc[found == parts["n_parts"]]
+        parts = parts.rename(columns={"coefficient_row": "part_row",
+                                      "removal_efficiency": "part_efficiency",
+                                      "k_formula": "part_k_formula"})
+        have_whole = whole[["combination_id", "treatment_text"]].drop_duplicates()
+        parts = parts.merge(have_whole, how="left", indicator=True)
+        out.append(parts.loc[parts["_merge"] == "left_only", columns])
+    result = pd.concat(out, ignore_index=True)
+    return result.astype({"combination_id": "int64", "part_no": "int64", "part_row": "int64",
+                          "part_efficiency": "float64", "treatment_text": "string",
+                          "part_treatment": "string", "part_k_formula": "string"})
+
+
+def _case(column: ibis.Value, formulas: Sequence[str], compile_one, default) -> ibis.Value:
+    """CASE column WHEN formula_1 THEN compiled_1 ... over the distinct formulas."""
+    branches = [(column == text, compile_one(text)) for text in formulas if text]
+    if not branches:
+        return default
+    return ibis.cases(*branches, else_=default)
+
+
+def _missing_names(column: ibis.Value, formulas: Sequence[str], resolve) -> ibis.Value:
+    """The variables a row's formula needs and lacks, as 'a b ' ('' when none)."""
+    def names(text: str) -> ibis.Value:
+        pieces = [ibis.ifelse(resolve(v).isnull(), ibis.literal(v + " "), ibis.literal(""))
+                  for v in sorted(parse(text).variables)]
+        out = ibis.literal("")
+        for piece in pieces:
+            out = out.concat(piece)
+        return out
+
+    return _case(column, formulas, names, ibis.literal(""))
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def account(activity: pd.DataFrame, library, treatment: pd.DataFrame | None = None, *,
+            con=None, library_name: str | None = None,
+            activity_source: str = "activity",
+            treatment_source: str = "treatment") -> AccountingResult:
+    """Account generation, removal and emission by the coefficient method.
+
+    Parameters
+    ----------
+    activity : pandas.DataFrame
+        Activity table (DESIGN.md, "Activity"), text or typed; Chinese headers accepted.
+    library : CoefficientLibrary or pandas.DataFrame
+        A validated library (``sourcegrid.coefficients``) or its normalized rows.
+    treatment : pandas.DataFrame, optional
+        Treatment table (DESIGN.md, "Treatment"); a pollutant without a row is untreated.
+    con : ibis backend, optional
+        Where the query runs (default: an in-memory DuckDB). Pass a PySpark or
+        PostgreSQL backend to run the same expressions there.
+
+    Returns
+    -------
+    AccountingResult
+        Emissions [kg] with their explanation, and the rejects.
+    """
+    rows = library.rows if hasattr(library, "rows") else library
+    name = library_name or getattr(library, "name", None) or (
+        str(rows["library"].iloc[0]) if len(rows) else "")
+    rows = _combinations(rows.reset_index(drop=True))
+    generation_vars, k_vars = _formula_columns(rows)
+
+    act, act_rejects = prepare_activity(activity, variables=generation_vars | k_vars,
+                                        source=activity_source)
+    trt, trt_rejects = prepare_treatment(treatment, variables=k_vars, source=treatment_source)
+    n_activity = len(act) + act_rejects.drop_duplicates(["source", "row"]).shape[0]
+    from sourcegrid.coefficients.model import canonical_pollutant
+
+    if len(trt):
+        trt["pollutant"] = trt["pollutant"].map(lambda p: canonical_pollutant(p) if p else "")
+
+    # industry codes the library does not know at all
+    known = set(rows["industry_code"])
+    unknown = ~act["industry_code"].isin(known) if "*" not in known else pd.Series(
+        False, index=act.index)
+    unknown_rejects = pd.DataFrame({
+        "source": act.loc[unknown, SOURCE].astype(str), "row": act.loc[unknown, ROW],
+        "column": "industry_code", "value": act.loc[unknown, "industry_code"],
+        "reason": "unknown_industry",
+        "message": f"library {name!r} has no coefficients for this industry code",
+    })
+    act = act.loc[~unknown].reset_index(drop=True)
+
+    variables = sorted(generation_vars | k_vars)
+    for v in variables:
+        if v not in act.columns:
+            act[v] = np.nan
+        if v not in trt.columns:
+            trt[v] = np.nan
+    activity_columns = ["activity_row", ROW, SOURCE, "enterprise_id", "enterprise_name",
+                        "industry_code", "region_code", "lon", "lat", *KEY_COLUMNS, "capacity",
+                        "capacity_unit", "scale", "activity", "activity_unit", "period",
+                        *variables]
+    act = act[activity_columns].astype({ROW: "int64", SOURCE: "string", **{
+        c: "string" for c in ["enterprise_id", "enterprise_name", "industry_code",
+                              "region_code", *KEY_COLUMNS, "capacity_unit", "scale",
+                              "activity_unit", "period"]}})
+    for v in variables:
+        act[v] = act[v].astype("float64")
+    trt = trt[["enterprise_id", "section", "pollutant", "pollutant_category", "treatment", "k",
+               *variables]].astype({"enterprise_id": "string", "section": "string",
+                                    "pollutant": "string", "pollutant_category": "string",
+                                    "treatment": "string", "k": "float64",
+                                    **{v: "float64" for v in variables}})
+
+    lib_columns = ["combination_id", "is_base", "specificity", "coefficient_row", "industry_code",
+                   *KEY_COLUMNS, "scale", "scale_min", "scale_min_inclusive", "scale_max",
+                   "scale_max_inclusive", "scale_unit", "pollutant_category", "pollutant",
+                   "unit", "activity_unit", "coefficient_factor", "generation_coefficient",
+                   "generation_expression", "treatment", "removal_efficiency", "k_formula"]
+    lib = rows[lib_columns].rename(columns={c: f"lib_{c}" for c in [
+        "industry_code", *KEY_COLUMNS, "scale", "activity_unit", "treatment"]})
+    lib = lib.astype({"lib_industry_code": "string", **{f"lib_{c}": "string" for c in KEY_COLUMNS},
+                      "lib_scale": "string", "scale_unit": "string", "pollutant": "string",
+                      "pollutant_category": "string", "unit": "string",
+                      "lib_activity_unit": "string", "generation_expression": "string",
+                      "lib_treatment": "string", "k_formula": "string",
+                      "scale_min_inclusive": "bool", "scale_max_inclusive": "bool",
+                      "coefficient_row": "int64", "specificity": "int64", "is_base": "bool",
+                      "scale_min": "float64", "scale_max": "float64",
+                      "coefficient_factor": "float64", "generation_coefficient": "float64",
+                      "removal_efficiency": "float64"})
+
+    unit_pairs = act[["activity_unit"]].drop_duplicates().merge(
+        lib[["lib_activity_unit"]].drop_duplicates(), how="cross")
+    unit_factors = _unit_factors(unit_pairs, "activity_unit", "lib_activity_unit", "unit_factor")
+    capacity_pairs = act[["capacity_unit"]].drop_duplicates().merge(
+        lib[["scale_unit"]].drop_duplicates(), how="cross")
+    capacity_factors = _unit_factors(capacity_pairs, "capacity_unit", "scale_unit",
+                                     "capacity_factor")
+    parts = _treatment_parts(rows, trt["treatment"].unique().tolist())
+
+    con = con if con is not None else ibis.duckdb.connect()
+    tables = _upload(con, activity=act, library=lib, treatment=trt, unit_factors=unit_factors,
+                     capacity_factors=capacity_factors, parts=parts)
+    expressions = _build(con, tables, rows, variables)
+    emissions = expressions["emissions"].to_pandas()
+    engine_rejects = expressions["rejects"].to_pandas()
+    for table_name in tables.values():
+        _drop(con, table_name)
+
+    emissions["library"] = name
+    emissions["method"] = "coefficient"
+    emissions = emissions.sort_values(["source_row", "pollutant"], kind="stable",
+                                      ignore_index=True)
+    clipped = int(emissions["note"].str.contains("clipped", regex=False).sum())
+    if clipped:
+        warnings.warn(f"{clipped} operating rate(s) k outside [0, 1] were clipped; see the "
+                      "note column", ClippedOperatingRate, stacklevel=2)
+    rejects = pd.concat([act_rejects, trt_rejects, unknown_rejects, engine_rejects],
+                        ignore_index=True)
+    rejects = rejects.astype({"row": "Int64"}) if len(rejects) else problems_frame([])
+    accounted = emissions["source_row"].nunique()
+    return AccountingResult(emissions[EMISSION_COLUMNS + EXPLAIN_COLUMNS], rejects, n_activity,
+                            int(accounted), clipped, name, con.name)
+
+
+_COUNTER = iter(range(10**9))
+
+
+def _upload(con, **frames: pd.DataFrame) -> dict[str, str]:
+    names = {}
+    run = next(_COUNTER)
+    for key, frame in frames.items():
+        table_name = f"_sg_account_{key}_{run}"
+        con.create_table(table_name, ibis.memtable(frame), overwrite=True, temp=con.name == "duckdb")
+        names[key] = table_name
+    return names
+
+
+def _drop(con, name: str) -> None:
+    try:
+        con.drop_table(name, force=True)
+    except Exception:  # noqa: BLE001 - temp tables vanish with the session anyway
+        pass
+
+
+def _clean(table: ibis.Table) -> ibis.Table:
+    """NaN → NULL in every float column, so 'missing' means NULL on every engine."""
+    return table.mutate(**{
+        name: ibis.ifelse(table[name].isnan().fill_null(False), ibis.null("float64"), table[name])
+        for name, dtype in table.schema().items() if dtype.is_floating()
+    })
+
+
+def _text(value) -> ibis.Value:
+    return value.cast("string").fill_null("")
+
+
+def _reject_table(rows: ibis.Table, column: str | ibis.Value, value: ibis.Value, reason: str,
+                  message: ibis.Value) -> ibis.Table:
+    return rows.select(
+        source=rows[SOURCE].cast("string"),
+        row=rows[ROW].cast("int64"),
+        column=ibis.literal(column) if isinstance(column, str) else column,
+        value=_text(value),
+        reason=ibis.literal(reason),
+        message=message.cast("string"),
+    )
+
+
+def _build(con, names: dict[str, str], library: pd.DataFrame, variables: list[str]) -> dict:
+    """The Ibis expression graph of the coefficient method."""
+    act = _clean(con.table(names["activity"]))
+    lib = _clean(con.table(names["library"]))
+    unit_factors = con.table(names["unit_factors"])
+    capacity_factors = con.table(names["capacity_factors"])
+    treatment = _clean(con.table(names["treatment"]))
+    parts = _clean(con.table(names["parts"]))
+    expressions = sorted({t for t in library["generation_expression"] if t})
+    k_formulas = sorted({t for t in library["k_formula"] if t})
+
+    # 1. candidate combinations for each distinct key of the activity (small × small)
+    keys = act.select("industry_code", *KEY_COLUMNS).distinct()
+    base = lib.filter(lib.is_base)
+    pairs = keys.cross_join(base)
+    pairs = pairs.filter(
+        (pairs.lib_industry_code == pairs.industry_code) | (pairs.lib_industry_code == "*"),
+        *[(pairs[f"lib_{c}"] == "") | (pairs[f"lib_{c}"] == pairs[c]) for c in KEY_COLUMNS],
+    )
+    # 2. every activity row with its candidates, unit and capacity factors
+    m = act.join(pairs, ["industry_code", *KEY_COLUMNS])
+    m = m.left_join(capacity_factors, ["capacity_unit", "scale_unit"]).drop(
+        "capacity_unit_right", "scale_unit_right")
+    m = m.left_join(unit_factors, ["activity_unit", "lib_activity_unit"]).drop(
+        "activity_unit_right", "lib_activity_unit_right")
+    capacity = m.capacity * m.capacity_factor
+    lower = m.scale_min.isnull() | ibis.ifelse(m.scale_min_inclusive, capacity >= m.scale_min,
+                                               capacity > m.scale_min)
+    upper = m.scale_max.isnull() | ibis.ifelse(m.scale_max_inclusive, capacity <= m.scale_max,
+                                               capacity < m.scale_max)
+    in_range = (capacity.notnull() & lower & upper).fill_null(False)
+    scale_ok = (m.lib_scale == "") | (m.scale == m.lib_scale) | in_range
+    matched = m.filter(scale_ok.fill_null(False))
+
+    # 3. the most specific combination wins; two equally specific ones are ambiguous
+    window = ibis.window(group_by=[matched.activity_row, matched.pollutant])
+    matched = matched.mutate(best=matched.specificity.max().over(window))
+    matched = matched.filter(matched.specificity == matched.best)
+    window = ibis.window(group_by=[matched.activity_row, matched.pollutant])
+    matched = matched.mutate(n_best=matched.combination_id.count().over(window))
+    ambiguous = matched.filter(matched.n_best > 1).group_by(
+        ["activity_row", ROW, SOURCE, "pollutant"]).aggregate(
+        rows=matched.coefficient_row.cast("string").group_concat(", "))
+    chosen = matched.filter(matched.n_best == 1)
+
+    no_combination = act.anti_join(m, "activity_row")
+    no_tier = act.semi_join(m, "activity_row").anti_join(matched, "activity_row")
+
+    # 4. generation G = c × A in the coefficient's basis
+    def column(name: str) -> ibis.Value:
+        return chosen[name]
+
+    formula_value = _case(chosen.generation_expression, expressions,
+                          lambda t: parse(t).to_ibis(column), ibis.null("float64"))
+    coefficient = ibis.ifelse(chosen.generation_expression == "", chosen.generation_coefficient,
+                              formula_value)
+    chosen = chosen.mutate(
+        coefficient_value=coefficient,
+        missing_generation=_missing_names(chosen.generation_expression, expressions, column),
+        activity_in_basis=chosen.activity * chosen.unit_factor,
+    )
+    chosen = chosen.mutate(
+        generation=chosen.coefficient_value * chosen.coefficient_factor * chosen.activity_in_basis)
+
+    # 5. the enterprise's treatment: pollutant rows beat pollutant-category rows
+    by_pollutant = treatment.filter(treatment.pollutant != "")
+    by_category = treatment.filter((treatment.pollutant == "") & (treatment.pollutant_category != ""))
+    carried = ["treatment", "k", *variables]
+    tp = by_pollutant.select(tp_enterprise_id=by_pollutant.enterprise_id,
+                             tp_section=by_pollutant.section, tp_pollutant=by_pollutant.pollutant,
+                             **{f"tp_{c}": by_pollutant[c] for c in carried})
+    tc = by_category.select(tc_enterprise_id=by_category.enterprise_id,
+                            tc_section=by_category.section,
+                            tc_category=by_category.pollutant_category,
+                            **{f"tc_{c}": by_category[c] for c in carried})
+    r = chosen.left_join(tp, [chosen.enterprise_id == tp.tp_enterprise_id,
+                              chosen.section == tp.tp_section,
+                              chosen.pollutant == tp.tp_pollutant])
+    r = r.left_join(tc, [r.enterprise_id == tc.tc_enterprise_id, r.section == tc.tc_section,
+                         r.pollutant_category == tc.tc_category])
+    use_pollutant_row = r.tp_treatment.notnull()
+    r = r.mutate(
+        treatment_text=ibis.ifelse(use_pollutant_row, r.tp_treatment,
+                                   r.tc_treatment.fill_null("")),
+        k_given=ibis.ifelse(use_pollutant_row, r.tp_k, r.tc_k),
+        **{f"k_{v}": ibis.ifelse(use_pollutant_row, r[f"tp_{v}"],
+                                 r[f"tc_{v}"]).fill_null(r[v]) for v in variables},
+    )
+
+    # 6. each technology of the treatment (one, or several in series)
+    p = r.left_join(parts, [r.combination_id == parts.combination_id,
+                            r.treatment_text == parts.treatment_text])
+
+    def k_column(name: str) -> ibis.Value:
+        return p[f"k_{name}"]
+
+    k_formula = p.part_k_formula.fill_null("")
+    k_value = _case(k_formula, k_formulas, lambda t: parse(t).to_ibis(k_column),
+                    ibis.literal(1.0, type="float64"))
+    k_raw = ibis.ifelse(p.k_given.notnull(), p.k_given, k_value)
+    missing_k = ibis.ifelse(p.k_given.notnull(), ibis.literal(""),
+                            _missing_names(k_formula, k_formulas, k_column))
+    p = p.mutate(k_raw=k_raw, missing_k=missing_k,
+                 k_source=ibis.ifelse(p.k_given.notnull(), "given",
+                                      ibis.ifelse(k_formula == "", "default", "formula")))
+    p = p.mutate(k_part=ibis.greatest(ibis.least(p.k_raw, 1.0), 0.0),
+                 k_clipped=((p.k_raw < 0) | (p.k_raw > 1)).fill_null(False))
+    p = p.mutate(x=(p.part_efficiency * p.k_part).fill_null(0.0))
+    keep = 1 - p.x
+    nominal = 1 - p.part_efficiency.fill_null(0.0)
+    per_row = p.group_by("activity_row", "pollutant").aggregate(
+        n_parts=p.part_row.count(),
+        zero_keep=(keep <= 0).cast("int64").sum(),
+        log_keep=ibis.ifelse(keep > 0, keep.ln(), 0.0).sum(),
+        zero_nominal=(nominal <= 0).cast("int64").sum(),
+        log_nominal=ibis.ifelse(nominal > 0, nominal.ln(), 0.0).sum(),
+        k_single=p.k_part.max(),
+        k_raw=p.k_raw.max(),
+        k_source=p.k_source.max(),
+        k_formula=k_formula.max(),
+        clipped=p.k_clipped.cast("int64").sum(),
+        missing_k=p.missing_k.max(),
+        invalid_k=(p.part_row.notnull() & p.k_raw.isnull() & (p.missing_k == "")
+                   ).cast("int64").sum(),
+        part_rows=p.part_row.cast("string").group_concat(", "),
+        detail=(p.part_treatment.fill_null("") + " η=" + _text(p.part_efficiency)
+                + " k=" + _text(p.k_part)).group_concat("; "),
+    )
+    row_cols = [c for c in r.columns if not c.startswith(("tp_", "tc_", "k_"))]
+    out = r.select(*row_cols, "k_given").join(per_row,
+                                                                ["activity_row", "pollutant"])
+    fraction = 1 - ibis.ifelse(out.zero_keep > 0, 0.0, out.log_keep.exp())
+    efficiency = 1 - ibis.ifelse(out.zero_nominal > 0, 0.0, out.log_nominal.exp())
+    series = out.n_parts > 1
+    out = out.mutate(
+        removed_fraction=ibis.ifelse(out.treatment_text == "", 0.0, fraction),
+        removal_efficiency=ibis.ifelse(out.treatment_text == "", 0.0, efficiency),
+    )
+    out = out.mutate(
+        k=ibis.ifelse(out.treatment_text == "", ibis.null("float64"),
+                      ibis.ifelse(series, out.removed_fraction / out.removal_efficiency.nullif(0),
+                                  out.k_single)),
+        removal=out.generation * out.removed_fraction,
+    )
+    out = out.mutate(emission=out.generation - out.removal)
+
+    # 7. rows that cannot be accounted
+    no_unit = out.filter(out.unit_factor.isnull())
+    missing_gen = out.filter(out.missing_generation != "")
+    bad_coefficient = out.filter(out.unit_factor.notnull() & (out.missing_generation == "")
+                                 & out.coefficient_value.isnull())
+    unknown_treatment = out.filter((out.treatment_text != "") & (out.n_parts == 0))
+    missing_k_rows = out.filter((out.n_parts > 0) & (out.missing_k != ""))
+    invalid_k = out.filter((out.n_parts > 0) & (out.missing_k == "") & (out.invalid_k > 0))
+    good = out.filter(out.unit_factor.notnull() & (out.missing_generation == "")
+                      & out.coefficient_value.notnull()
+                      & ((out.treatment_text == "") | (out.n_parts > 0))
+                      & (out.missing_k == "") & (out.invalid_k == 0))
+
+    def keys_text(t: ibis.Table) -> ibis.Value:
+        return ("industry " + t.industry_code + ", section " + t.section + ", product "
+                + t.product + ", raw material " + t.raw_material + ", process " + t.process)
+
+    rejects = [
+        _reject_table(no_combination, "section", no_combination.section,
+                      "no_matching_coefficient",
+                      "no coefficient combination matches " + keys_text(no_combination)),
+        _reject_table(no_tier, "capacity",
+                      _text(no_tier.capacity) + " " + no_tier.capacity_unit + " " + no_tier.scale,
+                      "no_matching_scale",
+                      ibis.ifelse(no_tier.capacity.isnull() & (no_tier.scale == ""),
+                                  "the matching combinations have scale tiers (规模等级); give "
+                                  "capacity + capacity_unit or a scale label",
+                                  "no scale tier (规模等级) of the matching combinations contains "
+                                  "capacity " + _text(no_tier.capacity) + " "
+                                  + no_tier.capacity_unit + " / scale " + no_tier.scale)),
+        _reject_table(ambiguous, "pollutant", ambiguous.pollutant, "ambiguous_match",
+                      ambiguous.pollutant + ": several equally specific coefficient rows match ("
+                      + ambiguous.rows + "); make the activity row more specific"),
+        _reject_table(no_unit, "activity_unit", no_unit.activity_unit, "unit_mismatch",
+                      no_unit.pollutant + ": activity unit " + no_unit.activity_unit
+                      + " does not convert to the coefficient basis " + no_unit.unit
+                      + " (coefficient row " + _text(no_unit.coefficient_row) + ")"),
+        _reject_table(missing_gen, "generation_coefficient", missing_gen.generation_expression,
+                      "missing_variable",
+                      missing_gen.pollutant + ": the coefficient " + missing_gen.generation_expression
+                      + " needs variable(s) " + missing_gen.missing_generation.rstrip()
+                      + " that the activity row does not report"),
+        _reject_table(bad_coefficient, "generation_coefficient",
+                      bad_coefficient.generation_expression, "invalid_coefficient",
+                      bad_coefficient.pollutant + ": the coefficient "
+                      + bad_coefficient.generation_expression
+                      + " cannot be evaluated with the reported variables (division by zero?)"),
+        _reject_table(unknown_treatment, "treatment", unknown_treatment.treatment_text,
+                      "unknown_treatment",
+                      unknown_treatment.pollutant + ": treatment " + unknown_treatment.treatment_text
+                      + " has no removal efficiency in the library for coefficient row "
+                      + _text(unknown_treatment.coefficient_row)),
+        _reject_table(missing_k_rows, "k", missing_k_rows.k_formula, "missing_variable",
+                      missing_k_rows.pollutant + ": the k formula " + missing_k_rows.k_formula
+                      + " needs variable(s) " + missing_k_rows.missing_k.rstrip()
+                      + " that the enterprise does not report (or give k directly)"),
+        _reject_table(invalid_k, "k", invalid_k.k_formula, "invalid_k",
+                      invalid_k.pollutant + ": the k formula " + invalid_k.k_formula
+                      + " cannot be evaluated (division by zero?)"),
+    ]
+    rejects = ibis.union(*rejects)
+
+    def number(value: ibis.Value) -> ibis.Value:
+        return _text(value.round(6))
+
+    treated = (good.treatment_text != "")
+    note = ("G = c × A = " + number(good.coefficient_value)
+            + ibis.ifelse(good.generation_expression != "",
+                          " (" + good.generation_expression + ")", "")
+            + " " + good.unit + " × " + number(good.activity_in_basis) + " "
+            + good.lib_activity_unit
+            + ibis.ifelse(
+                treated,
+                ibis.ifelse(good.n_parts > 1,
+                            "; series, η·k = 1 − Π(1 − η_i·k_i) = " + number(good.removed_fraction)
+                            + " [" + good.detail + "; rows " + good.part_rows + "]",
+                            "; η·k = " + number(good.removal_efficiency) + " × " + number(good.k)
+                            + " (k " + good.k_source
+                            + ibis.ifelse(good.k_source == "formula", ": " + good.k_formula, "")
+                            + ")"),
+                "; no treatment: E = G")
+            + ibis.ifelse(good.clipped > 0, "; k clipped to [0, 1] from " + number(good.k_raw), ""))
+    emissions = good.select(
+        "enterprise_id", "period", "section", "pollutant", "pollutant_category",
+        "generation", "removal", "emission",
+        coefficient_row=good.coefficient_row,
+        treatment=good.treatment_text,
+        removal_efficiency=good.removal_efficiency,
+        k=good.k,
+        note=note,
+        enterprise_name=good.enterprise_name, industry_code=good.industry_code,
+        region_code=good.region_code, lon=good.lon, lat=good.lat, product=good.product,
+        raw_material=good.raw_material, process=good.process, scale=good.scale,
+        capacity=good.capacity, capacity_unit=good.capacity_unit, activity=good.activity,
+        activity_unit=good.activity_unit, activity_in_basis=good.activity_in_basis,
+        coefficient_unit=good.unit, generation_coefficient=good.coefficient_value,
+        coefficient_expression=good.generation_expression,
+        k_source=ibis.ifelse(treated, good.k_source, "none"),
+        k_formula=good.k_formula.fill_null(""),
+        source_row=good[ROW],
+    )
+    return {"emissions": emissions, "rejects": rejects}
+
+
+def aggregate(emissions: pd.DataFrame | ibis.Table, by: Sequence[str] = ("pollutant",)):
+    """Sum generation, removal and emission [kg] by any of AGGREGATE_KEYS.
+
+    Works on an Ibis table (runs in the backend) or a DataFrame.
+    """
+    columns: list[str] = []
+    for key in by:
+        if key not in _AGGREGATE_COLUMNS:
+            from sourcegrid.errors import NotFoundError
+
+            raise NotFoundError("aggregation key", key, AGGREGATE_KEYS)
+        columns += [c for c in _AGGREGATE_COLUMNS[key] if c not in columns]
+    table = ibis.memtable(emissions) if isinstance(emissions, pd.DataFrame) else emissions
+    result = table.group_by(columns).aggregate(
+        generation=table.generation.sum(), removal=table.removal.sum(),
+        emission=table.emission.sum(), rows=table.count(),
+    ).order_by(columns)
+    return result.to_pandas() if isinstance(emissions, pd.DataFrame) else result
