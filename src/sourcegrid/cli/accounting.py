@@ -1,9 +1,182 @@
-"""CLI commands (to be filled in)."""
+"""``sourcegrid init``, ``sourcegrid account`` and ``sourcegrid demo``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from sourcegrid.cli.common import (
+    WorkspaceOption,
+    console,
+    err_console,
+    frame_table,
+    open_workspace,
+    reported_errors,
+)
+
+SAMPLE = "sample"
+
+
+def init(workspace: WorkspaceOption = None) -> None:
+    """Create a workspace (a folder with a DuckDB file) holding the sample coefficient library."""
+    from sourcegrid.coefficients import list_libraries, sample_library, store_library
+
+    with reported_errors(), open_workspace(workspace, create=True) as ws:
+        if SAMPLE not in set(list_libraries(ws).get("name", [])):
+            store_library(ws, sample_library())
+        console.print(f"workspace ready at [bold]{ws.path}[/] (tables: {', '.join(ws.tables())})")
+
+
+def _library(ws, name: str):
+    from sourcegrid.coefficients import list_libraries, sample_library, stored_library
+
+    if name == SAMPLE and name not in set(list_libraries(ws).get("name", [])):
+        return sample_library()
+    return stored_library(ws, name)
+
+
+def _read_inputs(activity: Path, treatment: Path | None, sheet: str | None):
+    """Activity and treatment tables; treatment may be a sheet of the activity workbook."""
+    import pandas as pd
+
+    from sourcegrid.io.tables import read_table
+
+    activity_frame = read_table(activity, sheet=sheet)
+    if treatment is not None:
+        return activity_frame, read_table(treatment), treatment.name
+    if activity.suffix.lower() in (".xlsx", ".xlsm"):
+        sheets = pd.ExcelFile(activity).sheet_names
+        for candidate in ("treatment", "治理设施", "末端治理", "Treatment"):
+            if candidate in sheets:
+                return activity_frame, read_table(activity, sheet=candidate), \
+                    f"{activity.name}[{candidate}]"
+    return activity_frame, None, ""
+
+
+def _totals_table(emissions, title: str):
+    """Generation, removal and emission by industry and pollutant, in tonnes."""
+    from sourcegrid.accounting.engine import aggregate
+    from sourcegrid.accounting.store import INDUSTRY_NAMES
+
+    totals = aggregate(emissions, ["industry", "pollutant"])
+    totals.insert(1, "industry", totals["industry_code"].map(INDUSTRY_NAMES).fillna(""))
+    totals["pollutant"] = totals["pollutant"] + " (" + totals.pop("pollutant_category") + ")"
+    for column in ("generation", "removal", "emission"):
+        totals[f"{column}_t"] = totals.pop(column) / 1000.0
+    totals["removed_%"] = (100 * totals["removal_t"] / totals["generation_t"]).round(1)
+    return frame_table(totals, title,
+                       max_rows=60, float_format="{:,.2f}")
+
+
+def account(
+    activity: Annotated[Path, typer.Argument(help="Activity table: .csv, .xlsx or .parquet.",
+                                             show_default=False)],
+    treatment: Annotated[Path | None, typer.Option(
+        "--treatment", "-t", help="Treatment table (default: a 'treatment' sheet of an XLSX "
+        "activity workbook, else none: everything untreated).")] = None,
+    library: Annotated[str, typer.Option("--library", "-l", help="Coefficient library version.")]
+    = SAMPLE,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write emissions to .csv, "
+                                             ".parquet or .xlsx.")] = None,
+    rejects: Annotated[Path | None, typer.Option("--rejects", help="Write rejected rows with "
+                                                 "their reasons (.csv, .parquet, .xlsx).")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Add the explanation columns "
+                                          "(coefficient, unit, activity in basis, k source).")]
+    = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit with code 1 if any row was "
+                                         "rejected.")] = False,
+    sheet: Annotated[str | None, typer.Option("--sheet", help="Activity sheet of an XLSX file.")]
+    = None,
+    run: Annotated[str | None, typer.Option("--run", help="Name of the run in the workspace "
+                                            "(default: the activity file name).")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Account generation, removal and emission of every activity row (coefficient method).
+
+    Emission = generation × (1 − removal efficiency × k). Rows that cannot be
+    accounted are listed with their reason and never silently dropped.
+    """
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from sourcegrid.accounting.engine import EMISSION_COLUMNS
+    from sourcegrid.accounting.engine import account as run_account
+    from sourcegrid.accounting.store import save_run
+    from sourcegrid.io.tables import write_table
+
+    with reported_errors(), open_workspace(workspace, create=True) as ws, Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+            console=err_console, transient=True) as progress:
+        task = progress.add_task("reading the activity and treatment tables")
+        activity_frame, treatment_frame, treatment_name = _read_inputs(activity, treatment, sheet)
+        lib = _library(ws, library)
+        progress.update(task, description=f"accounting {len(activity_frame):,} rows with "
+                        f"library {lib.name!r}")
+        result = run_account(activity_frame, lib, treatment_frame, con=ws.con,
+                             activity_source=activity.name,
+                             treatment_source=treatment_name or "treatment")
+        progress.update(task, description="storing the run in the workspace")
+        save_run(ws, result, run=run or activity.name, activity_file=str(activity),
+                 treatment_file=treatment_name)
+    emissions = result.emissions if explain else result.emissions[EMISSION_COLUMNS]
+    if out is not None:
+        write_table(emissions, out)
+    if rejects is not None:
+        write_table(result.rejects, rejects)
+    console.print(_totals_table(result.emissions, f"Emissions by industry and pollutant "
+                                f"(library {result.library})"))
+    console.print(frame_table(result.summary(), "Summary"))
+    if len(result.rejects):
+        err_console.print(frame_table(result.rejects, "Rejected rows", max_rows=20))
+        err_console.print(f"{len(result.rejects)} problem(s) in {result.rejected_rows} row(s)"
+                          + ("" if rejects else "; write them all with --rejects FILE"))
+        if strict:
+            raise typer.Exit(1)
+
+
+def demo(
+    workspace: WorkspaceOption = None,
+    rows: Annotated[int, typer.Option("--rows", help="Number of generated section-activity "
+                                      "rows.")] = 300,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the sample city.")] = 2017,
+) -> None:
+    """Run the main job on generated sample enterprises of a sample city and print totals.
+
+    Creates the workspace (default ./sourcegrid-workspace), stores the sample
+    library, writes the generated activity and treatment tables to
+    <workspace>/demo/ and accounts them.
+    """
+    from sourcegrid.accounting.engine import account as run_account
+    from sourcegrid.accounting.store import save_run
+    from sourcegrid.coefficients import list_libraries, sample_library, store_library
+    from sourcegrid.io.tables import write_table
+    from sourcegrid.sample.enterprises import SAMPLE_CITY, generate_enterprises
+
+    with reported_errors(), open_workspace(workspace, create=True) as ws:
+        if SAMPLE not in set(list_libraries(ws).get("name", [])):
+            store_library(ws, sample_library())
+        library = _library(ws, SAMPLE)
+        activity, treatment = generate_enterprises(rows, library=library, seed=seed)
+        folder = ws.path / "demo"
+        write_table(activity, folder / "activity.csv")
+        write_table(treatment, folder / "treatment.csv")
+        console.print(f"[bold]sourcegrid demo[/]: {SAMPLE_CITY['name']}, "
+                      f"{activity['enterprise_id'].nunique()} sample enterprises, "
+                      f"{len(activity)} section-activity rows (inputs in {folder})")
+        result = run_account(activity, library, treatment, con=ws.con,
+                             activity_source="activity.csv", treatment_source="treatment.csv")
+        save_run(ws, result, run="demo", activity_file=str(folder / "activity.csv"),
+                 treatment_file=str(folder / "treatment.csv"))
+        write_table(result.emissions, folder / "emissions.csv")
+    console.print(_totals_table(result.emissions, "Sample city: emissions by industry and "
+                                "pollutant (illustrative library)"))
+    console.print(frame_table(result.summary(), "Summary"))
+    console.print(f"emissions with their explanation: {folder / 'emissions.csv'}")
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
-    """Add this module's commands to the main app and its groups."""
+    """Add init, account and demo to the main app."""
+    app.command("init")(init)
+    app.command("account")(account)
+    app.command("demo")(demo)

@@ -7,6 +7,7 @@ imports stay inside the commands so that ``--help`` is instant.
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,8 +19,10 @@ from rich.table import Table
 if TYPE_CHECKING:
     import pandas as pd
 
-console = Console()
-err_console = Console(stderr=True)
+# wide enough for the summary tables when output goes to a file or a pipe
+_WIDTH = shutil.get_terminal_size((150, 40)).columns
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
 
 WorkspaceOption = Annotated[
     Path | None,

@@ -28,6 +28,12 @@ def default_workspace_path() -> Path:
     return Path(os.environ.get(ENV_VAR) or "sourcegrid-workspace")
 
 
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Give empty or all-missing text columns a string type (no NULL-typed columns)."""
+    blank = [c for c in frame.columns if frame[c].dtype == object and frame[c].isna().all()]
+    return frame.astype({c: "string" for c in blank}) if blank else frame
+
+
 class Workspace:
     """A folder with a DuckDB file (or any Ibis backend) holding sourcegrid's tables.
 
@@ -93,10 +99,10 @@ class Workspace:
         if mode not in ("replace", "append"):
             raise ValueError(f"mode must be 'replace' or 'append', got {mode!r}")
         if mode == "append" and self.has(name):
-            self.con.insert(name, data)
+            self.con.insert(name, _typed(data) if isinstance(data, pd.DataFrame) else data)
             return self.con.table(name)
         if isinstance(data, pd.DataFrame):
-            data = ibis.memtable(data)
+            data = ibis.memtable(_typed(data))
         return self.con.create_table(name, data, overwrite=True)
 
     def drop(self, name: str) -> None:
