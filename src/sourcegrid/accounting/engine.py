@@ -288,16 +288,18 @@ def account(activity: pd.DataFrame, library, treatment: pd.DataFrame | None = No
                         "industry_code", "region_code", "lon", "lat", *KEY_COLUMNS, "capacity",
                         "capacity_unit", "scale", "activity", "activity_unit", "period",
                         *variables]
-    act = act[activity_columns].astype({ROW: "int64", SOURCE: "string", **{
-        c: "string" for c in ["enterprise_id", "enterprise_name", "industry_code",
+    # Arrow-backed strings go to the engine without a per-value conversion
+    text = "string[pyarrow]"
+    act = act[activity_columns].astype({ROW: "int64", SOURCE: text, **{
+        c: text for c in ["enterprise_id", "enterprise_name", "industry_code",
                               "region_code", *KEY_COLUMNS, "capacity_unit", "scale",
                               "activity_unit", "period"]}})
     for v in variables:
         act[v] = act[v].astype("float64")
     trt = trt[["enterprise_id", "section", "pollutant", "pollutant_category", "treatment", "k",
-               *variables]].astype({"enterprise_id": "string", "section": "string",
-                                    "pollutant": "string", "pollutant_category": "string",
-                                    "treatment": "string", "k": "float64",
+               *variables]].astype({"enterprise_id": text, "section": text,
+                                    "pollutant": text, "pollutant_category": text,
+                                    "treatment": text, "k": "float64",
                                     **{v: "float64" for v in variables}})
 
     lib_columns = ["combination_id", "is_base", "specificity", "coefficient_row", "industry_code",
@@ -330,9 +332,11 @@ def account(activity: pd.DataFrame, library, treatment: pd.DataFrame | None = No
     con = con if con is not None else ibis.duckdb.connect()
     tables = _upload(con, activity=act, library=lib, treatment=trt, unit_factors=unit_factors,
                      capacity_factors=capacity_factors, parts=parts)
-    expressions = _build(con, tables, rows, variables)
-    emissions = expressions["emissions"].to_pandas()
-    engine_rejects = expressions["rejects"].to_pandas()
+    expressions = _build(con, tables, rows, variables, sorted(k_vars))
+    emissions = _to_pandas(expressions["emissions"])
+    engine_rejects = _to_pandas(expressions["rejects"])
+    for cached in expressions["caches"]:
+        cached.release()
     for table_name in tables.values():
         _drop(con, table_name)
 
@@ -344,15 +348,25 @@ def account(activity: pd.DataFrame, library, treatment: pd.DataFrame | None = No
     if clipped:
         warnings.warn(f"{clipped} operating rate(s) k outside [0, 1] were clipped; see the "
                       "note column", ClippedOperatingRate, stacklevel=2)
-    rejects = pd.concat([act_rejects, trt_rejects, unknown_rejects, engine_rejects],
-                        ignore_index=True)
-    rejects = rejects.astype({"row": "Int64"}) if len(rejects) else problems_frame([])
+    parts = [frame.astype({"source": object, "column": object, "value": object,
+                           "reason": object, "message": object, "row": "Int64"})
+             for frame in (act_rejects, trt_rejects, unknown_rejects, engine_rejects)
+             if len(frame)]
+    rejects = pd.concat(parts, ignore_index=True) if parts else problems_frame([])
     accounted = emissions["source_row"].nunique()
     return AccountingResult(emissions[EMISSION_COLUMNS + EXPLAIN_COLUMNS], rejects, n_activity,
                             int(accounted), clipped, name, con.name)
 
 
 _COUNTER = iter(range(10**9))
+
+
+def _to_pandas(table: ibis.Table) -> pd.DataFrame:
+    """Fetch a result with Arrow-backed string columns (no per-value Python strings)."""
+    import pyarrow as pa
+
+    strings = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
+    return table.to_pyarrow().to_pandas(types_mapper=strings.get)
 
 
 def _upload(con, **frames: pd.DataFrame) -> dict[str, str]:
@@ -396,8 +410,13 @@ def _reject_table(rows: ibis.Table, column: str | ibis.Value, value: ibis.Value,
     )
 
 
-def _build(con, names: dict[str, str], library: pd.DataFrame, variables: list[str]) -> dict:
-    """The Ibis expression graph of the coefficient method."""
+def _build(con, names: dict[str, str], library: pd.DataFrame, variables: list[str],
+           k_variables: list[str]) -> dict:
+    """The Ibis expression graph of the coefficient method.
+
+    Only keys and numbers flow through the joins; the descriptive columns of
+    the activity rows are attached once at the end.
+    """
     act = _clean(con.table(names["activity"]))
     lib = _clean(con.table(names["library"]))
     unit_factors = con.table(names["unit_factors"])
@@ -406,45 +425,59 @@ def _build(con, names: dict[str, str], library: pd.DataFrame, variables: list[st
     parts = _clean(con.table(names["parts"]))
     expressions = sorted({t for t in library["generation_expression"] if t})
     k_formulas = sorted({t for t in library["k_formula"] if t})
+    base = lib.filter(lib.is_base)
 
     # 1. candidate combinations for each distinct key of the activity (small × small)
     keys = act.select("industry_code", *KEY_COLUMNS).distinct()
-    base = lib.filter(lib.is_base)
-    pairs = keys.cross_join(base)
+    pairs = keys.cross_join(base.select(
+        "combination_id", "specificity", "coefficient_row", "pollutant", "lib_industry_code",
+        *[f"lib_{c}" for c in KEY_COLUMNS], "lib_scale", "scale_min", "scale_min_inclusive",
+        "scale_max", "scale_max_inclusive", "scale_unit"))
     pairs = pairs.filter(
         (pairs.lib_industry_code == pairs.industry_code) | (pairs.lib_industry_code == "*"),
         *[(pairs[f"lib_{c}"] == "") | (pairs[f"lib_{c}"] == pairs[c]) for c in KEY_COLUMNS],
     )
-    # 2. every activity row with its candidates, unit and capacity factors
-    m = act.join(pairs, ["industry_code", *KEY_COLUMNS])
-    m = m.left_join(capacity_factors, ["capacity_unit", "scale_unit"]).drop(
-        "capacity_unit_right", "scale_unit_right")
-    m = m.left_join(unit_factors, ["activity_unit", "lib_activity_unit"]).drop(
-        "activity_unit_right", "lib_activity_unit_right")
+    # 2. every activity row with its candidates; is its capacity inside the tier?
+    m = act.select("activity_row", "industry_code", *KEY_COLUMNS, "capacity", "capacity_unit",
+                   "scale").join(pairs, ["industry_code", *KEY_COLUMNS])
+    m = m.left_join(capacity_factors, ["capacity_unit", "scale_unit"])
     capacity = m.capacity * m.capacity_factor
     lower = m.scale_min.isnull() | ibis.ifelse(m.scale_min_inclusive, capacity >= m.scale_min,
                                                capacity > m.scale_min)
     upper = m.scale_max.isnull() | ibis.ifelse(m.scale_max_inclusive, capacity <= m.scale_max,
                                                capacity < m.scale_max)
     in_range = (capacity.notnull() & lower & upper).fill_null(False)
-    scale_ok = (m.lib_scale == "") | (m.scale == m.lib_scale) | in_range
-    matched = m.filter(scale_ok.fill_null(False))
+    scale_ok = ((m.lib_scale == "") | (m.scale == m.lib_scale) | in_range).fill_null(False)
+    # computed once; the emissions and the rejects below both read it
+    m = m.select("activity_row", "pollutant", "combination_id", "specificity", "coefficient_row",
+                 scale_ok=scale_ok).cache()
+    matched = m.filter(m.scale_ok)
 
     # 3. the most specific combination wins; two equally specific ones are ambiguous
-    window = ibis.window(group_by=[matched.activity_row, matched.pollutant])
-    matched = matched.mutate(best=matched.specificity.max().over(window))
-    matched = matched.filter(matched.specificity == matched.best)
-    window = ibis.window(group_by=[matched.activity_row, matched.pollutant])
-    matched = matched.mutate(n_best=matched.combination_id.count().over(window))
-    ambiguous = matched.filter(matched.n_best > 1).group_by(
-        ["activity_row", ROW, SOURCE, "pollutant"]).aggregate(
-        rows=matched.coefficient_row.cast("string").group_concat(", "))
-    chosen = matched.filter(matched.n_best == 1)
+    best = matched.group_by("activity_row", "pollutant").aggregate(
+        best=matched.specificity.max())
+    top = matched.join(best, ["activity_row", "pollutant"])
+    top = top.filter(top.specificity == top.best)
+    counted = top.group_by("activity_row", "pollutant").aggregate(
+        n_best=top.count(), combination_id=top.combination_id.max(),
+        rows=top.coefficient_row.cast("string").group_concat(", "))
+    ambiguous = counted.filter(counted.n_best > 1).join(
+        act.select("activity_row", ROW, SOURCE), "activity_row")
+    chosen = counted.filter(counted.n_best == 1).select("activity_row", "combination_id")
 
     no_combination = act.anti_join(m, "activity_row")
     no_tier = act.semi_join(m, "activity_row").anti_join(matched, "activity_row")
 
     # 4. generation G = c × A in the coefficient's basis
+    chosen = chosen.join(base.select(
+        "combination_id", "coefficient_row", "pollutant", "pollutant_category", "unit",
+        "lib_activity_unit", "coefficient_factor", "generation_coefficient",
+        "generation_expression"), "combination_id")
+    chosen = chosen.join(act.select("activity_row", "enterprise_id", "section", "activity",
+                                    "activity_unit", *variables), "activity_row")
+    chosen = chosen.left_join(unit_factors, ["activity_unit", "lib_activity_unit"]).drop(
+        "activity_unit_right", "lib_activity_unit_right")
+
     def column(name: str) -> ibis.Value:
         return chosen[name]
 
@@ -463,7 +496,7 @@ def _build(con, names: dict[str, str], library: pd.DataFrame, variables: list[st
     # 5. the enterprise's treatment: pollutant rows beat pollutant-category rows
     by_pollutant = treatment.filter(treatment.pollutant != "")
     by_category = treatment.filter((treatment.pollutant == "") & (treatment.pollutant_category != ""))
-    carried = ["treatment", "k", *variables]
+    carried = ["treatment", "k", *k_variables]
     tp = by_pollutant.select(tp_enterprise_id=by_pollutant.enterprise_id,
                              tp_section=by_pollutant.section, tp_pollutant=by_pollutant.pollutant,
                              **{f"tp_{c}": by_pollutant[c] for c in carried})
@@ -477,17 +510,25 @@ def _build(con, names: dict[str, str], library: pd.DataFrame, variables: list[st
     r = r.left_join(tc, [r.enterprise_id == tc.tc_enterprise_id, r.section == tc.tc_section,
                          r.pollutant_category == tc.tc_category])
     use_pollutant_row = r.tp_treatment.notnull()
-    r = r.mutate(
+    row_columns = ["activity_row", "pollutant", "combination_id", "coefficient_row",
+                   "pollutant_category", "unit", "lib_activity_unit", "generation_expression",
+                   "coefficient_value", "missing_generation", "activity_in_basis",
+                   "unit_factor", "generation"]
+    r = r.select(
+        *row_columns,
         treatment_text=ibis.ifelse(use_pollutant_row, r.tp_treatment,
                                    r.tc_treatment.fill_null("")),
         k_given=ibis.ifelse(use_pollutant_row, r.tp_k, r.tc_k),
         **{f"k_{v}": ibis.ifelse(use_pollutant_row, r[f"tp_{v}"],
-                                 r[f"tc_{v}"]).fill_null(r[v]) for v in variables},
+                                 r[f"tc_{v}"]).fill_null(r[v]) for v in k_variables},
     )
 
     # 6. each technology of the treatment (one, or several in series)
-    p = r.left_join(parts, [r.combination_id == parts.combination_id,
-                            r.treatment_text == parts.treatment_text])
+    r = r.view()  # a fresh relation: ibis cannot join onto this projection of a join chain
+    parts = parts.rename(part_combination_id="combination_id",
+                         part_treatment_text="treatment_text")
+    p = r.left_join(parts, [r.combination_id == parts.part_combination_id,
+                            r.treatment_text == parts.part_treatment_text])
 
     def k_column(name: str) -> ibis.Value:
         return p[f"k_{name}"]
@@ -498,7 +539,7 @@ def _build(con, names: dict[str, str], library: pd.DataFrame, variables: list[st
     k_raw = ibis.ifelse(p.k_given.notnull(), p.k_given, k_value)
     missing_k = ibis.ifelse(p.k_given.notnull(), ibis.literal(""),
                             _missing_names(k_formula, k_formulas, k_column))
-    p = p.mutate(k_raw=k_raw, missing_k=missing_k,
+    p = p.mutate(k_raw=k_raw, missing_k=missing_k, part_k_formula=k_formula,
                  k_source=ibis.ifelse(p.k_given.notnull(), "given",
                                       ibis.ifelse(k_formula == "", "default", "formula")))
     p = p.mutate(k_part=ibis.greatest(ibis.least(p.k_raw, 1.0), 0.0),
@@ -515,18 +556,23 @@ def _build(con, names: dict[str, str], library: pd.DataFrame, variables: list[st
         k_single=p.k_part.max(),
         k_raw=p.k_raw.max(),
         k_source=p.k_source.max(),
-        k_formula=k_formula.max(),
+        k_formula=p.part_k_formula.max(),
         clipped=p.k_clipped.cast("int64").sum(),
         missing_k=p.missing_k.max(),
         invalid_k=(p.part_row.notnull() & p.k_raw.isnull() & (p.missing_k == "")
                    ).cast("int64").sum(),
-        part_rows=p.part_row.cast("string").group_concat(", "),
-        detail=(p.part_treatment.fill_null("") + " η=" + _text(p.part_efficiency)
-                + " k=" + _text(p.k_part)).group_concat("; "),
     )
-    row_cols = [c for c in r.columns if not c.startswith(("tp_", "tc_", "k_"))]
-    out = r.select(*row_cols, "k_given").join(per_row,
-                                                                ["activity_row", "pollutant"])
+    # the per-technology text, only for treatments in series (few rows)
+    in_series = p.filter(p.treatment_text.contains(";") & p.part_row.notnull())
+    detail = in_series.group_by("activity_row", "pollutant").aggregate(
+        part_rows=in_series.part_row.cast("string").group_concat(", "),
+        detail=(in_series.part_treatment + " η=" + _text(in_series.part_efficiency)
+                + " k=" + _text(in_series.k_part.round(6))).group_concat("; "),
+    )
+    out = r.select(*row_columns, "treatment_text", "k_given").join(
+        per_row, ["activity_row", "pollutant"])
+    out = out.left_join(detail, ["activity_row", "pollutant"]).drop(
+        "activity_row_right", "pollutant_right")
     fraction = 1 - ibis.ifelse(out.zero_keep > 0, 0.0, out.log_keep.exp())
     efficiency = 1 - ibis.ifelse(out.zero_nominal > 0, 0.0, out.log_nominal.exp())
     series = out.n_parts > 1
@@ -541,6 +587,10 @@ def _build(con, names: dict[str, str], library: pd.DataFrame, variables: list[st
         removal=out.generation * out.removed_fraction,
     )
     out = out.mutate(emission=out.generation - out.removal)
+    out = cached = out.cache()
+    # the descriptive columns of the activity row, attached once (not materialized twice)
+    out = out.join(act.drop(*[v for v in variables], "industry_code"), "activity_row").join(
+        act.select("activity_row", "industry_code"), "activity_row")
 
     # 7. rows that cannot be accounted
     no_unit = out.filter(out.unit_factor.isnull())
@@ -643,7 +693,7 @@ def _build(con, names: dict[str, str], library: pd.DataFrame, variables: list[st
         k_formula=good.k_formula.fill_null(""),
         source_row=good[ROW],
     )
-    return {"emissions": emissions, "rejects": rejects}
+    return {"emissions": emissions, "rejects": rejects, "caches": [m, cached]}
 
 
 def aggregate(emissions: pd.DataFrame | ibis.Table, by: Sequence[str] = ("pollutant",)):

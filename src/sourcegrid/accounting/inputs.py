@@ -106,8 +106,8 @@ def _with_row_numbers(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 
 
 def _text(series: pd.Series) -> pd.Series:
-    out = series.astype("string").str.strip()
-    return out.where(out.notna(), "")
+    # Arrow-backed strings: strip and compare run in C++, not per value in Python
+    return series.astype("string[pyarrow]").str.strip().fillna("")
 
 
 def _any_to_blank(series: pd.Series) -> pd.Series:
