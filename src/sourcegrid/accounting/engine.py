@@ -31,10 +31,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import ibis
-import numpy as np
 import pandas as pd
 
-from sourcegrid.accounting.inputs import KEY_COLUMNS, prepare_activity, prepare_treatment
+from sourcegrid.accounting.inputs import (
+    ACTIVITY_ALIASES,
+    KEY_COLUMNS,
+    as_arrow,
+    bind,
+    prepare_activity,
+    prepare_treatment,
+)
 from sourcegrid.errors import UnitError, problems_frame
 from sourcegrid.expressions import parse
 from sourcegrid.io.tables import ROW, SOURCE
@@ -85,14 +91,15 @@ class AccountingResult:
         Pollutant rows whose k was clipped to [0, 1].
     """
 
-    emissions: pd.DataFrame
+    emissions: pd.DataFrame | None
     rejects: pd.DataFrame
     activity_rows: int
     accounted_rows: int
     clipped: int = 0
     library: str = ""
     engine: str = ""
-    extra: dict = field(default_factory=dict)
+    emission_rows: int = 0
+    emissions_table: ibis.Table | None = field(default=None, repr=False)
 
     @property
     def rejected_rows(self) -> int:
@@ -104,7 +111,7 @@ class AccountingResult:
         reasons = self.rejects.groupby("reason").size()
         rows = [("activity rows", self.activity_rows),
                 ("accounted rows", self.accounted_rows),
-                ("emission rows (row × pollutant)", len(self.emissions)),
+                ("emission rows (row × pollutant)", self.emission_rows),
                 ("rows with problems", self.rejected_rows),
                 ("k clipped to [0, 1]", self.clipped)]
         rows += [(f"  rejected: {reason}", int(n)) for reason, n in reasons.items()]
@@ -228,162 +235,164 @@ def _missing_names(column: ibis.Value, formulas: Sequence[str], resolve) -> ibis
 # --------------------------------------------------------------------------- engine
 
 
-def account(activity: pd.DataFrame, library, treatment: pd.DataFrame | None = None, *,
-            con=None, library_name: str | None = None,
-            activity_source: str = "activity",
-            treatment_source: str = "treatment") -> AccountingResult:
+def account(activity, library, treatment=None, *, con=None, library_name: str | None = None,
+            activity_source: str = "activity", treatment_source: str = "treatment",
+            into: str | None = None, explain: bool = True) -> AccountingResult:
     """Account generation, removal and emission by the coefficient method.
 
     Parameters
     ----------
-    activity : pandas.DataFrame
+    activity : pandas.DataFrame or pyarrow.Table
         Activity table (DESIGN.md, "Activity"), text or typed; Chinese headers accepted.
+        Files are read with :func:`sourcegrid.io.tables.read_arrow`.
     library : CoefficientLibrary or pandas.DataFrame
         A validated library (``sourcegrid.coefficients``) or its normalized rows.
-    treatment : pandas.DataFrame, optional
+    treatment : pandas.DataFrame or pyarrow.Table, optional
         Treatment table (DESIGN.md, "Treatment"); a pollutant without a row is untreated.
     con : ibis backend, optional
         Where the query runs (default: an in-memory DuckDB). Pass a PySpark or
         PostgreSQL backend to run the same expressions there.
+    explain : bool
+        Write the whole derivation into ``note`` (G = c × A = ..., η·k = ...). Without it
+        the note only holds what the columns cannot say (series, clipped k, untreated).
+    into : str, optional
+        Keep the emissions in the backend as this table (replaced) instead of fetching
+        them: for large runs, written out by the engine itself.
 
     Returns
     -------
     AccountingResult
-        Emissions [kg] with their explanation, and the rejects.
+        Emissions [kg] with their explanation (a DataFrame, or ``emissions_table`` in the
+        backend with ``into``), and the rejects.
     """
     rows = library.rows if hasattr(library, "rows") else library
     name = library_name or getattr(library, "name", None) or (
         str(rows["library"].iloc[0]) if len(rows) else "")
     rows = _combinations(rows.reset_index(drop=True))
     generation_vars, k_vars = _formula_columns(rows)
+    con = con if con is not None else ibis.duckdb.connect()
 
-    act, act_rejects = prepare_activity(activity, variables=generation_vars | k_vars,
-                                        source=activity_source)
-    trt, trt_rejects = prepare_treatment(treatment, variables=k_vars, source=treatment_source)
-    n_activity = len(act) + act_rejects.drop_duplicates(["source", "row"]).shape[0]
+    activity = as_arrow(activity, ACTIVITY_ALIASES, activity_source)
+    n_activity = activity.num_rows
+    act, act_rejects, act_vars = prepare_activity(activity, variables=generation_vars | k_vars,
+                                                  source=activity_source, con=con)
+    trt, trt_rejects, trt_vars = prepare_treatment(treatment, variables=k_vars,
+                                                   source=treatment_source, con=con)
+    variables = sorted(generation_vars | k_vars)
+    k_variables = sorted(k_vars)
+    act = act.mutate(**{v: ibis.null("float64") for v in variables if v not in act_vars})
+    if trt is None:
+        trt = bind(con, pd.DataFrame({c: pd.Series(dtype="string") for c in [
+            "enterprise_id", "section", "pollutant", "pollutant_category", "treatment"]}).assign(
+            k=pd.Series(dtype="float64")), "no_treatment")
+    trt = trt.mutate(**{v: ibis.null("float64") for v in k_variables if v not in trt_vars})
+
+    # treatment pollutant names → canonical (二氧化硫 → SO2): a few distinct names
     from sourcegrid.coefficients.model import canonical_pollutant
 
-    if len(trt):
-        trt["pollutant"] = trt["pollutant"].map(lambda p: canonical_pollutant(p) if p else "")
+    names = con.to_pyarrow(trt.select("pollutant").distinct())["pollutant"].to_pylist()
+    mapping = {n: canonical_pollutant(n) for n in names if n}
+    if any(k != v for k, v in mapping.items()):
+        trt = trt.mutate(pollutant=trt.pollutant.substitute(mapping, else_=trt.pollutant))
 
     # industry codes the library does not know at all
-    known = set(rows["industry_code"])
-    unknown = ~act["industry_code"].isin(known) if "*" not in known else pd.Series(
-        False, index=act.index)
-    unknown_rejects = pd.DataFrame({
-        "source": act.loc[unknown, SOURCE].astype(str), "row": act.loc[unknown, ROW],
-        "column": "industry_code", "value": act.loc[unknown, "industry_code"],
-        "reason": "unknown_industry",
-        "message": f"library {name!r} has no coefficients for this industry code",
-    })
-    act = act.loc[~unknown].reset_index(drop=True)
+    known = sorted(set(rows["industry_code"]))
+    unknown = act.filter(~act.industry_code.isin(known)) if "*" not in known else act.limit(0)
+    unknown_rejects = unknown.select(
+        source=unknown[SOURCE], row=unknown[ROW], column=ibis.literal("industry_code"),
+        value=unknown.industry_code, reason=ibis.literal("unknown_industry"),
+        message=ibis.literal(f"library {name!r} has no coefficients for this industry code"))
+    if "*" not in known:
+        act = act.filter(act.industry_code.isin(known))
 
-    variables = sorted(generation_vars | k_vars)
-    for v in variables:
-        if v not in act.columns:
-            act[v] = np.nan
-        if v not in trt.columns:
-            trt[v] = np.nan
-    activity_columns = ["activity_row", ROW, SOURCE, "enterprise_id", "enterprise_name",
-                        "industry_code", "region_code", "lon", "lat", *KEY_COLUMNS, "capacity",
-                        "capacity_unit", "scale", "activity", "activity_unit", "period",
-                        *variables]
-    # Arrow-backed strings go to the engine without a per-value conversion
-    text = "string[pyarrow]"
-    act = act[activity_columns].astype({ROW: "int64", SOURCE: text, **{
-        c: text for c in ["enterprise_id", "enterprise_name", "industry_code",
-                              "region_code", *KEY_COLUMNS, "capacity_unit", "scale",
-                              "activity_unit", "period"]}})
-    for v in variables:
-        act[v] = act[v].astype("float64")
-    trt = trt[["enterprise_id", "section", "pollutant", "pollutant_category", "treatment", "k",
-               *variables]].astype({"enterprise_id": text, "section": text,
-                                    "pollutant": text, "pollutant_category": text,
-                                    "treatment": text, "k": "float64",
-                                    **{v: "float64" for v in variables}})
+    lib = _library_table(rows)
+    activity_units = _distinct(con, act, "activity_unit")
+    capacity_units = _distinct(con, act, "capacity_unit")
+    unit_factors = _unit_factors(
+        pd.DataFrame({"activity_unit": activity_units}).merge(
+            lib[["lib_activity_unit"]].drop_duplicates(), how="cross"),
+        "activity_unit", "lib_activity_unit", "unit_factor")
+    capacity_factors = _unit_factors(
+        pd.DataFrame({"capacity_unit": capacity_units}).merge(
+            lib[["scale_unit"]].drop_duplicates(), how="cross"),
+        "capacity_unit", "scale_unit", "capacity_factor")
+    parts = _treatment_parts(rows, _distinct(con, trt, "treatment"))
 
-    lib_columns = ["combination_id", "is_base", "specificity", "coefficient_row", "industry_code",
-                   *KEY_COLUMNS, "scale", "scale_min", "scale_min_inclusive", "scale_max",
-                   "scale_max_inclusive", "scale_unit", "pollutant_category", "pollutant",
-                   "unit", "activity_unit", "coefficient_factor", "generation_coefficient",
-                   "generation_expression", "treatment", "removal_efficiency", "k_formula"]
-    lib = rows[lib_columns].rename(columns={c: f"lib_{c}" for c in [
-        "industry_code", *KEY_COLUMNS, "scale", "activity_unit", "treatment"]})
-    lib = lib.astype({"lib_industry_code": "string", **{f"lib_{c}": "string" for c in KEY_COLUMNS},
-                      "lib_scale": "string", "scale_unit": "string", "pollutant": "string",
-                      "pollutant_category": "string", "unit": "string",
-                      "lib_activity_unit": "string", "generation_expression": "string",
-                      "lib_treatment": "string", "k_formula": "string",
-                      "scale_min_inclusive": "bool", "scale_max_inclusive": "bool",
-                      "coefficient_row": "int64", "specificity": "int64", "is_base": "bool",
-                      "scale_min": "float64", "scale_max": "float64",
-                      "coefficient_factor": "float64", "generation_coefficient": "float64",
-                      "removal_efficiency": "float64"})
-
-    unit_pairs = act[["activity_unit"]].drop_duplicates().merge(
-        lib[["lib_activity_unit"]].drop_duplicates(), how="cross")
-    unit_factors = _unit_factors(unit_pairs, "activity_unit", "lib_activity_unit", "unit_factor")
-    capacity_pairs = act[["capacity_unit"]].drop_duplicates().merge(
-        lib[["scale_unit"]].drop_duplicates(), how="cross")
-    capacity_factors = _unit_factors(capacity_pairs, "capacity_unit", "scale_unit",
-                                     "capacity_factor")
-    parts = _treatment_parts(rows, trt["treatment"].unique().tolist())
-
-    con = con if con is not None else ibis.duckdb.connect()
-    tables = _upload(con, activity=act, library=lib, treatment=trt, unit_factors=unit_factors,
-                     capacity_factors=capacity_factors, parts=parts)
-    expressions = _build(con, tables, rows, variables, sorted(k_vars))
-    emissions = _to_pandas(expressions["emissions"])
-    engine_rejects = _to_pandas(expressions["rejects"])
+    tables = {"activity": act, "library": bind(con, lib, "library"), "treatment": trt,
+              "unit_factors": bind(con, unit_factors, "unit_factors"),
+              "capacity_factors": bind(con, capacity_factors, "capacity_factors"),
+              "parts": bind(con, parts, "parts")}
+    expressions = _build(tables, rows, variables, k_variables, name, explain)
+    emissions_expr = expressions["emissions"]
+    stats = con.to_pyarrow(emissions_expr.aggregate(
+        n=emissions_expr.count(), accounted=emissions_expr.source_row.nunique(),
+        clipped=emissions_expr.note.contains("clipped").cast("int64").sum())).to_pylist()[0]
+    emissions, emissions_table = None, None
+    if into is None:
+        emissions = _to_pandas(con, emissions_expr)
+    else:
+        emissions_table = con.create_table(into, emissions_expr, overwrite=True)
+    pieces = [r for r in (act_rejects, trt_rejects, unknown_rejects, expressions["rejects"])
+              if r is not None]
+    rejects = _to_pandas(con, ibis.union(*[_reject_types(r) for r in pieces]).order_by(
+        ["row", "reason"]))
+    rejects = rejects.astype({"row": "Int64"}) if len(rejects) else problems_frame([])
     for cached in expressions["caches"]:
         cached.release()
-    for table_name in tables.values():
-        _drop(con, table_name)
-
-    emissions["library"] = name
-    emissions["method"] = "coefficient"
-    emissions = emissions.sort_values(["source_row", "pollutant"], kind="stable",
-                                      ignore_index=True)
-    clipped = int(emissions["note"].str.contains("clipped", regex=False).sum())
+    _drop_views(con)
+    clipped = int(stats["clipped"] or 0)
     if clipped:
         warnings.warn(f"{clipped} operating rate(s) k outside [0, 1] were clipped; see the "
                       "note column", ClippedOperatingRate, stacklevel=2)
-    parts = [frame.astype({"source": object, "column": object, "value": object,
-                           "reason": object, "message": object, "row": "Int64"})
-             for frame in (act_rejects, trt_rejects, unknown_rejects, engine_rejects)
-             if len(frame)]
-    rejects = pd.concat(parts, ignore_index=True) if parts else problems_frame([])
-    accounted = emissions["source_row"].nunique()
-    return AccountingResult(emissions[EMISSION_COLUMNS + EXPLAIN_COLUMNS], rejects, n_activity,
-                            int(accounted), clipped, name, con.name)
+    return AccountingResult(emissions, rejects, n_activity, int(stats["accounted"] or 0),
+                            clipped, name, con.name, emission_rows=int(stats["n"] or 0),
+                            emissions_table=emissions_table)
 
 
-_COUNTER = iter(range(10**9))
+def _drop_views(con) -> None:
+    """Drop the views this run made (names start with _sg_)."""
+    for name in con.list_tables(like="_sg_"):
+        if name.startswith("_sg_"):
+            con.drop_view(name, force=True)
 
 
-def _to_pandas(table: ibis.Table) -> pd.DataFrame:
+def _reject_types(table: ibis.Table) -> ibis.Table:
+    return table.select(source=table.source.cast("string"), row=table.row.cast("int64"),
+                        column=table.column.cast("string"), value=table.value.cast("string"),
+                        reason=table.reason.cast("string"), message=table.message.cast("string"))
+
+
+def _distinct(con, table: ibis.Table, column: str) -> list[str]:
+    values = con.to_pyarrow(table.select(column).distinct())[column].to_pylist()
+    return sorted(v for v in values if v)
+
+
+def _library_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The library rows the query needs, with the key columns prefixed ``lib_``."""
+    columns = ["combination_id", "is_base", "specificity", "coefficient_row", "industry_code",
+               *KEY_COLUMNS, "scale", "scale_min", "scale_min_inclusive", "scale_max",
+               "scale_max_inclusive", "scale_unit", "pollutant_category", "pollutant", "unit",
+               "activity_unit", "coefficient_factor", "generation_coefficient",
+               "generation_expression", "treatment", "removal_efficiency", "k_formula"]
+    lib = rows[columns].rename(columns={c: f"lib_{c}" for c in [
+        "industry_code", *KEY_COLUMNS, "scale", "activity_unit", "treatment"]})
+    text = ["lib_industry_code", *[f"lib_{c}" for c in KEY_COLUMNS], "lib_scale", "scale_unit",
+            "pollutant", "pollutant_category", "unit", "lib_activity_unit",
+            "generation_expression", "lib_treatment", "k_formula"]
+    return lib.astype({**{c: "string" for c in text},
+                       "scale_min_inclusive": "bool", "scale_max_inclusive": "bool",
+                       "coefficient_row": "int64", "specificity": "int64", "is_base": "bool",
+                       "scale_min": "float64", "scale_max": "float64",
+                       "coefficient_factor": "float64", "generation_coefficient": "float64",
+                       "removal_efficiency": "float64"})
+
+
+def _to_pandas(con, table: ibis.Table) -> pd.DataFrame:
     """Fetch a result with Arrow-backed string columns (no per-value Python strings)."""
     import pyarrow as pa
 
     strings = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
-    return table.to_pyarrow().to_pandas(types_mapper=strings.get)
-
-
-def _upload(con, **frames: pd.DataFrame) -> dict[str, str]:
-    names = {}
-    run = next(_COUNTER)
-    for key, frame in frames.items():
-        table_name = f"_sg_account_{key}_{run}"
-        con.create_table(table_name, ibis.memtable(frame), overwrite=True, temp=con.name == "duckdb")
-        names[key] = table_name
-    return names
-
-
-def _drop(con, name: str) -> None:
-    try:
-        con.drop_table(name, force=True)
-    except Exception:  # noqa: BLE001 - temp tables vanish with the session anyway
-        pass
+    return con.to_pyarrow(table).to_pandas(types_mapper=strings.get)
 
 
 def _clean(table: ibis.Table) -> ibis.Table:
@@ -410,19 +419,19 @@ def _reject_table(rows: ibis.Table, column: str | ibis.Value, value: ibis.Value,
     )
 
 
-def _build(con, names: dict[str, str], library: pd.DataFrame, variables: list[str],
-           k_variables: list[str]) -> dict:
+def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list[str],
+           k_variables: list[str], library_name: str, explain: bool = True) -> dict:
     """The Ibis expression graph of the coefficient method.
 
     Only keys and numbers flow through the joins; the descriptive columns of
     the activity rows are attached once at the end.
     """
-    act = _clean(con.table(names["activity"]))
-    lib = _clean(con.table(names["library"]))
-    unit_factors = con.table(names["unit_factors"])
-    capacity_factors = con.table(names["capacity_factors"])
-    treatment = _clean(con.table(names["treatment"]))
-    parts = _clean(con.table(names["parts"]))
+    act = tables["activity"]
+    lib = _clean(tables["library"])
+    unit_factors = tables["unit_factors"]
+    capacity_factors = tables["capacity_factors"]
+    treatment = tables["treatment"]
+    parts = _clean(tables["parts"])
     expressions = sorted({t for t in library["generation_expression"] if t})
     k_formulas = sorted({t for t in library["k_formula"] if t})
     base = lib.filter(lib.is_base)
@@ -658,25 +667,37 @@ def _build(con, names: dict[str, str], library: pd.DataFrame, variables: list[st
         return _text(value.round(6))
 
     treated = (good.treatment_text != "")
-    note = ("G = c × A = " + number(good.coefficient_value)
-            + ibis.ifelse(good.generation_expression != "",
-                          " (" + good.generation_expression + ")", "")
-            + " " + good.unit + " × " + number(good.activity_in_basis) + " "
-            + good.lib_activity_unit
-            + ibis.ifelse(
-                treated,
-                ibis.ifelse(good.n_parts > 1,
-                            "; series, η·k = 1 − Π(1 − η_i·k_i) = " + number(good.removed_fraction)
-                            + " [" + good.detail + "; rows " + good.part_rows + "]",
-                            "; η·k = " + number(good.removal_efficiency) + " × " + number(good.k)
-                            + " (k " + good.k_source
-                            + ibis.ifelse(good.k_source == "formula", ": " + good.k_formula, "")
-                            + ")"),
-                "; no treatment: E = G")
-            + ibis.ifelse(good.clipped > 0, "; k clipped to [0, 1] from " + number(good.k_raw), ""))
+    series = ibis.ifelse(
+        good.n_parts > 1,
+        "series, η·k = 1 − Π(1 − η_i·k_i) = " + number(good.removed_fraction) + " ["
+        + good.detail.fill_null("") + "; rows " + good.part_rows.fill_null("") + "]", "")
+    clipped = ibis.ifelse(good.clipped > 0, "k clipped to [0, 1] from " + number(good.k_raw), "")
+    if explain:
+        note = ("G = c × A = " + number(good.coefficient_value)
+                + ibis.ifelse(good.generation_expression != "",
+                              " (" + good.generation_expression + ")", "")
+                + " " + good.unit + " × " + number(good.activity_in_basis) + " "
+                + good.lib_activity_unit + "; "
+                + ibis.ifelse(
+                    treated,
+                    ibis.ifelse(good.n_parts > 1, series,
+                                "η·k = " + number(good.removal_efficiency) + " × "
+                                + number(good.k) + " (k " + good.k_source
+                                + ibis.ifelse(good.k_source == "formula",
+                                              ": " + good.k_formula, "") + ")"),
+                    "no treatment: E = G")
+                + ibis.ifelse(good.clipped > 0, "; " + clipped, ""))
+    else:
+        # the columns say the rest; the note only says what they cannot
+        note = ibis.ifelse(
+            treated, ibis.ifelse(good.n_parts > 1, series, "")
+            + ibis.ifelse((good.n_parts > 1) & (good.clipped > 0), "; ", "") + clipped,
+            "no treatment: E = G")
     emissions = good.select(
         "enterprise_id", "period", "section", "pollutant", "pollutant_category",
         "generation", "removal", "emission",
+        method=ibis.literal("coefficient"),
+        library=ibis.literal(library_name),
         coefficient_row=good.coefficient_row,
         treatment=good.treatment_text,
         removal_efficiency=good.removal_efficiency,
@@ -692,7 +713,7 @@ def _build(con, names: dict[str, str], library: pd.DataFrame, variables: list[st
         k_source=ibis.ifelse(treated, good.k_source, "none"),
         k_formula=good.k_formula.fill_null(""),
         source_row=good[ROW],
-    )
+    ).order_by(["source_row", "pollutant"])
     return {"emissions": emissions, "rejects": rejects, "caches": [m, cached]}
 
 

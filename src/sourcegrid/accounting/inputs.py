@@ -1,23 +1,26 @@
-"""Activity and treatment tables: headers, types and row checks.
+"""Activity and treatment tables: headers, types and row checks, as Ibis expressions.
 
-Both tables arrive as text (see :mod:`sourcegrid.io.tables`). The checks here
-are the ones that need no coefficient library: numbers are numbers, amounts
-are not negative, keys are present, rows are not duplicated. Rows that fail go
-to the rejects with their row number, column, value and reason; the other rows
-go on to the engine. Variables the coefficient and k formulas name (S, A,
-run_hours, ...) are any extra numeric columns; a variable that is present but
-not a number is a reject too.
+Both tables arrive as text (a file read by :func:`sourcegrid.io.tables.read_arrow`,
+or a DataFrame) and are checked inside the engine, so a million rows never pass
+through Python one by one: numbers are numbers (``TRY_CAST``), amounts are not
+negative, keys are present and well formed, rows are not duplicated. Every
+problem becomes a reject row (source, row, column, value, reason, message);
+the rows without problems go on to the accounting. Variables the coefficient
+and k formulas name (S, A, run_hours, ...) are any extra columns; a variable
+that is present but not a number is a reject too.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 
-import numpy as np
+import ibis
 import pandas as pd
+import pyarrow as pa
 
-from sourcegrid.errors import InputError, Problem, problems_frame
-from sourcegrid.io.tables import ROW, SOURCE, rename_headers
+from sourcegrid.errors import InputError, Problem
+from sourcegrid.io.tables import ROW, SOURCE, canonical_headers, to_text_arrow
 
 __all__ = [
     "ACTIVITY_ALIASES",
@@ -25,6 +28,8 @@ __all__ = [
     "KEY_COLUMNS",
     "prepare_activity",
     "prepare_treatment",
+    "as_arrow",
+    "bind",
 ]
 
 KEY_COLUMNS = ["section", "product", "raw_material", "process"]
@@ -55,202 +60,226 @@ TREATMENT_ALIASES = {
     "实际运行率": "k", "k值": "k",
 }
 
-_ACTIVITY_TEXT = ["enterprise_id", "enterprise_name", "industry_code", "region_code",
-                  "section", "product", "raw_material", "process", "capacity_unit", "scale",
-                  "activity_unit", "period"]
+ACTIVITY_TEXT = ["enterprise_id", "enterprise_name", "industry_code", "region_code", "section",
+                 "product", "raw_material", "process", "capacity_unit", "scale", "activity_unit",
+                 "period"]
 _ACTIVITY_REQUIRED = ["enterprise_id", "industry_code", "section", "activity", "activity_unit",
                       "period"]
 _TREATMENT_TEXT = ["enterprise_id", "section", "pollutant", "pollutant_category", "treatment"]
-_ANY = {"所有", "所有产品", "所有原料", "所有工艺", "all", "*", "-", "/"}
-_CATEGORIES = {"废气": "air", "废水": "water", "air": "air", "water": "water"}
+_ANY = ["所有", "所有产品", "所有原料", "所有工艺", "all", "*", "-", "/"]
+_CATEGORIES = {"废气": "air", "废水": "water", "air": "air", "water": "water", "AIR": "air",
+               "WATER": "water", "Air": "air", "Water": "water"}
 
 
-class _Checker:
-    """Collects rejects (all of them) and the rows they knock out."""
-
-    def __init__(self, frame: pd.DataFrame, source: str) -> None:
-        self.frame, self.source = frame, source
-        self.parts: list[pd.DataFrame] = []
-        self.bad = pd.Series(False, index=frame.index)
-
-    def __call__(self, mask: pd.Series, column: str, reason: str, message: str | pd.Series,
-                 values: pd.Series | None = None) -> None:
-        mask = mask.fillna(False).astype(bool)
-        if not mask.any():
-            return
-        values = self.frame[column] if values is None else values
-        chosen = self.frame.loc[mask]
-        self.parts.append(pd.DataFrame({
-            "source": chosen[SOURCE].astype(str) if SOURCE in chosen else self.source,
-            "row": chosen[ROW].astype("Int64"),
-            "column": column,
-            "value": values.loc[mask].astype("string").fillna(""),
-            "reason": reason,
-            "message": message if isinstance(message, str) else message.loc[mask],
-        }))
-        self.bad |= mask
-
-    def rejects(self) -> pd.DataFrame:
-        if not self.parts:
-            return problems_frame([])
-        return pd.concat(self.parts, ignore_index=True)
+def bind(con, data: pa.Table | pd.DataFrame, prefix: str) -> ibis.Table:
+    """A table in ``con`` (a view over the data; zero-copy on DuckDB), or a memtable."""
+    table = ibis.memtable(data)
+    if con is None:
+        return table
+    name = f"_sg_{prefix}_{uuid.uuid4().hex[:12]}"
+    return con.create_view(name, table, overwrite=True)
 
 
-def _with_row_numbers(frame: pd.DataFrame, source: str) -> pd.DataFrame:
-    frame = frame.copy().reset_index(drop=True)
-    if ROW not in frame.columns:
-        frame.insert(0, ROW, range(2, len(frame) + 2))
-    if SOURCE not in frame.columns:
-        frame.insert(1, SOURCE, source)
-    return frame
+def as_arrow(data: pa.Table | pd.DataFrame, aliases: dict[str, str], source: str) -> pa.Table:
+    """Text Arrow table with canonical headers, ``_row`` and ``_source``."""
+    table = to_text_arrow(data, source)
+    return table.rename_columns(canonical_headers(table.column_names, aliases))
 
 
-def _text(series: pd.Series) -> pd.Series:
-    # Arrow-backed strings: strip and compare run in C++, not per value in Python
-    return series.astype("string[pyarrow]").str.strip().fillna("")
-
-
-def _any_to_blank(series: pd.Series) -> pd.Series:
-    return series.where(~series.isin(_ANY), "")
-
-
-def _numeric_variables(frame: pd.DataFrame, variables: Iterable[str], check: _Checker) -> None:
-    for name in sorted(set(variables)):
-        if name not in frame.columns:
-            continue
-        raw = frame[name]
-        number = pd.to_numeric(raw, errors="coerce")
-        check(raw.notna() & number.isna(), name, "not_a_number",
-              f"variable {name!r} must be a number")
-        frame[name] = number.astype(float)
-
-
-def _structure(frame: pd.DataFrame, required: list[str], source: str, what: str) -> None:
-    present = [c for c in frame.columns if not c.startswith("_")]
+def _structure(columns: Iterable[str], required: list[str], source: str, what: str) -> None:
+    present = [c for c in columns if not c.startswith("_")]
     problems = [Problem(source, 1, name, "", "missing_column",
                         f"the {what} table needs a column {name!r}; columns present: "
                         f"{', '.join(present)}")
-                for name in required if name not in frame.columns]
+                for name in required if name not in columns]
     if problems:
         raise InputError(problems, f"cannot read the {what} table {source}")
 
 
-def prepare_activity(frame: pd.DataFrame, *, variables: Iterable[str] = (),
-                     source: str = "activity") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Check and type an activity table (DESIGN.md, "Activity").
+def _text(column: ibis.Value) -> ibis.Value:
+    return column.cast("string").strip().fill_null("")
 
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        Activity rows, text or typed, English or Chinese headers.
-    variables : iterable of str
-        Names the coefficient expressions use (S, A, ...): those columns must be numbers.
+
+def _blank_any(column: ibis.Value) -> ibis.Value:
+    return ibis.ifelse(column.isin(_ANY), "", column)
+
+
+class _Checks:
+    """Collects row checks on one table and evaluates them in one pass.
+
+    Each check is (condition, column, reason, message, value column). All
+    conditions become boolean columns of one cached table, so the input is
+    scanned and typed once; the rejects are filters on those flags.
+    """
+
+    def __init__(self, table: ibis.Table) -> None:
+        self.table = table
+        self.checks: list[tuple] = []
+
+    def __call__(self, condition: ibis.Value, column: str, reason: str,
+                 message: str | ibis.Value, value: str | None = None) -> None:
+        self.checks.append((condition.fill_null(False), column, reason, message,
+                            value or column))
+
+    def result(self) -> tuple[ibis.Table, ibis.Table | None]:
+        t = self.table
+        columns = {}
+        for i, (condition, _, _, message, _) in enumerate(self.checks):
+            columns[f"_bad{i}"] = condition
+            if not isinstance(message, str):
+                columns[f"_message{i}"] = message
+        flagged = t.mutate(**columns).cache()
+        parts = []
+        any_bad = ibis.literal(False)
+        for i, (_, column, reason, message, value) in enumerate(self.checks):
+            bad = flagged.filter(flagged[f"_bad{i}"])
+            parts.append(bad.select(
+                source=bad[SOURCE].cast("string"), row=bad[ROW].cast("int64"),
+                column=ibis.literal(column), value=bad[value].cast("string").fill_null(""),
+                reason=ibis.literal(reason),
+                message=(ibis.literal(message) if isinstance(message, str)
+                         else bad[f"_message{i}"]).cast("string"),
+            ))
+            any_bad = any_bad | flagged[f"_bad{i}"]
+        good = flagged.filter(~any_bad).drop(*columns)
+        return good, (ibis.union(*parts) if parts else None)
+
+
+def _first_of_key(t: ibis.Table, keys: list[str]) -> ibis.Table:
+    """Add ``first_row``: the first row of the row's key when the key repeats, else NULL.
+
+    A hash aggregate joined back (rather than a window, which sorts every row).
+    """
+    groups = t.group_by(keys).aggregate(first_row=t[ROW].min(), copies=t.count())
+    repeated = groups.filter(groups.copies > 1).drop("copies")
+    joined = t.left_join(repeated, keys)
+    return joined.drop(*[f"{k}_right" for k in keys])
+
+
+def prepare_activity(data: pa.Table | pd.DataFrame, *, variables: Iterable[str] = (),
+                     source: str = "activity", con=None) -> tuple[ibis.Table, ibis.Table | None, list[str]]:
+    """Check and type an activity table (DESIGN.md, "Activity").
 
     Returns
     -------
-    (activity, rejects)
-        ``activity`` has typed columns and ``activity_row`` (0-based id) and ``_row``;
-        ``rejects`` lists every problem, one row each.
+    (activity, rejects, variables)
+        ``activity``: typed Ibis table (``activity_row``, ``_row``, ...), rows without
+        problems only; ``rejects``: Ibis table of problems (or None); ``variables``: the
+        formula variables the table has.
     """
-    frame = rename_headers(_with_row_numbers(frame, source), ACTIVITY_ALIASES)
-    _structure(frame, _ACTIVITY_REQUIRED, source, "activity")
-    if "capacity" not in frame.columns and "scale" not in frame.columns:
-        frame["scale"] = None
-    for column in _ACTIVITY_TEXT:
-        frame[column] = _text(frame[column]) if column in frame.columns else ""
-    for column in KEY_COLUMNS:
-        frame[column] = _any_to_blank(frame[column])
-    check = _Checker(frame, source)
+    arrow = as_arrow(data, ACTIVITY_ALIASES, source)
+    _structure(arrow.column_names, _ACTIVITY_REQUIRED, source, "activity")
+    t = bind(con, arrow, "activity")
+    present = sorted(v for v in set(variables) if v in t.columns)
+    numeric = [c for c in ("activity", "capacity", "lon", "lat") if c in t.columns]
+    text = {c: (_text(t[c]) if c in t.columns else ibis.literal("")) for c in ACTIVITY_TEXT}
+    for c in KEY_COLUMNS:
+        text[c] = _blank_any(text[c])
+    # text and typed versions side by side: the checks read both, the output the typed
+    t = t.select(ROW, SOURCE, **text, **{f"raw_{c}": t[c] for c in [*numeric, *present]})
+    t = t.mutate(**{f"num_{c}": _text(t[f"raw_{c}"]).try_cast("float64")
+                    for c in [*numeric, *present]})
+    t = _first_of_key(t, ["enterprise_id", *KEY_COLUMNS, "period"])
+    check = _Checks(t)
 
     for column in ("enterprise_id", "industry_code", "section", "activity_unit", "period"):
-        check(frame[column] == "", column, "missing_value", f"{column} must not be empty")
-    check((frame["industry_code"] != "") & ~frame["industry_code"].str.fullmatch(r"\d{4}"),
-          "industry_code", "bad_industry_code",
-          "expected a 4-digit GB/T 4754-2017 industry class code, e.g. 4411")
-    check((frame["region_code"] != "") & ~frame["region_code"].str.fullmatch(r"\d{6}"),
-          "region_code", "bad_region_code", "expected a 6-digit administrative division code")
-    check((frame["period"] != "") & ~frame["period"].str.fullmatch(r"\d{4}(-(0[1-9]|1[0-2]))?"),
-          "period", "bad_period", "expected a period as YYYY or YYYY-MM")
-
-    activity = pd.to_numeric(frame["activity"], errors="coerce")
-    check(frame["activity"].isna(), "activity", "missing_value", "activity must not be empty")
-    check(frame["activity"].notna() & activity.isna(), "activity", "not_a_number",
-          "activity must be a number")
-    check(activity < 0, "activity", "negative_amount", "activity must be >= 0")
-    frame["activity"] = activity.astype(float)
-
-    if "capacity" in frame.columns:
-        capacity = pd.to_numeric(frame["capacity"], errors="coerce")
-        check(frame["capacity"].notna() & capacity.isna(), "capacity", "not_a_number",
-              "capacity must be a number")
-        check(capacity < 0, "capacity", "negative_amount", "capacity must be >= 0")
-        check(capacity.notna() & (frame["capacity_unit"] == ""), "capacity_unit",
+        check(t[column] == "", column, "missing_value", f"{column} must not be empty")
+    check((t.industry_code != "") & ~t.industry_code.re_search(r"^[0-9]{4}$"), "industry_code",
+          "bad_industry_code", "expected a 4-digit GB/T 4754-2017 industry class code, e.g. 4411")
+    check((t.region_code != "") & ~t.region_code.re_search(r"^[0-9]{6}$"), "region_code",
+          "bad_region_code", "expected a 6-digit administrative division code")
+    check((t.period != "") & ~t.period.re_search(r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$"), "period",
+          "bad_period", "expected a period as YYYY or YYYY-MM")
+    check(_text(t.raw_activity) == "", "activity", "missing_value", "activity must not be empty",
+          value="raw_activity")
+    check((_text(t.raw_activity) != "") & t.num_activity.isnull(), "activity", "not_a_number",
+          "activity must be a number", value="raw_activity")
+    check(t.num_activity < 0, "activity", "negative_amount", "activity must be >= 0",
+          value="raw_activity")
+    if "capacity" in numeric:
+        check((_text(t.raw_capacity) != "") & t.num_capacity.isnull(), "capacity", "not_a_number",
+              "capacity must be a number", value="raw_capacity")
+        check(t.num_capacity < 0, "capacity", "negative_amount", "capacity must be >= 0",
+              value="raw_capacity")
+        check(t.num_capacity.notnull() & (t.capacity_unit == ""), "capacity_unit",
               "missing_value", "a capacity needs its unit (capacity_unit), e.g. MW or 万吨/年")
-        frame["capacity"] = capacity.astype(float)
-    else:
-        frame["capacity"] = np.nan
-    for column in ("lon", "lat"):
-        value = pd.to_numeric(frame[column], errors="coerce") if column in frame else np.nan
-        if column in frame:
-            limit = 180 if column == "lon" else 90
-            check(frame[column].notna() & ~value.between(-limit, limit), column,
-                  "bad_coordinate", f"expected {column} in degrees within ±{limit}")
-        frame[column] = value
-    _numeric_variables(frame, variables, check)
+    for column, limit in (("lon", 180), ("lat", 90)):
+        if column in numeric:
+            number = t[f"num_{column}"]
+            check((_text(t[f"raw_{column}"]) != "") & (number.isnull() | (number.abs() > limit)),
+                  column, "bad_coordinate", f"expected {column} in degrees within ±{limit}",
+                  value=f"raw_{column}")
+    for name in present:
+        check((_text(t[f"raw_{name}"]) != "") & t[f"num_{name}"].isnull(), name, "not_a_number",
+              f"variable {name!r} must be a number", value=f"raw_{name}")
 
-    keys = ["enterprise_id", *KEY_COLUMNS, "period"]
-    duplicated = frame.duplicated(keys, keep="first") & ~check.bad
-    first_row = frame.groupby(keys, sort=False)[ROW].transform("first")
-    check(duplicated, "enterprise_id", "duplicate_row",
-          "duplicate of row " + first_row.astype(str) + " (same enterprise, section, product, "
-          "raw material, process and period)")
+    check(t.first_row.notnull() & (t[ROW] != t.first_row), "enterprise_id", "duplicate_row",
+          "duplicate of row " + t.first_row.cast("string") + " (same enterprise, section, "
+          "product, raw material, process and period)")
 
-    rejects = check.rejects()
-    good = frame.loc[~check.bad].copy()
-    good.insert(0, "activity_row", good.index.astype("int64"))
-    return good.reset_index(drop=True), rejects
+    good, rejects = check.result()
+    missing = ibis.null("float64")
+    good = good.select(
+        activity_row=good[ROW].cast("int64"), **{ROW: good[ROW].cast("int64")},
+        **{SOURCE: good[SOURCE].cast("string")}, **{c: good[c] for c in ACTIVITY_TEXT},
+        **{c: (good[f"num_{c}"] if c in numeric else missing)
+           for c in ("activity", "capacity", "lon", "lat")},
+        **{v: good[f"num_{v}"] for v in present},
+    )
+    return good, rejects, present
 
 
-def prepare_treatment(frame: pd.DataFrame | None, *, variables: Iterable[str] = (),
-                      source: str = "treatment") -> tuple[pd.DataFrame, pd.DataFrame]:
+def prepare_treatment(data: pa.Table | pd.DataFrame | None, *, variables: Iterable[str] = (),
+                      source: str = "treatment", con=None) -> tuple[ibis.Table | None, ibis.Table | None,
+                                                          list[str]]:
     """Check and type a treatment table (DESIGN.md, "Treatment").
 
     A row covers one pollutant, or every pollutant of a ``pollutant_category``
     (废气/废水, air/water). ``k`` given directly must lie in [0, 1] (values above 1 up
-    to 100 are read as percent). Returns (treatment, rejects).
+    to 100 are read as percent). Returns (treatment, rejects, variables); all None
+    without a table.
     """
-    columns = ["treatment_row", ROW, SOURCE, "enterprise_id", "section", "pollutant",
-               "pollutant_category", "treatment", "k"]
-    if frame is None:
-        return pd.DataFrame(columns=columns), problems_frame([])
-    frame = rename_headers(_with_row_numbers(frame, source), TREATMENT_ALIASES)
-    _structure(frame, ["enterprise_id", "section", "treatment"], source, "treatment")
-    for column in _TREATMENT_TEXT:
-        frame[column] = _text(frame[column]) if column in frame.columns else ""
-    check = _Checker(frame, source)
-    check(frame["enterprise_id"] == "", "enterprise_id", "missing_value",
+    if data is None:
+        return None, None, []
+    arrow = as_arrow(data, TREATMENT_ALIASES, source)
+    _structure(arrow.column_names, ["enterprise_id", "section", "treatment"], source,
+               "treatment")
+    t = bind(con, arrow, "treatment")
+    present = sorted(v for v in set(variables) if v in t.columns)
+    numeric = [c for c in ("k",) if c in t.columns]
+    text = {c: (_text(t[c]) if c in t.columns else ibis.literal("")) for c in _TREATMENT_TEXT}
+    text["treatment"] = text["treatment"].replace("；", ";")
+    category = text["pollutant_category"]
+    text["pollutant_category"] = category.substitute(_CATEGORIES, else_=category)
+    t = t.select(ROW, SOURCE, **text, raw_category=category,
+                 **{f"raw_{c}": t[c] for c in [*numeric, *present]})
+    t = t.mutate(**{f"num_{c}": _text(t[f"raw_{c}"]).try_cast("float64")
+                    for c in [*numeric, *present]})
+    t = _first_of_key(t, ["enterprise_id", "section", "pollutant", "pollutant_category"])
+    check = _Checks(t)
+    check(t.enterprise_id == "", "enterprise_id", "missing_value",
           "enterprise_id must not be empty")
-    check((frame["pollutant"] == "") & (frame["pollutant_category"] == ""), "pollutant",
-          "missing_value", "give a pollutant or a pollutant_category (废气/废水)")
-    category = frame["pollutant_category"].map(lambda v: _CATEGORIES.get(v.lower(), v))
-    check((frame["pollutant_category"] != "") & ~category.isin(["air", "water"]),
-          "pollutant_category", "bad_category", "expected 废气, 废水, air or water")
-    frame["pollutant_category"] = category
-    frame["treatment"] = frame["treatment"].str.replace("；", ";", regex=False)
-    if "k" in frame.columns:
-        k = pd.to_numeric(frame["k"], errors="coerce")
-        check(frame["k"].notna() & k.isna(), "k", "not_a_number", "k must be a number")
-        check((k < 0) | (k > 100), "k", "bad_k",
-              "k is an operating rate: 0-1 (or 0-100 as percent)")
-        frame["k"] = k.where(~(k > 1), k / 100).astype(float)
-    else:
-        frame["k"] = np.nan
-    _numeric_variables(frame, variables, check)
-    keys = ["enterprise_id", "section", "pollutant", "pollutant_category"]
-    first_row = frame.groupby(keys, sort=False)[ROW].transform("first")
-    check(frame.duplicated(keys, keep="first") & ~check.bad, "enterprise_id", "duplicate_row",
-          "duplicate of row " + first_row.astype(str) + " (same enterprise, section and pollutant)")
-    rejects = check.rejects()
-    good = frame.loc[~check.bad].copy()
-    good.insert(0, "treatment_row", good.index.astype("int64"))
-    return good.reset_index(drop=True), rejects
+    check((t.pollutant == "") & (t.pollutant_category == ""), "pollutant", "missing_value",
+          "give a pollutant or a pollutant_category (废气/废水)")
+    check((t.pollutant_category != "") & ~t.pollutant_category.isin(["air", "water"]),
+          "pollutant_category", "bad_category", "expected 废气, 废水, air or water",
+          value="raw_category")
+    if numeric:
+        check((_text(t.raw_k) != "") & t.num_k.isnull(), "k", "not_a_number", "k must be a number",
+              value="raw_k")
+        check((t.num_k < 0) | (t.num_k > 100), "k", "bad_k",
+              "k is an operating rate: 0-1 (or 0-100 as percent)", value="raw_k")
+    for name in present:
+        check((_text(t[f"raw_{name}"]) != "") & t[f"num_{name}"].isnull(), name, "not_a_number",
+              f"variable {name!r} must be a number", value=f"raw_{name}")
+    check(t.first_row.notnull() & (t[ROW] != t.first_row), "enterprise_id", "duplicate_row",
+          "duplicate of row " + t.first_row.cast("string") + " (same enterprise, section and "
+          "pollutant)")
+    good, rejects = check.result()
+    k = good.num_k if numeric else ibis.null("float64")
+    good = good.select(
+        ROW, SOURCE, *_TREATMENT_TEXT,
+        k=ibis.ifelse(k > 1, k / 100, k),
+        **{v: good[f"num_{v}"] for v in present},
+    )
+    return good, rejects, present

@@ -15,11 +15,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from sourcegrid.errors import InputError, Problem
 
-__all__ = ["read_table", "write_table", "rename_headers", "TABLE_SUFFIXES", "ROW", "SOURCE"]
+__all__ = ["read_table", "read_arrow", "to_text_arrow", "canonical_headers", "write_table",
+           "rename_headers", "TABLE_SUFFIXES", "ROW", "SOURCE"]
 
 ROW = "_row"
 SOURCE = "_source"
@@ -79,8 +83,10 @@ def read_table(path: str | Path, sheet: str | int | None = None) -> pd.DataFrame
         raise _problem(path, f"unsupported file type {suffix!r}; expected one of "
                        f"{', '.join(TABLE_SUFFIXES)}", "bad_file_type", suffix)
     frame.columns = [str(c).strip() for c in frame.columns]
-    frame = frame.map(lambda v: None if v is None or (isinstance(v, str) and not v.strip())
-                      else (v.strip() if isinstance(v, str) else v))
+    for column in frame.columns:  # every value is text or None here: strip, blank = missing
+        if frame[column].dtype == object:
+            stripped = frame[column].str.strip()
+            frame[column] = stripped.where(stripped.str.len() > 0, None)
     frame.insert(0, ROW, range(2, len(frame) + 2))
     frame.insert(1, SOURCE, path.name)
     return frame
@@ -95,14 +101,11 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def rename_headers(frame: pd.DataFrame, aliases: Mapping[str, str]) -> pd.DataFrame:
-    """Rename Chinese (or variant) headers to canonical names; keep unknown columns.
+def canonical_headers(columns: list[str], aliases: Mapping[str, str]) -> list[str]:
+    """Canonical names for a list of headers (Chinese or variant → English; unknown kept).
 
-    Parameters
-    ----------
-    aliases : mapping
-        Header text → canonical name. Matching ignores case, surrounding space,
-        full-width brackets and a trailing unit in brackets (e.g. '产污系数(千克/吨)').
+    Matching ignores case, spaces, underscores, full-width brackets and a trailing unit
+    in brackets (e.g. '产污系数(千克/吨)').
     """
     def key(text: str) -> str:
         text = str(text).strip().lower().replace("（", "(").replace("）", ")")
@@ -110,16 +113,107 @@ def rename_headers(frame: pd.DataFrame, aliases: Mapping[str, str]) -> pd.DataFr
 
     lookup = {key(k): v for k, v in aliases.items()}
     lookup.update({key(v): v for v in aliases.values()})
-    mapping = {}
-    for column in frame.columns:
-        if column in (ROW, SOURCE):
-            continue
-        canonical = lookup.get(key(column))
-        if canonical is None and "(" in column:
-            canonical = lookup.get(key(column.split("(")[0]))
-        if canonical is not None:
-            mapping[column] = canonical
-    return frame.rename(columns=mapping)
+    out = []
+    for column in columns:
+        canonical = None
+        if column not in (ROW, SOURCE):
+            canonical = lookup.get(key(column))
+            if canonical is None and "(" in column:
+                canonical = lookup.get(key(column.split("(")[0]))
+        out.append(canonical or column)
+    return out
+
+
+def rename_headers(frame: pd.DataFrame, aliases: Mapping[str, str]) -> pd.DataFrame:
+    """Rename Chinese (or variant) headers to canonical names; keep unknown columns."""
+    names = canonical_headers(list(frame.columns), aliases)
+    return frame.rename(columns=dict(zip(frame.columns, names, strict=True)))
+
+
+def _text_array(values: pd.Series) -> pa.Array:
+    """A column as Arrow text, missing values as null (NaN is missing, not 'nan')."""
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        array = pa.array([None if v is None or (isinstance(v, float) and v != v) else _text(v)
+                          for v in values], type=pa.string())
+    if pa.types.is_floating(array.type):
+        # 1.0 → '1', like a spreadsheet shows it
+        integral = pc.fill_null(pc.equal(pc.floor(array), array), False)
+        as_int = pc.cast(pc.if_else(integral, array, None), pa.int64(), safe=False)
+        return pc.if_else(integral, pc.cast(as_int, pa.string()), pc.cast(array, pa.string()))
+    if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
+        array = pc.cast(array, pa.string())
+    return array
+
+
+def to_text_arrow(data: pa.Table | pd.DataFrame, source: str) -> pa.Table:
+    """Any table as an Arrow table of text columns plus ``_row`` and ``_source``.
+
+    Row numbers already present (from :func:`read_arrow` or :func:`read_table`) are
+    kept; otherwise the first row is row 2, as in a spreadsheet with a header row.
+    """
+    if isinstance(data, pd.DataFrame):
+        columns = {str(c): (pa.array(data[c].to_numpy(dtype="int64")) if c == ROW
+                            else _text_array(data[c].reset_index(drop=True)))
+                   for c in data.columns}
+        table = pa.table(columns) if columns else pa.table({})
+    else:
+        table = pa.table({name: (data[name] if name == ROW else
+                                 _text_array(data[name].to_pandas()) if not
+                                 pa.types.is_string(data[name].type) else data[name])
+                          for name in data.column_names})
+    n = table.num_rows
+    if ROW not in table.column_names:
+        table = table.add_column(0, ROW, pa.array(np.arange(2, n + 2, dtype="int64")))
+    if SOURCE not in table.column_names:
+        table = table.add_column(1, SOURCE, pa.array([source] * n, type=pa.string()))
+    return table
+
+
+def read_arrow(path: str | Path, sheet: str | int | None = None) -> pa.Table:
+    """Read a CSV, Parquet or XLSX file as an Arrow table of text, with ``_row``/``_source``.
+
+    CSV is read by Arrow's multi-threaded reader (UTF-8, else GB18030); every column is
+    text so that validation, not the reader, decides what is a number.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise _problem(path, "file does not exist", "file_not_found", str(path))
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        import pyarrow.csv as pacsv
+
+        table = None
+        for encoding in ("utf8", "gb18030"):
+            try:
+                options = pacsv.ReadOptions(encoding=encoding)
+                names = pacsv.open_csv(path, read_options=options).schema.names
+                table = pacsv.read_csv(path, read_options=options,
+                                       convert_options=pacsv.ConvertOptions(
+                                           column_types={n: pa.string() for n in names},
+                                           strings_can_be_null=True, null_values=[""]))
+                break
+            except UnicodeDecodeError:
+                continue
+            except pa.ArrowInvalid as error:
+                if "utf" in str(error).lower():
+                    continue
+                raise _problem(path, f"not a well-formed CSV file: {error}", "bad_csv") from None
+        if table is None:
+            raise _problem(path, "text is neither UTF-8 nor GB18030", "bad_encoding")
+        names = [n.lstrip("\ufeff").strip() for n in table.column_names]
+        table = table.rename_columns(names)
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+    elif suffix in (".xlsx", ".xlsm"):
+        return to_text_arrow(read_table(path, sheet=sheet), path.name)
+    else:
+        raise _problem(path, f"unsupported file type {suffix!r}; expected one of "
+                       f"{', '.join(TABLE_SUFFIXES)}", "bad_file_type", suffix)
+    return to_text_arrow(table, path.name)
 
 
 def write_table(frame: pd.DataFrame, path: str | Path, sheet: str = "data") -> Path:

@@ -91,12 +91,16 @@ def generate_enterprises(n_rows: int = 300, *, library=None, seed: int = 2017,
         "product": chosen["product"].to_numpy(),
         "raw_material": chosen["raw_material"].to_numpy(),
         "process": chosen["process"].to_numpy(),
-        "capacity": np.where(has_tier, np.round(capacity, 1), np.nan),
+        # rounded down to 0.1: rounding up could leave a '<b' tier at its excluded bound
+        "capacity": np.where(has_tier, np.floor(capacity * 10) / 10, np.nan),
         "capacity_unit": np.where(has_tier, chosen["scale_unit"].to_numpy(), ""),
         "activity": np.round(size, 2),
         "activity_unit": chosen["activity_unit"].to_numpy(),
         "period": period,
-        "S": np.round(rng.uniform(0.3, 1.5, n_rows), 2),      # sulfur content [%]
+        # sulfur: coal S in % (0.3–1.5); natural gas total sulfur in mg/m³ (1–20, GB 17820
+        # class 1 gas ≤ 20), as the gas rows' 0.02*S expects
+        "S": np.where(gas, np.round(rng.uniform(1.0, 20.0, n_rows), 1),
+                      np.round(rng.uniform(0.3, 1.5, n_rows), 2)),
         "A": np.round(rng.uniform(8.0, 30.0, n_rows), 1),     # ash content [%]
     })
     # treatment is reported per enterprise × section: one activity row per section here
