@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import typer
 
-from sourcegrid.cli import accounting, coefficients, grid, hotspots, observe, quality
+from sourcegrid.cli import (
+    accounting,
+    coefficients,
+    grid,
+    hotspots,
+    observe,
+    quality,
+    quality_more,
+)
 
 app = typer.Typer(
     name="sourcegrid",
@@ -29,7 +37,7 @@ groups: dict[str, typer.Typer] = {
                            no_args_is_help=True),
 }
 
-for module in (accounting, coefficients, quality, observe, grid, hotspots):
+for module in (accounting, coefficients, quality, quality_more, observe, grid, hotspots):
     module.register(app, groups)
 
 for name, group in groups.items():
