@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import ibis
 import pandas as pd
 
 from sourcegrid.accounting.engine import AccountingResult
@@ -29,22 +30,31 @@ INDUSTRY_NAMES = {
 
 def save_run(workspace: Workspace, result: AccountingResult, *, run: str,
              activity_file: str = "", treatment_file: str = "") -> pd.DataFrame:
-    """Store a run's emissions and rejects under ``run`` (replacing an earlier run of that name)."""
-    emissions = result.emissions.assign(run=run)
-    rejects = result.rejects.assign(run=run)
-    for name, frame in (("emissions", emissions), ("account_rejects", rejects)):
+    """Store a run's emissions and rejects under ``run``, replacing an earlier run of that name.
+
+    The emissions may be a DataFrame or, for large runs, a table already in the
+    workspace's engine (``result.emissions_table``): then they never leave it.
+    """
+    con = workspace.con
+    emissions = (result.emissions_table if result.emissions_table is not None
+                 else ibis.memtable(result.emissions))
+    emissions = emissions.mutate(run=ibis.literal(run))
+    rejects = ibis.memtable(result.rejects.astype({"row": "Int64", "source": "string",
+                                                   "column": "string", "value": "string",
+                                                   "reason": "string", "message": "string"}))
+    rejects = rejects.mutate(run=ibis.literal(run))
+    for name, table in (("emissions", emissions), ("account_rejects", rejects)):
         if workspace.has(name):
-            kept = workspace.table(name)
-            kept = kept.filter(kept.run != run).to_pandas()
-            frame = pd.concat([kept, frame], ignore_index=True) if len(kept) else frame
-        workspace.write(name, frame.astype({"row": "Int64"}) if name == "account_rejects"
-                        else frame)
+            workspace.delete_rows(name, "run", run)
+            con.insert(name, table)
+        else:
+            con.create_table(name, table)
     log = pd.DataFrame([{
         "run": run, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "library": result.library, "engine": result.engine, "activity_file": activity_file,
         "treatment_file": treatment_file, "activity_rows": result.activity_rows,
         "accounted_rows": result.accounted_rows, "rejected_rows": result.rejected_rows,
-        "emission_rows": len(result.emissions),
+        "emission_rows": result.emission_rows,
     }])
     workspace.write("account_runs", log, mode="append")
     return log

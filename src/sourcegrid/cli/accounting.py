@@ -37,30 +37,37 @@ def _library(ws, name: str):
     return stored_library(ws, name)
 
 
+TREATMENT_SHEETS = ("treatment", "Treatment", "治理设施", "末端治理")
+
+
 def _read_inputs(activity: Path, treatment: Path | None, sheet: str | None):
     """Activity and treatment tables; treatment may be a sheet of the activity workbook."""
     import pandas as pd
 
-    from sourcegrid.io.tables import read_table
+    from sourcegrid.io.tables import read_arrow
 
-    activity_frame = read_table(activity, sheet=sheet)
+    activity_table = read_arrow(activity, sheet=sheet)
     if treatment is not None:
-        return activity_frame, read_table(treatment), treatment.name
+        return activity_table, read_arrow(treatment), treatment.name
     if activity.suffix.lower() in (".xlsx", ".xlsm"):
         sheets = pd.ExcelFile(activity).sheet_names
-        for candidate in ("treatment", "治理设施", "末端治理", "Treatment"):
+        for candidate in TREATMENT_SHEETS:
             if candidate in sheets:
-                return activity_frame, read_table(activity, sheet=candidate), \
+                return activity_table, read_arrow(activity, sheet=candidate), \
                     f"{activity.name}[{candidate}]"
-    return activity_frame, None, ""
+    return activity_table, None, ""
 
 
 def _totals_table(emissions, title: str):
     """Generation, removal and emission by industry and pollutant, in tonnes."""
+    import pandas as pd
+
     from sourcegrid.accounting.engine import aggregate
     from sourcegrid.accounting.store import INDUSTRY_NAMES
 
     totals = aggregate(emissions, ["industry", "pollutant"])
+    if not isinstance(totals, pd.DataFrame):
+        totals = totals.to_pandas()
     totals.insert(1, "industry", totals["industry_code"].map(INDUSTRY_NAMES).fillna(""))
     totals["pollutant"] = totals["pollutant"] + " (" + totals.pop("pollutant_category") + ")"
     for column in ("generation", "removal", "emission"):
@@ -103,29 +110,34 @@ def account(
     from sourcegrid.accounting.engine import EMISSION_COLUMNS
     from sourcegrid.accounting.engine import account as run_account
     from sourcegrid.accounting.store import save_run
-    from sourcegrid.io.tables import write_table
+    from sourcegrid.io.tables import write_ibis_table, write_table
 
+    run = run or activity.name
     with reported_errors(), open_workspace(workspace, create=True) as ws, Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
             console=err_console, transient=True) as progress:
         task = progress.add_task("reading the activity and treatment tables")
-        activity_frame, treatment_frame, treatment_name = _read_inputs(activity, treatment, sheet)
+        activity_table, treatment_table, treatment_name = _read_inputs(activity, treatment, sheet)
         lib = _library(ws, library)
-        progress.update(task, description=f"accounting {len(activity_frame):,} rows with "
+        progress.update(task, description=f"accounting {activity_table.num_rows:,} rows with "
                         f"library {lib.name!r}")
-        result = run_account(activity_frame, lib, treatment_frame, con=ws.con,
+        result = run_account(activity_table, lib, treatment_table, con=ws.con,
                              activity_source=activity.name,
-                             treatment_source=treatment_name or "treatment")
+                             treatment_source=treatment_name or "treatment",
+                             into="_last_run_emissions", explain=explain)
         progress.update(task, description="storing the run in the workspace")
-        save_run(ws, result, run=run or activity.name, activity_file=str(activity),
-                 treatment_file=treatment_name)
-    emissions = result.emissions if explain else result.emissions[EMISSION_COLUMNS]
-    if out is not None:
-        write_table(emissions, out)
-    if rejects is not None:
-        write_table(result.rejects, rejects)
-    console.print(_totals_table(result.emissions, f"Emissions by industry and pollutant "
-                                f"(library {result.library})"))
+        save_run(ws, result, run=run, activity_file=str(activity), treatment_file=treatment_name)
+        emissions = result.emissions_table
+        if out is not None:
+            progress.update(task, description=f"writing {out.name}")
+            write_ibis_table(ws.con, emissions if explain else emissions.select(
+                *EMISSION_COLUMNS), out)
+        if rejects is not None:
+            write_table(result.rejects, rejects)
+        totals = _totals_table(emissions, f"Emissions by industry and pollutant "
+                               f"(library {result.library})")
+        ws.drop("_last_run_emissions")
+    console.print(totals)
     console.print(frame_table(result.summary(), "Summary"))
     if len(result.rejects):
         err_console.print(frame_table(result.rejects, "Rejected rows", max_rows=20))
@@ -169,6 +181,9 @@ def demo(
         save_run(ws, result, run="demo", activity_file=str(folder / "activity.csv"),
                  treatment_file=str(folder / "treatment.csv"))
         write_table(result.emissions, folder / "emissions.csv")
+        from sourcegrid.accounting.engine import aggregate
+        write_table(aggregate(result.emissions, ["region", "industry", "pollutant"]),
+                    folder / "totals_by_county.csv")
     console.print(_totals_table(result.emissions, "Sample city: emissions by industry and "
                                 "pollutant (illustrative library)"))
     console.print(frame_table(result.summary(), "Summary"))

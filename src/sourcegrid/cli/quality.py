@@ -34,9 +34,9 @@ def _parse_units(pairs: list[str] | None) -> dict[str, str]:
 def _register_aqi(app: typer.Typer) -> None:
     @app.command("aqi")
     def aqi_command(
-        file: Annotated[Path, typer.Argument(metavar="FILE", help="Observations (CSV, Parquet or XLSX; long or "
-                                                  "wide), hourly means.", exists=True,
-                                             dir_okay=False)],
+        file: Annotated[Path, typer.Argument(
+            metavar="FILE", help="Observations (CSV, Parquet or XLSX; long or wide), hourly "
+                                 "means.", exists=True, dir_okay=False)],
         out: Annotated[Path, typer.Option("--out", "-o", help="Output table (.csv, .parquet or "
                                                               ".xlsx).")],
         edition: Annotated[str | None, typer.Option(

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from sourcegrid.errors import InputError, Problem
 
 __all__ = ["read_table", "read_arrow", "to_text_arrow", "canonical_headers", "write_table",
+           "write_ibis_table",
            "rename_headers", "TABLE_SUFFIXES", "ROW", "SOURCE"]
 
 ROW = "_row"
@@ -228,6 +229,42 @@ def write_table(frame: pd.DataFrame, path: str | Path, sheet: str = "data") -> P
     elif suffix == ".xlsx":
         with pd.ExcelWriter(path, engine="openpyxl") as writer:
             frame.to_excel(writer, sheet_name=sheet, index=False)
+    else:
+        raise _problem(path, f"unsupported output type {suffix!r}; expected .csv, .parquet "
+                       "or .xlsx", "bad_file_type", suffix)
+    return path
+
+
+XLSX_MAX_ROWS = 1_048_575
+
+
+def write_ibis_table(con, table, path: str | Path, sheet: str = "data") -> Path:
+    """Write a table that lives in an Ibis backend, streaming where the format allows.
+
+    CSV is written batch by batch with a UTF-8 BOM (so Excel shows Chinese), Parquet
+    by the engine itself; XLSX goes through pandas and is refused above its row limit.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        import pyarrow.csv as pacsv
+
+        reader = con.to_pyarrow_batches(table)
+        with open(path, "wb") as handle:
+            handle.write("\ufeff".encode())
+            with pacsv.CSVWriter(handle, reader.schema) as writer:
+                for batch in reader:
+                    writer.write_batch(batch)
+    elif suffix == ".parquet":
+        con.to_parquet(table, path)
+    elif suffix == ".xlsx":
+        rows = con.to_pyarrow(table.count().name("n").as_table())["n"][0].as_py()
+        if rows > XLSX_MAX_ROWS:
+            raise _problem(path, f"{rows:,} rows do not fit in an XLSX sheet "
+                           f"({XLSX_MAX_ROWS:,} at most); write .csv or .parquet",
+                           "too_many_rows", str(rows))
+        write_table(con.to_pyarrow(table).to_pandas(), path, sheet=sheet)
     else:
         raise _problem(path, f"unsupported output type {suffix!r}; expected .csv, .parquet "
                        "or .xlsx", "bad_file_type", suffix)

@@ -315,9 +315,9 @@ def normalize_observations(frame: pd.DataFrame, *, site_kind: str | None = None,
     unit_text = long["unit"].astype("string")
     unit_text = unit_text.where(unit_text.notna(), pollutant.map(units).astype("string"))
     factor = pd.Series(1.0, index=long.index)
-    pairs = pd.DataFrame({"p": pollutant, "u": unit_text}).loc[~bad].dropna().drop_duplicates()
+    pairs = pd.DataFrame({"p": pollutant, "u": unit_text}).dropna().drop_duplicates()
     for p, u in pairs.itertuples(index=False):
-        mask = (pollutant == p) & (unit_text == u) & ~bad
+        mask = (pollutant == p) & (unit_text == u)
         try:
             factor[mask] = conversion_factor(u, CANONICAL_UNITS[p])
         except UnitError as error:

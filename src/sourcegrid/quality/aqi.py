@@ -7,7 +7,10 @@ Three layers:
 - :func:`hourly` (real-time report, 实时报) and :func:`daily` (daily report, 日报)
   turn hourly readings in the observation format into AQI reports per site;
 - :func:`level`, :func:`report` give levels, categories, colours and primary
-  pollutants from IAQI values.
+  pollutants from IAQI values; :func:`summary` counts days or hours per category.
+
+Hourly means are averaged as :mod:`sourcegrid.quality.averaging` describes (GB 3095
+validity rules; calendar days in Beijing time).
 
 Edition
 -------
@@ -37,8 +40,9 @@ In the 2026 edition the 1-hour means of PM10 and PM2.5 are read against the dail
 
 Output of :func:`hourly` and :func:`daily`
 ------------------------------------------
-``time`` (start of the hour, UTC; hourly) or ``date`` (Beijing calendar day; daily),
-site_id, edition ('2012' or '2026'), aqi, level (1-6), category (优 ... 严重污染),
+``time`` (UTC, labelled as the input: start of the hour, or its end with
+``hour_ending``; hourly) or ``date`` (Beijing calendar day; daily), site_id
+(categorical), edition ('2012' or '2026'), aqi, level (1-6), category (优 ... 严重污染),
 category_en, colour (RGB hex of HJ 633 Table A.1), primary_pollutant (';'-joined on
 ties, '' when AQI <= 50), nonattainment (2012: pollutants with IAQI > 100, ';'-joined;
 NA in 2026, which dropped the notion), ``iaqi_<indicator>`` per indicator and the

@@ -105,6 +105,19 @@ class Workspace:
             data = ibis.memtable(_typed(data))
         return self.con.create_table(name, data, overwrite=True)
 
+    def delete_rows(self, name: str, column: str, value: str) -> None:
+        """Delete the rows of ``name`` whose ``column`` equals ``value`` (a bound parameter)."""
+        if name not in self.con.list_tables():
+            return
+        if self.engine == "duckdb":
+            if column not in self.con.table(name).columns:
+                raise WorkspaceError(f"table {name!r} has no column {column!r}")
+            self.con.con.execute(f'DELETE FROM "{name}" WHERE "{column}" = ?', [value])
+            return
+        table = self.con.table(name)
+        kept = table.filter(table[column] != value).to_pyarrow()
+        self.con.create_table(name, kept, overwrite=True)
+
     def drop(self, name: str) -> None:
         if self.has(name):
             self.con.drop_table(name)
