@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from sourcegrid.errors import InputError, Problem
 
 __all__ = ["read_table", "read_arrow", "to_text_arrow", "canonical_headers", "write_table",
-           "write_ibis_table",
+           "write_ibis_table", "with_row_numbers",
            "rename_headers", "TABLE_SUFFIXES", "ROW", "SOURCE"]
 
 ROW = "_row"
@@ -123,6 +123,18 @@ def canonical_headers(columns: list[str], aliases: Mapping[str, str]) -> list[st
                 canonical = lookup.get(key(column.split("(")[0]))
         out.append(canonical or column)
     return out
+
+
+def with_row_numbers(frame: pd.DataFrame, source: str, aliases: Mapping[str, str] | None = None
+                     ) -> pd.DataFrame:
+    """A copy with ``_row`` (spreadsheet row, header = 1) and ``_source`` when missing,
+    headers renamed by ``aliases``."""
+    frame = frame.copy()
+    if ROW not in frame.columns:
+        frame.insert(0, ROW, range(2, len(frame) + 2))
+    if SOURCE not in frame.columns:
+        frame.insert(1, SOURCE, source)
+    return rename_headers(frame, aliases) if aliases else frame
 
 
 def rename_headers(frame: pd.DataFrame, aliases: Mapping[str, str]) -> pd.DataFrame:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from sourcegrid.errors import InputError, NotFoundError, Problem, UnitError, problems_frame
-from sourcegrid.io.tables import ROW, SOURCE, read_table, rename_headers
+from sourcegrid.io.tables import ROW, SOURCE, read_table, with_row_numbers
 from sourcegrid.units import conversion_factor
 
 __all__ = [
@@ -220,12 +220,7 @@ def normalize_observations(frame: pd.DataFrame, *, site_kind: str | None = None,
     """
     if site_kind is not None and site_kind not in SITE_KINDS:
         raise NotFoundError("site kind", site_kind, SITE_KINDS)
-    frame = frame.copy()
-    if ROW not in frame.columns:
-        frame.insert(0, ROW, range(2, len(frame) + 2))
-    if SOURCE not in frame.columns:
-        frame.insert(1, SOURCE, source)
-    frame = rename_headers(frame, _HEADER_ALIASES)
+    frame = with_row_numbers(frame, source, _HEADER_ALIASES)
     problems = _structure_problems(frame, ["time", "site_id"], source)
     units = {canonical_pollutant(k) or k: v for k, v in (units or {}).items()}
     for name, unit in units.items():
@@ -361,12 +356,7 @@ def normalize_wind(frame: pd.DataFrame, *, source: str = "frame") -> tuple[pd.Da
     ``wind_dir`` may be degrees or 16-point text (N, NNE, ..., or 北, 东北, ...); calm
     ('C', 静风) gives direction NaN. Returns (wind, rejects).
     """
-    frame = frame.copy()
-    if ROW not in frame.columns:
-        frame.insert(0, ROW, range(2, len(frame) + 2))
-    if SOURCE not in frame.columns:
-        frame.insert(1, SOURCE, source)
-    frame = rename_headers(frame, _HEADER_ALIASES)
+    frame = with_row_numbers(frame, source, _HEADER_ALIASES)
     problems = _structure_problems(frame, ["time", "site_id", "wind_speed", "wind_dir"], source)
     if problems:
         raise InputError(problems, f"cannot read wind from {source}")

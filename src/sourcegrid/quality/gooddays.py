@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from sourcegrid.errors import InputError, Problem, problems_frame
-from sourcegrid.io.tables import ROW, SOURCE, rename_headers
+from sourcegrid.io.tables import ROW, SOURCE, with_row_numbers
 from sourcegrid.quality.composite import as_date, as_pandas
 from sourcegrid.standards import hj633
 
@@ -89,12 +89,7 @@ def normalize_daily_aqi(frame: pd.DataFrame, *, source: str = "frame",
     InputError
         When a required column is missing (all of them listed).
     """
-    frame = frame.copy()
-    if ROW not in frame.columns:
-        frame.insert(0, ROW, range(2, len(frame) + 2))
-    if SOURCE not in frame.columns:
-        frame.insert(1, SOURCE, source)
-    frame = rename_headers(frame, _HEADER_ALIASES)
+    frame = with_row_numbers(frame, source, _HEADER_ALIASES)
     missing = [c for c in ("date", "site_id", "aqi") if c not in frame.columns]
     if missing:
         raise InputError([Problem(source, 1, c, "", "missing_column",

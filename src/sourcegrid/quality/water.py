@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from sourcegrid.errors import InputError, NotFoundError, Problem, UnitError, problems_frame
-from sourcegrid.io.tables import ROW, SOURCE, read_table, rename_headers
+from sourcegrid.io.tables import ROW, SOURCE, read_table, with_row_numbers
 from sourcegrid.standards.gb3838 import (
     ASSESSMENT_PARAMETERS,
     BASIN_GRADES,
@@ -180,12 +180,7 @@ def normalize_samples(frame: pd.DataFrame, *, waterbody: str | None = None,
     default_waterbody = waterbody or "river"
     if default_waterbody not in WATERBODIES:
         raise NotFoundError("waterbody", default_waterbody, WATERBODIES)
-    frame = frame.copy()
-    if ROW not in frame.columns:
-        frame.insert(0, ROW, range(2, len(frame) + 2))
-    if SOURCE not in frame.columns:
-        frame.insert(1, SOURCE, source)
-    frame = rename_headers(frame, HEADER_ALIASES)
+    frame = with_row_numbers(frame, source, HEADER_ALIASES)
     problems = []
     if "section_id" not in frame.columns:
         problems.append(Problem(source, 1, "section_id", "", "missing_column",
