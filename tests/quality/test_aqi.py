@@ -388,3 +388,28 @@ def test_chunks_do_not_change_the_result():
     pd.testing.assert_frame_equal(whole, pieces)
     assert list(pieces["site_id"].cat.categories) == list("ABCDE")
     assert pieces["site_id"].value_counts().to_dict() == {s: 60 for s in "ABCDE"}
+
+
+def test_wide_duplicates_and_negative_values_are_reported():
+    frame = _hours("2017-01-01 00:00", 3, NO2=[40.0, -1.0, 40.0], CO=1.0)
+    doubled = pd.concat([frame, frame.iloc[[2]]], ignore_index=True)
+    with pytest.raises(InputError) as error:
+        aqi.hourly(doubled)
+    problems = error.value.frame
+    assert problems[["row", "column", "reason"]].values.tolist() == [
+        [4, "time", "duplicate_reading"], [5, "time", "duplicate_reading"],
+        [3, "NO2", "negative_value"]]
+    assert "expected one row of readings per site and hour" in str(error.value)
+
+
+def test_beijing_hourly_by_hand():
+    result = aqi.hourly(_beijing())
+    local = result["time"].dt.tz_convert("Asia/Shanghai").dt.strftime("%Y-%m-%d %H:%M")
+    hour = result[(result["site_id"] == "Dongsi") & (local == "2017-01-01 23:00")].iloc[0]
+    # Dongsi 2017-01-01 23:00 (HJ 633-2012 real-time): the 24-h moving PM2.5 window is the
+    # whole day, mean 487.17 (see test_beijing_daily_by_hand) -> 492. NO2 1 h 146 on the
+    # 1-h column: 50 + 50*(146 - 100)/100 = 73. CO 9100 ug/m3 = 9.1 mg/m3 on the 1-h column:
+    # 50 + 50*(9.1 - 5)/5 = 91.
+    assert hour["edition"] == "2012"
+    assert (hour["iaqi_PM2.5"], hour["iaqi_NO2"], hour["iaqi_CO"]) == (492, 73, 91)
+    assert (hour["aqi"], hour["primary_pollutant"]) == (492, "PM2.5")

@@ -33,7 +33,9 @@ def test_hourly_xlsx_with_bad_values_and_workspace(tmp_path):
     source.to_csv(path, index=False)
     out = tmp_path / "aqi.xlsx"
     rejects = tmp_path / "rejects.csv"
-    assert runner.invoke(app, ["init", "--workspace", str(tmp_path / "ws")]).exit_code == 0
+    from sourcegrid.store import Workspace
+
+    Workspace(tmp_path / "ws", create=True).close()
     result = runner.invoke(app, ["aqi", str(path), "--hourly", "--edition", "2026", "--unit",
                                  "CO=ug/m3", "--out", str(out), "--rejects", str(rejects),
                                  "--workspace", str(tmp_path / "ws")])
@@ -44,8 +46,6 @@ def test_hourly_xlsx_with_bad_values_and_workspace(tmp_path):
     assert len(table) == 48 and set(table["edition"]) == {2026}
     assert table["time"].iloc[0] == "2016-12-31T16:00:00+00:00"
     assert sorted(pd.read_csv(rejects)["reason"]) == ["negative_value", "not_a_number"]
-    from sourcegrid.store import Workspace
-
     with Workspace(tmp_path / "ws") as workspace:
         assert len(workspace.read("aqi_hourly")) == 48
 

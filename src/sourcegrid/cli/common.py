@@ -83,3 +83,15 @@ def reported_errors() -> Iterator[None]:
     except SourcegridError as error:
         err_console.print(f"[bold red]error:[/] {error}")
         raise typer.Exit(2) from None
+
+
+def parse_units(pairs: list[str] | None) -> dict[str, str]:
+    """``--unit CO=ug/m3`` options as {pollutant: unit}; a malformed pair is a usage error."""
+    units = {}
+    for pair in pairs or []:
+        pollutant, sep, unit = pair.partition("=")
+        if not sep or not pollutant.strip() or not unit.strip():
+            raise typer.BadParameter(f"expected POLLUTANT=UNIT such as CO=ug/m3, got {pair!r}",
+                                     param_hint="--unit")
+        units[pollutant.strip()] = unit.strip()
+    return units

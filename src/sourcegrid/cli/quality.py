@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from sourcegrid.cli.common import WorkspaceOption
+from sourcegrid.cli.common import WorkspaceOption, parse_units
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
@@ -20,15 +20,6 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     _register_aqi(app)
 
 
-def _parse_units(pairs: list[str] | None) -> dict[str, str]:
-    units = {}
-    for pair in pairs or []:
-        pollutant, sep, unit = pair.partition("=")
-        if not sep or not pollutant.strip() or not unit.strip():
-            raise typer.BadParameter(f"expected POLLUTANT=UNIT such as CO=ug/m3, got {pair!r}",
-                                     param_hint="--unit")
-        units[pollutant.strip()] = unit.strip()
-    return units
 
 
 def _register_aqi(app: typer.Typer) -> None:
@@ -73,7 +64,7 @@ def _register_aqi(app: typer.Typer) -> None:
 
         with reported_errors():
             batch = read_observations(file, site_kind=kind, sheet=sheet,
-                                      units=_parse_units(unit))
+                                      units=parse_units(unit))
             compute = aqi.hourly if hourly else aqi.daily
             result = compute(batch.readings, edition, hour_ending=hour_ending)
             write_table(_for_file(result, out), out)

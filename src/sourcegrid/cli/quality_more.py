@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from sourcegrid.cli.common import WorkspaceOption
+from sourcegrid.cli.common import WorkspaceOption, parse_units
 
 _SITE_HEADERS = ("site_id", "站点编号", "站点", "站点代码", "site", "station", "station_id")
 _DATE_HEADERS = ("date", "日期")
@@ -45,15 +45,6 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
 # -- shared helpers ------------------------------------------------------------------
 
-def _parse_units(pairs: list[str] | None) -> dict[str, str]:
-    units = {}
-    for pair in pairs or []:
-        pollutant, sep, unit = pair.partition("=")
-        if not sep or not pollutant.strip() or not unit.strip():
-            raise typer.BadParameter(f"expected POLLUTANT=UNIT such as CO=ug/m3, got {pair!r}",
-                                     param_hint="--unit")
-        units[pollutant.strip()] = unit.strip()
-    return units
 
 
 def _find(frame, names) -> str | None:
@@ -233,7 +224,7 @@ def _register_composite(app: typer.Typer) -> None:
         from sourcegrid.quality import composite
 
         with reported_errors():
-            units = _parse_units(unit)
+            units = parse_units(unit)
             frame, batch, daily = _read_air(file, kind=kind, sheet=sheet, units=units)
             site_city = _site_city(frame, city_column) if city_column else None
             readings, note = _assessment_readings(batch, all_sites)
@@ -320,7 +311,7 @@ def _register_gooddays(app: typer.Typer) -> None:
                 used = len(daily)
             else:
                 frame, batch, is_daily = _read_air(file, kind=kind, sheet=sheet,
-                                                   units=_parse_units(unit), frame=frame)
+                                                   units=parse_units(unit), frame=frame)
                 if is_daily:
                     raise typer.BadParameter(
                         "expected hourly readings (a time column) or a daily AQI table "

@@ -288,15 +288,6 @@ def _mask_of(iaqi_columns: Mapping[str, np.ndarray], condition) -> np.ndarray:
     return mask
 
 
-def _int_array(values: np.ndarray) -> pd.arrays.IntegerArray:
-    """Index values (0-500, NaN) as nullable 16-bit integers."""
-    missing = np.isnan(values)
-    with np.errstate(invalid="ignore"):
-        integers = values.astype(np.int16)  # NaN casts to an arbitrary value, masked
-    integers[missing] = 0
-    return pd.arrays.IntegerArray(integers, missing)
-
-
 @dataclass
 class _Coded:
     """A categorical column as codes (-1 = NA) and its categories."""
@@ -304,12 +295,34 @@ class _Coded:
     codes: np.ndarray
     categories: Sequence[str]
 
+    def arrays(self) -> list[np.ndarray]:
+        return [self.codes]
+
+    def like(self, arrays: list[np.ndarray]) -> _Coded:
+        return _Coded(arrays[0], self.categories)
+
 
 @dataclass
 class _Index:
-    """An index column (integers as floats, NaN = NA), stored as nullable integers."""
+    """An index column (0-500) as 16-bit integers and a missing-value mask."""
 
-    values: np.ndarray
+    integers: np.ndarray
+    missing: np.ndarray
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> _Index:
+        """From integral floats with NaN for missing values."""
+        missing = np.isnan(values)
+        with np.errstate(invalid="ignore"):
+            integers = values.astype(np.int16)  # NaN casts to an arbitrary value, masked
+        integers[missing] = 0
+        return cls(integers, missing)
+
+    def arrays(self) -> list[np.ndarray]:
+        return [self.integers, self.missing]
+
+    def like(self, arrays: list[np.ndarray]) -> _Index:
+        return _Index(arrays[0], arrays[1])
 
 
 def _finalize(columns: dict) -> pd.DataFrame:
@@ -319,7 +332,7 @@ def _finalize(columns: dict) -> pd.DataFrame:
         if isinstance(column, _Coded):
             out[name] = pd.Categorical.from_codes(column.codes, column.categories)
         elif isinstance(column, _Index):
-            out[name] = _int_array(column.values)
+            out[name] = pd.arrays.IntegerArray(column.integers, column.missing)
         else:
             out[name] = column
     return pd.DataFrame(out, copy=False)
@@ -385,8 +398,8 @@ def _report(columns: dict[str, np.ndarray], is_2026: np.ndarray, complete) -> di
     over_codes = np.where(is_2026, np.int8(-1), over_mask)
     out = {
         "edition": _Coded(is_2026.astype(np.int8), list(hj633.EDITIONS)),
-        "aqi": _Index(aqi),
-        "level": _Index(np.where(published, levels, np.nan)),
+        "aqi": _Index.of(aqi),
+        "level": _Index(levels.astype(np.int16), ~published),
         "category": _Coded(codes, hj633.CATEGORIES),
         "category_en": _Coded(codes, hj633.CATEGORIES_EN),
         "colour": _Coded(codes, hj633.COLOURS),
@@ -394,7 +407,7 @@ def _report(columns: dict[str, np.ndarray], is_2026: np.ndarray, complete) -> di
         "nonattainment": _Coded(over_codes, _JOINED),
     }
     for name, values in columns.items():
-        out[name] = _Index(values)
+        out[name] = _Index.of(values)
     return out
 
 
@@ -507,26 +520,21 @@ def hourly(table, edition: str | int | None = None, *, hour_ending: bool = False
     if len(chunks) == 1:
         columns = _hourly_columns(grid, edition, not_monitored)
     else:  # write each chunk's rows into preallocated columns
-        positions = grid.hour_positions()
-        present = np.zeros(len(positions), bool)
-        for pollutant in AQI_POLLUTANTS:
-            present |= ~np.isnan(grid.values[pollutant][positions])
-        total, start, columns = int(present.sum()), 0, {}
+        total, start, columns = int(_has_reading(grid).sum()), 0, {}  # padding is all NaN
         for part, first_site in chunks:
             raw = _hourly_columns(part, edition, not_monitored)
             raw["site_id"].codes = raw["site_id"].codes.astype(np.int32) + first_site
-            size = len(raw["aqi"].values)
+            size = len(raw["aqi"].integers)
             for name, column in raw.items():
-                values = column.codes if isinstance(column, _Coded) else (
-                    column.values if isinstance(column, _Index) else column)
+                pieces = column.arrays() if isinstance(column, _Coded | _Index) else [column]
                 if name not in columns:
-                    array = np.empty(total, dtype=values.dtype)
-                    columns[name] = (_Coded(array, column.categories) if isinstance(column, _Coded)
-                                     else _Index(array) if isinstance(column, _Index) else array)
+                    empty = [np.empty(total, dtype=piece.dtype) for piece in pieces]
+                    columns[name] = (column.like(empty) if isinstance(column, _Coded | _Index)
+                                     else empty[0])
                 target = columns[name]
-                target = target.codes if isinstance(target, _Coded) else (
-                    target.values if isinstance(target, _Index) else target)
-                target[start:start + size] = values
+                targets = target.arrays() if isinstance(target, _Coded | _Index) else [target]
+                for piece, array in zip(pieces, targets, strict=True):
+                    array[start:start + size] = piece
             start += size
         columns["site_id"] = _Coded(columns["site_id"].codes, grid.sites)
     times = pd.DatetimeIndex(columns["time"]).tz_localize("UTC")
@@ -534,6 +542,14 @@ def hourly(table, edition: str | int | None = None, *, hour_ending: bool = False
         times = times + pd.Timedelta(hours=1)
     columns["time"] = times
     return _finalize(columns)
+
+
+def _has_reading(grid: HourlyGrid) -> np.ndarray:
+    """Per grid position, whether any of the six pollutants has a reading."""
+    has = np.zeros(grid.day_total * HOURS_PER_DAY, bool)
+    for pollutant in AQI_POLLUTANTS:
+        has |= ~np.isnan(grid.values[pollutant])
+    return has
 
 
 def _check_not_monitored(not_monitored: Iterable[str]) -> None:
@@ -545,10 +561,7 @@ def _check_not_monitored(not_monitored: Iterable[str]) -> None:
 def _hourly_columns(grid: HourlyGrid, edition, not_monitored) -> dict:
     """Raw hourly report columns (time as numpy datetime64, UTC)."""
     positions = grid.hour_positions()
-    present = np.zeros(len(positions), bool)
-    for pollutant in AQI_POLLUTANTS:
-        present |= ~np.isnan(grid.values[pollutant][positions])
-    positions = positions[present]
+    positions = positions[_has_reading(grid)[positions]]
     day_of_row = np.zeros(grid.day_total, np.int64)
     day_of_row[grid.day_rows()] = grid.day_index()
     is_2026 = edition_of_dates(day_of_row[positions // HOURS_PER_DAY], edition)

@@ -177,11 +177,13 @@ class HourlyGrid:
         if no_site.any():
             raise InputError(problems, "cannot compute air quality statistics")
         sites = np.asarray(sites, dtype=object)
-        good = ~bad_time
+        good_codes, good_days = ((codes, day) if not bad_time.any()
+                                 else (codes[~bad_time], day[~bad_time]))
         first_day = np.full(len(sites), np.iinfo(np.int64).max)
         last_day = np.full(len(sites), np.iinfo(np.int64).min)
-        np.minimum.at(first_day, codes[good], day[good])
-        np.maximum.at(last_day, codes[good], day[good])
+        np.minimum.at(first_day, good_codes, good_days)
+        np.maximum.at(last_day, good_codes, good_days)
+        del good_codes, good_days
         unseen = first_day > last_day  # a site with no usable time: an empty block
         first_day[unseen], last_day[unseen] = 0, -1
         day_count = last_day - first_day + 1
@@ -199,32 +201,39 @@ class HourlyGrid:
         columns = ([(p, frame["pollutant"].to_numpy() == p, frame["value"]) for p in pollutants]
                    if long_format else
                    [(p, None, frame[p]) for p in pollutants if p in frame.columns])
-        wide_checked = False
+        good_rows = None if not bad_time.any() else ~bad_time
+        if not long_format:
+            # wide tables: one check of the (site, hour) positions serves every column
+            check = position if good_rows is None else position[good_rows]
+            problems += _duplicates(frame, check, size, good_rows, "row of readings", source)
         for pollutant, mask, column in columns:
             value = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
-            chosen = np.ones(len(frame), bool) if mask is None else mask
-            chosen = chosen & ~bad_time
-            negative = chosen & (value < 0)
-            for row, text in zip(_problem_rows(frame, negative), value[negative], strict=True):
-                problems.append(Problem(source, int(row), "value" if long_format else pollutant,
-                                        str(text), "negative_value",
-                                        f"expected a {pollutant} concentration >= 0"))
-            keep = chosen & ~np.isnan(value) & ~negative
-            where = position[keep]
-            if long_format or not wide_checked:
-                # wide tables: one check of the (site, hour) positions serves every column
-                check = where if long_format else position[~bad_time]
-                counts = np.bincount(check, minlength=size)
-                duplicated = counts[check] > 1
-                if duplicated.any():
-                    rows = _problem_rows(frame, keep if long_format else ~bad_time)[duplicated]
-                    what = f"{pollutant} reading" if long_format else "row of readings"
-                    for row in rows:
-                        problems.append(Problem(source, int(row), "time", "", "duplicate_reading",
-                                                f"expected one {what} per site and hour"))
-                wide_checked = True
+            with np.errstate(invalid="ignore"):
+                negative = value < 0
+            if mask is not None:
+                negative &= mask
+            if good_rows is not None:
+                negative &= good_rows
+            if negative.any():
+                for row, text in zip(_problem_rows(frame, negative), value[negative],
+                                     strict=True):
+                    problems.append(Problem(source, int(row),
+                                            "value" if long_format else pollutant, str(text),
+                                            "negative_value",
+                                            f"expected a {pollutant} concentration >= 0"))
+                value = np.where(negative, np.nan, value)
             grid_values = np.full(size, np.nan)
-            grid_values[where] = value[keep]
+            if long_format:
+                keep = mask & ~np.isnan(value)
+                if good_rows is not None:
+                    keep &= good_rows
+                where = position[keep]
+                problems += _duplicates(frame, where, size, keep, f"{pollutant} reading", source)
+                grid_values[where] = value[keep]
+            elif good_rows is None:  # the grid starts as NaN: missing values may be written
+                grid_values[position] = value
+            else:
+                grid_values[position[good_rows]] = value[good_rows]
             grid.values[pollutant] = grid_values
         if problems:
             raise InputError(problems, "cannot compute air quality statistics")
@@ -419,6 +428,19 @@ def _window_sums(days: np.ndarray, window: int) -> np.ndarray:
         if rows:
             out[0, : window - 1] = 0
     return out
+
+
+def _duplicates(frame: pd.DataFrame, where: np.ndarray, size: int, rows, what: str,
+                source: str) -> list[Problem]:
+    """Problems for grid positions taken by more than one row (``rows`` selects them)."""
+    counts = np.bincount(where, minlength=size)
+    duplicated = counts[where] > 1
+    if not duplicated.any():
+        return []
+    selected = np.ones(len(frame), bool) if rows is None else rows
+    return [Problem(source, int(row), "time", "", "duplicate_reading",
+                    f"expected one {what} per site and hour")
+            for row in _problem_rows(frame, selected)[duplicated]]
 
 
 def _as_pandas(table) -> pd.DataFrame:
