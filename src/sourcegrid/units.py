@@ -55,6 +55,7 @@ CHINESE_UNITS: dict[str, str] = {
     "小时": "hour",
     "时": "hour",
     "米": "m",
+    "万米": "1e4 * m",
     "千米": "km",
     "公里": "km",
 }

@@ -78,3 +78,20 @@ def test_demo_prints_totals_by_industry_and_pollutant(tmp_path):
     emissions = pd.read_csv(tmp_path / "ws" / "demo" / "emissions.csv", encoding="utf-8-sig")
     assert (emissions["generation"] - emissions["removal"] - emissions["emission"]).abs().max() \
         < 1e-6
+
+
+def test_account_totals_by_region_and_pollutant(files):
+    folder, activity, treatment = files
+    totals = folder / "totals.csv"
+    result = runner.invoke(app, ["account", str(activity), "--treatment", str(treatment),
+                                 "--workspace", str(folder / "ws"), "--by", "region,pollutant",
+                                 "--totals", str(totals)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(totals, encoding="utf-8-sig").set_index("pollutant")
+    # one accounted enterprise in county 130902: SO2 emission 19 720 kg (see above)
+    assert frame.loc["SO2", "emission"] == pytest.approx(19_720.0)
+    assert set(frame["region_code"]) == {130902}
+    bad = runner.invoke(app, ["account", str(activity), "--workspace", str(folder / "ws"),
+                              "--by", "county"])
+    assert bad.exit_code == 2
+    assert "unknown aggregation key 'county'" in bad.output

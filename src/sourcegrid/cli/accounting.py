@@ -98,6 +98,11 @@ def account(
     = None,
     run: Annotated[str | None, typer.Option("--run", help="Name of the run in the workspace "
                                             "(default: the activity file name).")] = None,
+    by: Annotated[str | None, typer.Option(
+        "--by", help="Also total generation, removal and emission by these keys, comma "
+        "separated: enterprise, region, industry, section, pollutant.")] = None,
+    totals: Annotated[Path | None, typer.Option(
+        "--totals", help="Write the --by totals to .csv, .parquet or .xlsx.")] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Account generation, removal and emission of every activity row (coefficient method).
@@ -113,6 +118,14 @@ def account(
     from sourcegrid.io.tables import write_ibis_table, write_table
 
     run = run or activity.name
+    keys = [key.strip() for key in by.split(",")] if by else []
+    with reported_errors():
+        from sourcegrid.accounting.engine import AGGREGATE_KEYS
+        from sourcegrid.errors import NotFoundError
+
+        for key in keys:  # checked before any work is done
+            if key not in AGGREGATE_KEYS:
+                raise NotFoundError("aggregation key", key, AGGREGATE_KEYS)
     with reported_errors(), open_workspace(workspace, create=True) as ws, Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
             console=err_console, transient=True) as progress:
@@ -134,10 +147,20 @@ def account(
                 *EMISSION_COLUMNS), out)
         if rejects is not None:
             write_table(result.rejects, rejects)
-        totals = _totals_table(emissions, f"Emissions by industry and pollutant "
-                               f"(library {result.library})")
+        table = _totals_table(emissions, f"Emissions by industry and pollutant "
+                              f"(library {result.library})")
+        grouped = None
+        if by:
+            from sourcegrid.accounting.engine import aggregate
+
+            grouped = aggregate(emissions, keys).to_pandas()
+            if totals is not None:
+                write_table(grouped, totals)
         ws.drop("_last_run_emissions")
-    console.print(totals)
+    console.print(table)
+    if grouped is not None:
+        console.print(frame_table(grouped, f"Totals by {by} [kg]", max_rows=60,
+                                  float_format="{:,.1f}"))
     console.print(frame_table(result.summary(), "Summary"))
     if len(result.rejects):
         err_console.print(frame_table(result.rejects, "Rejected rows", max_rows=20))
