@@ -297,7 +297,8 @@ def normalize_observations(frame: pd.DataFrame, *, site_kind: str | None = None,
           "expected a longitude in degrees, -180 to 180")
     check(long["lat"].notna() & ~lat.between(-90, 90), "lat", long["lat"], "bad_coordinate",
           "expected a latitude in degrees, -90 to 90")
-    pollutant = long["pollutant"].map(canonical_pollutant)
+    names = long["pollutant"].dropna().unique()  # a few distinct names, mapped once each
+    pollutant = long["pollutant"].map({name: canonical_pollutant(name) for name in names})
     check(pollutant.isna(), "pollutant", long["pollutant"], "unknown_pollutant",
           f"expected one of {', '.join(POLLUTANTS)}")
     value = pd.to_numeric(long["value"], errors="coerce")
@@ -318,8 +319,8 @@ def normalize_observations(frame: pd.DataFrame, *, site_kind: str | None = None,
         except UnitError as error:
             check(mask, "unit", unit_text, "bad_unit", f"expected a unit convertible to {CANONICAL_UNITS[p]} ({error})")
     value = value * factor
-    low = pollutant.map(lambda p: PHYSICAL_RANGES.get(p, (np.nan, np.nan))[0]).astype(float)
-    high = pollutant.map(lambda p: PHYSICAL_RANGES.get(p, (np.nan, np.nan))[1]).astype(float)
+    low = pollutant.map({p: r[0] for p, r in PHYSICAL_RANGES.items()}).astype(float)
+    high = pollutant.map({p: r[1] for p, r in PHYSICAL_RANGES.items()}).astype(float)
     check((value < 0) & (low >= 0), value_column, long["value"], "negative_value",
           "expected a concentration >= 0")
     check(((value < low) | (value > high)) & ~(value < 0), value_column, long["value"],
@@ -380,7 +381,7 @@ def normalize_wind(frame: pd.DataFrame, *, source: str = "frame") -> tuple[pd.Da
     check(~(speed >= 0) | (speed > 100), "wind_speed", "bad_wind_speed",
           "expected a wind speed in m/s, 0 to 100")
     text = frame["wind_dir"].astype("string").str.strip()
-    text = text.map(lambda t: _COMPASS_ZH.get(t, t) if isinstance(t, str) else t)
+    text = text.map(_COMPASS_ZH).fillna(text)
     degrees = pd.to_numeric(text, errors="coerce")
     compass = text.str.upper().map(COMPASS_16)
     direction = degrees.where(degrees.notna(), compass)

@@ -275,8 +275,10 @@ def normalize_samples(frame: pd.DataFrame, *, waterbody: str | None = None,
         except UnitError as error:
             check(mask, "unit", unit_text, "bad_unit", f"expected a unit convertible to mg/L ({error})")
     value = value * factor
-    low = parameter.map(lambda p: PHYSICAL_RANGES.get(p, _DEFAULT_RANGE)[0]).astype(float)
-    high = parameter.map(lambda p: PHYSICAL_RANGES.get(p, _DEFAULT_RANGE)[1]).astype(float)
+    low = parameter.map({p: r[0] for p, r in PHYSICAL_RANGES.items()}).fillna(
+        _DEFAULT_RANGE[0]).astype(float)
+    high = parameter.map({p: r[1] for p, r in PHYSICAL_RANGES.items()}).fillna(
+        _DEFAULT_RANGE[1]).astype(float)
     check(value < 0, column, long["value"], "negative_value", "expected a value >= 0")
     check((value > high) | ((value < low) & ~(value < 0)), column, long["value"],
           "out_of_range", "value outside the physical range of the item (see PHYSICAL_RANGES)")
