@@ -145,10 +145,15 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="sourcegrid-bench-"))
 
+    stages = {}
+
     def sourcegrid_run():
         con = ibis.duckdb.connect()
+        start = time.perf_counter()
         result = account(activity, library, treatment, con=con, into="emissions", explain=False)
+        stages["account"] = time.perf_counter() - start
         con.to_parquet(result.emissions_table, folder / "sourcegrid.parquet")
+        stages["Parquet"] = time.perf_counter() - start - stages["account"]
         return result, con
 
     def pandas_run():
@@ -175,6 +180,8 @@ def main() -> None:
     for label, seconds, rss in (("sourcegrid (Ibis on DuckDB)", ours_s, ours_rss),
                                 ("pandas merge baseline", base_s, base_rss)):
         print(f"{label:<28}{seconds:>10.2f}{n / seconds:>14,.0f}{rss:>14,.0f}")
+    print("sourcegrid stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in stages.items())
+          + f"; {ours.emission_rows:,} emission rows")
     print(f"ratio (sourcegrid rate / pandas rate): {base_s / ours_s:.2f}x; "
           f"totals equal: emission {totals['emission'] / 1000:,.1f} t")
     print("both runs start from the same in-memory tables and end with the emissions "

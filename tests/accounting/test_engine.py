@@ -162,3 +162,12 @@ def test_aggregate_by_region_and_pollutant_conserves_totals():
     assert totals["generation"].sum() == pytest.approx(emissions["generation"].sum())
     with pytest.raises(NotFoundError, match="valid: enterprise, industry, pollutant"):
         aggregate(emissions, ["county"])
+
+
+@pytest.mark.parametrize("amount", [float("inf"), "inf", "1e999", "-inf"])
+def test_an_amount_that_is_not_finite_is_rejected_not_accounted(amount):
+    activity = GOOD_ACTIVITY.iloc[[3]].astype(object).assign(activity=amount)
+    result = account(activity, LIBRARY)
+    assert result.emissions.empty
+    assert result.rejects[["row", "column", "reason"]].values.tolist() == [
+        [2, "activity", "not_a_number"]]

@@ -28,15 +28,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import ibis
 import pandas as pd
 
 from sourcegrid.accounting.inputs import (
-    ACTIVITY_ALIASES,
     KEY_COLUMNS,
-    as_arrow,
     bind,
     prepare_activity,
     prepare_treatment,
@@ -211,6 +210,25 @@ def _treatment_parts(library: pd.DataFrame, treatments: Sequence[str]) -> pd.Dat
                           "part_treatment": "string", "part_k_formula": "string"})
 
 
+def _wide_parts(parts: pd.DataFrame) -> pd.DataFrame:
+    """One row per (combination, treatment text), its parts side by side in the order of
+    ``parts``: part1_treatment, part1_row, part1_efficiency, part1_k_formula, part2_...
+    (NULL where a treatment has fewer parts than the longest one)."""
+    keys = ["combination_id", "treatment_text"]
+    fields = {"part_treatment": "string", "part_row": "Int64", "part_efficiency": "float64",
+              "part_k_formula": "string"}
+    number = parts.groupby(keys, sort=False).cumcount() + 1
+    longest = int(number.max()) if len(parts) else 1
+    wide = parts[keys].drop_duplicates().reset_index(drop=True)
+    types = {"combination_id": "int64", "treatment_text": "string"}
+    for j in range(1, longest + 1):
+        names = {field: field.replace("part_", f"part{j}_") for field in fields}
+        part = parts.loc[number == j, [*keys, *fields]].rename(columns=names)
+        wide = wide.merge(part, on=keys, how="left")
+        types |= {names[field]: kind for field, kind in fields.items()}
+    return wide.astype(types)
+
+
 def _case(column: ibis.Value, formulas: Sequence[str], compile_one, default) -> ibis.Value:
     """CASE column WHEN formula_1 THEN compiled_1 ... over the distinct formulas."""
     branches = [(column == text, compile_one(text)) for text in formulas if text]
@@ -265,17 +283,46 @@ def account(activity, library, treatment=None, *, con=None, library_name: str | 
         Emissions [kg] with their explanation (a DataFrame, or ``emissions_table`` in the
         backend with ``into``), and the rejects.
     """
+    con = con if con is not None else ibis.duckdb.connect()
+    with _unordered(con):
+        return _account(activity, library, treatment, con, library_name, activity_source,
+                        treatment_source, into, explain)
+
+
+@contextmanager
+def _unordered(con):
+    """On DuckDB, let the intermediate tables be built without keeping row order (less
+    memory and time); the outputs are ordered explicitly (:func:`_ordered`). The
+    connection's setting is restored afterwards."""
+    if con.name != "duckdb":
+        yield
+        return
+    previous = con.raw_sql("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+    con.raw_sql("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        con.raw_sql(f"SET preserve_insertion_order = {'true' if previous else 'false'}")
+
+
+def _ordered(con) -> None:
+    """Tables written from here on keep their ORDER BY (DuckDB)."""
+    if con.name == "duckdb":
+        con.raw_sql("SET preserve_insertion_order = true")
+
+
+def _account(activity, library, treatment, con, library_name, activity_source,
+             treatment_source, into, explain) -> AccountingResult:
     rows = library.rows if hasattr(library, "rows") else library
     name = library_name or getattr(library, "name", None) or (
         str(rows["library"].iloc[0]) if len(rows) else "")
     rows = _combinations(rows.reset_index(drop=True))
     generation_vars, k_vars = _formula_columns(rows)
-    con = con if con is not None else ibis.duckdb.connect()
 
-    activity = as_arrow(activity, ACTIVITY_ALIASES, activity_source)
-    n_activity = activity.num_rows
+    n_activity = len(activity) if isinstance(activity, pd.DataFrame) else activity.num_rows
     act, act_rejects, act_vars = prepare_activity(activity, variables=generation_vars | k_vars,
                                                   source=activity_source, con=con)
+    del activity
     trt, trt_rejects, trt_vars = prepare_treatment(treatment, variables=k_vars,
                                                    source=treatment_source, con=con)
     variables = sorted(generation_vars | k_vars)
@@ -316,7 +363,7 @@ def account(activity, library, treatment=None, *, con=None, library_name: str | 
         pd.DataFrame({"capacity_unit": capacity_units}).merge(
             lib[["scale_unit"]].drop_duplicates(), how="cross"),
         "capacity_unit", "scale_unit", "capacity_factor")
-    parts = _treatment_parts(rows, _distinct(con, trt, "treatment"))
+    parts = _wide_parts(_treatment_parts(rows, _distinct(con, trt, "treatment")))
 
     tables = {"activity": act, "library": bind(con, lib, "library"), "treatment": trt,
               "unit_factors": bind(con, unit_factors, "unit_factors"),
@@ -324,26 +371,32 @@ def account(activity, library, treatment=None, *, con=None, library_name: str | 
               "parts": bind(con, parts, "parts")}
     expressions = _build(tables, rows, variables, k_variables, name, explain)
     emissions_expr = expressions["emissions"]
-    stats = con.to_pyarrow(emissions_expr.aggregate(
-        n=emissions_expr.count(), accounted=emissions_expr.source_row.nunique(),
-        clipped=emissions_expr.note.contains("clipped").cast("int64").sum())).to_pylist()[0]
+    pieces = [r for r in (act_rejects, trt_rejects, unknown_rejects, expressions["rejects"])
+              if r is not None]
+    rejects = _fetch_rejects(con, ibis.union(*[_reject_types(r) for r in pieces]).order_by(
+        ["row", "reason"]))
+    rejects = rejects.astype({"row": "Int64"}) if len(rejects) else problems_frame([])
+    for cached in expressions["reject_caches"]:  # freed before the emissions are written
+        cached.release()
+    _ordered(con)
     emissions, emissions_table = None, None
     if into is None:
         emissions = _to_pandas(con, emissions_expr)
+        stats = {"n": len(emissions), "accounted": emissions["source_row"].nunique(),
+                 "clipped": int(emissions["note"].str.contains("clipped", regex=False).sum())}
     else:
         emissions_table = con.create_table(into, emissions_expr, overwrite=True)
-    pieces = [r for r in (act_rejects, trt_rejects, unknown_rejects, expressions["rejects"])
-              if r is not None]
-    rejects = _to_pandas(con, ibis.union(*[_reject_types(r) for r in pieces]).order_by(
-        ["row", "reason"]))
-    rejects = rejects.astype({"row": "Int64"}) if len(rejects) else problems_frame([])
+        # counted on the stored table, not by running the query again
+        stats = con.to_pyarrow(emissions_table.aggregate(
+            n=emissions_table.count(), accounted=emissions_table.source_row.nunique(),
+            clipped=emissions_table.note.contains("clipped").cast("int64").sum())).to_pylist()[0]
     for cached in expressions["caches"]:
         cached.release()
     _drop_views(con)
     clipped = int(stats["clipped"] or 0)
     if clipped:
         warnings.warn(f"{clipped} operating rate(s) k outside [0, 1] were clipped; see the "
-                      "note column", ClippedOperatingRate, stacklevel=2)
+                      "note column", ClippedOperatingRate, stacklevel=3)
     return AccountingResult(emissions, rejects, n_activity, int(stats["accounted"] or 0),
                             clipped, name, con.name, emission_rows=int(stats["n"] or 0),
                             emissions_table=emissions_table)
@@ -357,9 +410,29 @@ def _drop_views(con) -> None:
 
 
 def _reject_types(table: ibis.Table) -> ibis.Table:
+    number = table.number if "number" in table.columns else ibis.null("float64")
     return table.select(source=table.source.cast("string"), row=table.row.cast("int64"),
                         column=table.column.cast("string"), value=table.value.cast("string"),
-                        reason=table.reason.cast("string"), message=table.message.cast("string"))
+                        reason=table.reason.cast("string"), message=table.message.cast("string"),
+                        number=number.cast("float64"))
+
+
+def _fetch_rejects(con, table: ibis.Table) -> pd.DataFrame:
+    """The rejects as a DataFrame; a value that is a number (typed input) is written as the
+    text the input would have had (:func:`sourcegrid.io.tables.to_text_arrow`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from sourcegrid.io.tables import _text_array
+
+    data = con.to_pyarrow(table)
+    number = data["number"]
+    if number.null_count < len(number):
+        value = pc.if_else(pc.is_null(number), data["value"], _text_array(number))
+        data = data.set_column(data.column_names.index("value"), "value", value)
+    data = data.drop_columns(["number"])
+    strings = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
+    return data.to_pandas(types_mapper=strings.get)
 
 
 def _distinct(con, table: ibis.Table, column: str) -> list[str]:
@@ -447,8 +520,10 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
         *[(pairs[f"lib_{c}"] == "") | (pairs[f"lib_{c}"] == pairs[c]) for c in KEY_COLUMNS],
     )
     # 2. every activity row with its candidates; is its capacity inside the tier?
-    m = act.select("activity_row", "industry_code", *KEY_COLUMNS, "capacity", "capacity_unit",
-                   "scale").join(pairs, ["industry_code", *KEY_COLUMNS])
+    # (a row without any candidate is kept once, with NULL candidate columns)
+    keys = ["industry_code", *KEY_COLUMNS]
+    m = act.select("activity_row", *keys, "capacity", "capacity_unit", "scale").left_join(
+        pairs, keys).drop(*[f"{k}_right" for k in keys])
     m = m.left_join(capacity_factors, ["capacity_unit", "scale_unit"])
     capacity = m.capacity * m.capacity_factor
     lower = m.scale_min.isnull() | ibis.ifelse(m.scale_min_inclusive, capacity >= m.scale_min,
@@ -463,19 +538,28 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
     matched = m.filter(m.scale_ok)
 
     # 3. the most specific combination wins; two equally specific ones are ambiguous
-    best = matched.group_by("activity_row", "pollutant").aggregate(
-        best=matched.specificity.max())
-    top = matched.join(best, ["activity_row", "pollutant"])
-    top = top.filter(top.specificity == top.best)
-    counted = top.group_by("activity_row", "pollutant").aggregate(
-        n_best=top.count(), combination_id=top.combination_id.max(),
-        rows=top.coefficient_row.cast("string").group_concat(", "))
-    ambiguous = counted.filter(counted.n_best > 1).join(
-        act.select("activity_row", ROW, SOURCE), "activity_row")
+    def most_specific(matched: ibis.Table, **more) -> ibis.Table:
+        best = matched.group_by("activity_row", "pollutant").aggregate(
+            best=matched.specificity.max())
+        top = matched.join(best, ["activity_row", "pollutant"])
+        top = top.filter(top.specificity == top.best)
+        return top.group_by("activity_row", "pollutant").aggregate(
+            n_best=top.count(), combination_id=top.combination_id.max(),
+            **{name: value(top) for name, value in more.items()})
+
+    counted = most_specific(matched).cache()
+    # the coefficient rows of each ambiguous match: the same ranking, on those rows only
+    tied = most_specific(
+        matched.semi_join(counted.filter(counted.n_best > 1), ["activity_row", "pollutant"]),
+        rows=lambda top: top.coefficient_row.cast("string").group_concat(", "))
+    ambiguous = tied.join(act.select("activity_row", ROW, SOURCE), "activity_row")
     chosen = counted.filter(counted.n_best == 1).select("activity_row", "combination_id")
 
-    no_combination = act.anti_join(m, "activity_row")
-    no_tier = act.semi_join(m, "activity_row").anti_join(matched, "activity_row")
+    no_combination = m.filter(m.combination_id.isnull()).select("activity_row").join(
+        act, "activity_row")
+    candidates = m.filter(m.combination_id.notnull())
+    tiers = candidates.group_by("activity_row").aggregate(fits=candidates.scale_ok.any())
+    no_tier = tiers.filter(~tiers.fits).select("activity_row").join(act, "activity_row")
 
     # 4. generation G = c × A in the coefficient's basis
     chosen = chosen.join(base.select(
@@ -532,8 +616,11 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
                                  r[f"tc_{v}"]).fill_null(r[v]) for v in k_variables},
     )
 
-    # 6. each technology of the treatment (one, or several in series)
+    # 6. each technology of the treatment (one, or several in series), side by side: the
+    # parts of a (combination, treatment) are columns part1_..., partN_... of one row, so
+    # each (activity row, pollutant) stays one row (no aggregation over part rows)
     r = r.view()  # a fresh relation: ibis cannot join onto this projection of a join chain
+    widest = sum(1 for c in parts.columns if c.startswith("part") and c.endswith("_row"))
     parts = parts.rename(part_combination_id="combination_id",
                          part_treatment_text="treatment_text")
     p = r.left_join(parts, [r.combination_id == parts.part_combination_id,
@@ -542,46 +629,72 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
     def k_column(name: str) -> ibis.Value:
         return p[f"k_{name}"]
 
-    k_formula = p.part_k_formula.fill_null("")
-    k_value = _case(k_formula, k_formulas, lambda t: parse(t).to_ibis(k_column),
-                    ibis.literal(1.0, type="float64"))
-    k_raw = ibis.ifelse(p.k_given.notnull(), p.k_given, k_value)
-    missing_k = ibis.ifelse(p.k_given.notnull(), ibis.literal(""),
-                            _missing_names(k_formula, k_formulas, k_column))
-    p = p.mutate(k_raw=k_raw, missing_k=missing_k, part_k_formula=k_formula,
-                 k_source=ibis.ifelse(p.k_given.notnull(), "given",
-                                      ibis.ifelse(k_formula == "", "default", "formula")))
-    p = p.mutate(k_part=ibis.greatest(ibis.least(p.k_raw, 1.0), 0.0),
-                 k_clipped=((p.k_raw < 0) | (p.k_raw > 1)).fill_null(False))
-    p = p.mutate(x=(p.part_efficiency * p.k_part).fill_null(0.0))
-    keep = 1 - p.x
-    nominal = 1 - p.part_efficiency.fill_null(0.0)
-    per_row = p.group_by("activity_row", "pollutant").aggregate(
-        n_parts=p.part_row.count(),
-        zero_keep=(keep <= 0).cast("int64").sum(),
-        log_keep=ibis.ifelse(keep > 0, keep.ln(), 0.0).sum(),
-        zero_nominal=(nominal <= 0).cast("int64").sum(),
-        log_nominal=ibis.ifelse(nominal > 0, nominal.ln(), 0.0).sum(),
-        k_single=p.k_part.max(),
-        k_raw=p.k_raw.max(),
-        k_source=p.k_source.max(),
-        k_formula=p.part_k_formula.max(),
-        clipped=p.k_clipped.cast("int64").sum(),
-        missing_k=p.missing_k.max(),
-        invalid_k=(p.part_row.notnull() & p.k_raw.isnull() & (p.missing_k == "")
-                   ).cast("int64").sum(),
+    given = p.k_given.notnull()
+    each = []
+    for j in range(1, widest + 1):
+        row, efficiency = p[f"part{j}_row"], p[f"part{j}_efficiency"]
+        k_formula = p[f"part{j}_k_formula"].fill_null("")
+        k_value = _case(k_formula, k_formulas, lambda t: parse(t).to_ibis(k_column),
+                        ibis.literal(1.0, type="float64"))
+        k_raw = ibis.ifelse(given, p.k_given, k_value)
+        missing_k = ibis.ifelse(given, ibis.literal(""),
+                                _missing_names(k_formula, k_formulas, k_column))
+        k_part = ibis.greatest(ibis.least(k_raw, 1.0), 0.0)
+        keep = 1 - (efficiency * k_part).fill_null(0.0)
+        nominal = 1 - efficiency.fill_null(0.0)
+        # the first part always counts (a treatment without parts is one empty part)
+        counts = ibis.literal(True) if j == 1 else row.notnull()
+        each.append(dict(
+            counts=counts, row=row, k_raw=k_raw, missing_k=missing_k, k_part=k_part,
+            k_formula=k_formula, keep=keep, nominal=nominal,
+            k_source=ibis.ifelse(given, "given",
+                                 ibis.ifelse(k_formula == "", "default", "formula")),
+            clipped=((k_raw < 0) | (k_raw > 1)).fill_null(False),
+            series=p.treatment_text.contains(";") & row.notnull(),
+            detail=(p[f"part{j}_treatment"] + " η=" + _text(efficiency)
+                    + " k=" + _text(k_part.round(6))),
+        ))
+
+    def total(term) -> ibis.Value:
+        """Sum over the parts that count (as SUM over part rows did)."""
+        values = [ibis.ifelse(e["counts"], term(e), 0) if j else term(e)
+                  for j, e in enumerate(each)]
+        out = values[0]
+        for value in values[1:]:
+            out = out + value
+        return out
+
+    def largest(name: str) -> ibis.Value:
+        """MAX over the parts that count (NULLs skipped)."""
+        values = [e[name] if j == 0 else ibis.ifelse(e["counts"], e[name], ibis.null())
+                  for j, e in enumerate(each)]
+        return values[0] if len(values) == 1 else ibis.greatest(*values)
+
+    def joined(name: str, separator: str) -> ibis.Value:
+        """The texts of the parts in series, in part order (NULL when none)."""
+        values = [ibis.ifelse(e["series"], e[name].cast("string"), ibis.null("string"))
+                  for e in each]
+        text = values[0] if len(values) == 1 else ibis.literal(separator).join(values)
+        return ibis.ifelse(ibis.or_(*[e["series"] for e in each]), text, ibis.null("string"))
+
+    out = p.select(
+        *row_columns, "treatment_text", "k_given",
+        n_parts=total(lambda e: e["row"].notnull().cast("int64")),
+        zero_keep=total(lambda e: (e["keep"] <= 0).cast("int64")),
+        log_keep=total(lambda e: ibis.ifelse(e["keep"] > 0, e["keep"].ln(), 0.0)),
+        zero_nominal=total(lambda e: (e["nominal"] <= 0).cast("int64")),
+        log_nominal=total(lambda e: ibis.ifelse(e["nominal"] > 0, e["nominal"].ln(), 0.0)),
+        k_single=largest("k_part"),
+        k_raw=largest("k_raw"),
+        k_source=largest("k_source"),
+        k_formula=largest("k_formula"),
+        clipped=total(lambda e: e["clipped"].cast("int64")),
+        missing_k=largest("missing_k"),
+        invalid_k=total(lambda e: (e["row"].notnull() & e["k_raw"].isnull()
+                                   & (e["missing_k"] == "")).cast("int64")),
+        part_rows=joined("row", ", "),
+        detail=joined("detail", "; "),
     )
-    # the per-technology text, only for treatments in series (few rows)
-    in_series = p.filter(p.treatment_text.contains(";") & p.part_row.notnull())
-    detail = in_series.group_by("activity_row", "pollutant").aggregate(
-        part_rows=in_series.part_row.cast("string").group_concat(", "),
-        detail=(in_series.part_treatment + " η=" + _text(in_series.part_efficiency)
-                + " k=" + _text(in_series.k_part.round(6))).group_concat("; "),
-    )
-    out = r.select(*row_columns, "treatment_text", "k_given").join(
-        per_row, ["activity_row", "pollutant"])
-    out = out.left_join(detail, ["activity_row", "pollutant"]).drop(
-        "activity_row_right", "pollutant_right")
     fraction = 1 - ibis.ifelse(out.zero_keep > 0, 0.0, out.log_keep.exp())
     efficiency = 1 - ibis.ifelse(out.zero_nominal > 0, 0.0, out.log_nominal.exp())
     series = out.n_parts > 1
@@ -596,12 +709,28 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
         removal=out.generation * out.removed_fraction,
     )
     out = out.mutate(emission=out.generation - out.removal)
-    out = cached = out.cache()
-    # the descriptive columns of the activity row, attached once (not materialized twice)
-    out = out.join(act.drop(*[v for v in variables], "industry_code"), "activity_row").join(
-        act.select("activity_row", "industry_code"), "activity_row")
+    # only what the emissions and the rejects read is kept; the library's text of the
+    # combination is looked up again afterwards (a few hundred rows) rather than stored
+    combination_text = ["pollutant_category", "unit", "lib_activity_unit",
+                        "generation_expression"]
+    out = cached = out.drop("k_given", "zero_keep", "log_keep", "zero_nominal", "log_nominal",
+                            "k_single", *combination_text).cache()
+    combination = base.select("combination_id", "coefficient_row", *combination_text).distinct()
 
-    # 7. rows that cannot be accounted
+    def described(t: ibis.Table) -> ibis.Table:
+        """With the combination's text and the descriptive columns of the activity row."""
+        t = t.join(combination, ["combination_id", "coefficient_row"])
+        return t.join(act.drop(*variables), "activity_row")
+
+    def accountable(t: ibis.Table) -> ibis.Value:
+        return (t.unit_factor.notnull() & (t.missing_generation == "")
+                & t.coefficient_value.notnull() & ((t.treatment_text == "") | (t.n_parts > 0))
+                & (t.missing_k == "") & (t.invalid_k == 0))
+
+    # 7. rows that cannot be accounted: every reject below is one of these few rows, so
+    # they are set apart once (not one pass over all rows per reason)
+    problems = cached.filter(~accountable(cached).fill_null(False)).cache()
+    out = described(problems)
     no_unit = out.filter(out.unit_factor.isnull())
     missing_gen = out.filter(out.missing_generation != "")
     bad_coefficient = out.filter(out.unit_factor.notnull() & (out.missing_generation == "")
@@ -609,10 +738,7 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
     unknown_treatment = out.filter((out.treatment_text != "") & (out.n_parts == 0))
     missing_k_rows = out.filter((out.n_parts > 0) & (out.missing_k != ""))
     invalid_k = out.filter((out.n_parts > 0) & (out.missing_k == "") & (out.invalid_k > 0))
-    good = out.filter(out.unit_factor.notnull() & (out.missing_generation == "")
-                      & out.coefficient_value.notnull()
-                      & ((out.treatment_text == "") | (out.n_parts > 0))
-                      & (out.missing_k == "") & (out.invalid_k == 0))
+    good = described(cached.filter(accountable(cached)))
 
     def keys_text(t: ibis.Table) -> ibis.Value:
         return ("industry " + t.industry_code + ", section " + t.section + ", product "
@@ -714,7 +840,8 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
         k_formula=good.k_formula.fill_null(""),
         source_row=good[ROW],
     ).order_by(["source_row", "pollutant"])
-    return {"emissions": emissions, "rejects": rejects, "caches": [m, cached]}
+    return {"emissions": emissions, "rejects": rejects, "caches": [cached],
+            "reject_caches": [m, counted, problems]}
 
 
 def aggregate(emissions: pd.DataFrame | ibis.Table, by: Sequence[str] = ("pollutant",)):

@@ -16,8 +16,10 @@ import uuid
 from collections.abc import Iterable
 
 import ibis
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sourcegrid.errors import InputError, Problem
 from sourcegrid.io.tables import ROW, SOURCE, canonical_headers, to_text_arrow
@@ -71,6 +73,11 @@ _CATEGORIES = {"废气": "air", "废水": "water", "air": "air", "water": "water
                "WATER": "water", "Air": "air", "Water": "water"}
 
 
+INDEX = "_sg_index"  # position of the row in the bound table: joins rejects back to raw values
+_WHITESPACE = " \t\n\r\x0b\x0c"  # what Ibis' strip() removes, on every backend
+_BATCH_ROWS = 65_536
+
+
 def bind(con, data: pa.Table | pd.DataFrame, prefix: str) -> ibis.Table:
     """A table in ``con`` (a view over the data; zero-copy on DuckDB), or a memtable."""
     table = ibis.memtable(data)
@@ -80,10 +87,61 @@ def bind(con, data: pa.Table | pd.DataFrame, prefix: str) -> ibis.Table:
     return con.create_view(name, table, overwrite=True)
 
 
-def as_arrow(data: pa.Table | pd.DataFrame, aliases: dict[str, str], source: str) -> pa.Table:
-    """Text Arrow table with canonical headers, ``_row`` and ``_source``."""
-    table = to_text_arrow(data, source)
-    return table.rename_columns(canonical_headers(table.column_names, aliases))
+def as_arrow(data: pa.Table | pd.DataFrame, aliases: dict[str, str], source: str,
+             numbers: Iterable[str] = (), strip: Iterable[str] = ()) -> pa.Table:
+    """Text Arrow table with canonical headers, ``_row`` and ``_source``.
+
+    Columns whose canonical name is in ``numbers`` and that are float64 already stay
+    numbers (exactly the numbers their text reads as), not text parsed again. Text
+    columns named in ``strip`` lose leading and trailing whitespace here (Arrow's
+    kernel, far cheaper than a TRIM in the engine), as :func:`_text` would.
+    """
+    numbers = set(numbers)
+    names = [str(c) for c in (data.columns if isinstance(data, pd.DataFrame)
+                              else data.column_names)]
+    keep = [n for n, c in zip(names, canonical_headers(names, aliases), strict=True)
+            if c in numbers]
+    table = to_text_arrow(data, source, numbers=keep)
+    table = table.rename_columns(canonical_headers(table.column_names, aliases))
+    for name in set(strip) & set(table.column_names):
+        column = table[name]
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            table = table.set_column(table.column_names.index(name), name,
+                                     pc.utf8_trim(column, characters=_WHITESPACE))
+    return table
+
+
+def _indexed(arrow: pa.Table) -> pa.Table:
+    """The table with its row positions (INDEX), in batches the engine scans in parallel."""
+    arrow = arrow.append_column(INDEX, pa.array(np.arange(arrow.num_rows, dtype="int64")))
+    return pa.Table.from_batches(arrow.to_batches(max_chunksize=_BATCH_ROWS), arrow.schema)
+
+
+def _stripped(table: ibis.Table, name: str) -> ibis.Value:
+    """A text column already stripped by :func:`as_arrow` ('' when missing or absent)."""
+    if name not in table.columns:
+        return ibis.literal("")
+    column = table[name]
+    if not column.type().is_string():
+        return _text(column)
+    return column.fill_null("")
+
+
+def _finite(number: ibis.Value) -> ibis.Value:
+    """NULL for ±inf (and NaN): an amount that is not finite is not a number."""
+    return ibis.ifelse((number.isinf() | number.isnan()).fill_null(False),
+                       ibis.null("float64"), number)
+
+
+def _number(column: ibis.Value) -> tuple[ibis.Value, ibis.Value]:
+    """(number, blank) of a raw column: text is stripped and TRY_CAST, float64 is used as is.
+
+    'inf', '1e999' and NaN read as not a number, so they are rejected, never accounted.
+    """
+    if column.type().is_floating():
+        return _finite(column), column.isnull()
+    text = _text(column)
+    return _finite(text.try_cast("float64")), text == ""
 
 
 def _structure(columns: Iterable[str], required: list[str], source: str, what: str) -> None:
@@ -107,53 +165,78 @@ def _blank_any(column: ibis.Value) -> ibis.Value:
 class _Checks:
     """Collects row checks on one table and evaluates them in one pass.
 
-    Each check is (condition, column, reason, message, value column). All
-    conditions become boolean columns of one cached table, so the input is
-    scanned and typed once; the rejects are filters on those flags.
+    Each check is (condition, column, reason, message, value). All conditions
+    become boolean columns of one cached table (the typed columns and the flags,
+    no raw text), so the input is scanned and typed once. One aggregate then
+    counts each check; only checks that fired build reject rows, taking raw
+    values from the bound input by row position. Duplicate keys are looked for
+    with a hash aggregate and joined back only when there are any.
     """
 
-    def __init__(self, table: ibis.Table) -> None:
+    def __init__(self, table: ibis.Table, raw: ibis.Table, drop: Iterable[str] = ()) -> None:
         self.table = table
+        self.raw = raw
+        self.drop = list(drop)
         self.checks: list[tuple] = []
 
-    def __call__(self, condition: ibis.Value, column: str, reason: str,
-                 message: str | ibis.Value, value: str | None = None) -> None:
+    def __call__(self, condition: ibis.Value, column: str, reason: str, message: str,
+                 value: str | None = None, raw=None) -> None:
+        """``value``: a column of the table; ``raw``: a function of the raw input instead."""
         self.checks.append((condition.fill_null(False), column, reason, message,
-                            value or column))
+                            value or column, raw))
 
-    def result(self) -> tuple[ibis.Table, ibis.Table | None]:
-        t = self.table
-        columns = {}
-        for i, (condition, _, _, message, _) in enumerate(self.checks):
-            columns[f"_bad{i}"] = condition
-            if not isinstance(message, str):
-                columns[f"_message{i}"] = message
-        flagged = t.mutate(**columns).cache()
+    def _part(self, bad: ibis.Table, column: str, reason: str, message: ibis.Value | str,
+              value: str, raw) -> ibis.Table:
+        number = ibis.null("float64")
+        if raw is not None:
+            original = self.raw.select(INDEX, _value=raw(self.raw))
+            bad = bad.join(original, INDEX)
+            text = bad._value
+            if text.type().is_floating():  # typed input: written as text after fetching
+                number, text = text, ibis.null("string")
+        else:
+            text = bad[value]
+        return bad.select(
+            source=bad[SOURCE].cast("string"), row=bad[ROW].cast("int64"),
+            column=ibis.literal(column), value=text.cast("string").fill_null(""),
+            reason=ibis.literal(reason),
+            message=(ibis.literal(message) if isinstance(message, str)
+                     else message).cast("string"),
+            number=number,
+        )
+
+    def result(self, keys: list[str], duplicate_message) -> tuple[ibis.Table, ibis.Table | None]:
+        """(rows without problems, rejects or None); rejects have a float ``number``
+        column, non-null where the value is a number still to be written as text."""
+        flags = {f"_bad{i}": check[0] for i, check in enumerate(self.checks)}
+        flagged = self.table.mutate(**flags).drop(*self.drop).cache()
+        counts = flagged.aggregate(
+            **{f"n{i}": flagged[name].cast("int64").sum() for i, name in enumerate(flags)},
+        ).to_pyarrow().to_pylist()[0] if flags else {}
+        repeated = flagged.group_by(keys).aggregate(first_row=flagged[ROW].min(),
+                                                    copies=flagged.count())
+        repeated = repeated.filter(repeated.copies > 1).drop("copies")
+        n_repeated = repeated.count().to_pyarrow().as_py()
+        fired = [i for i in range(len(self.checks)) if counts.get(f"n{i}")]
+        source = flagged
+        problem = ibis.literal(False)
         parts = []
-        any_bad = ibis.literal(False)
-        for i, (_, column, reason, message, value) in enumerate(self.checks):
-            bad = flagged.filter(flagged[f"_bad{i}"])
-            parts.append(bad.select(
-                source=bad[SOURCE].cast("string"), row=bad[ROW].cast("int64"),
-                column=ibis.literal(column), value=bad[value].cast("string").fill_null(""),
-                reason=ibis.literal(reason),
-                message=(ibis.literal(message) if isinstance(message, str)
-                         else bad[f"_message{i}"]).cast("string"),
-            ))
-            any_bad = any_bad | flagged[f"_bad{i}"]
-        good = flagged.filter(~any_bad).drop(*columns)
+        if n_repeated:
+            source = flagged.left_join(repeated.cache(), keys).drop(*[f"{k}_right" for k in keys])
+            source = source.mutate(_duplicate=(source.first_row.notnull()
+                                               & (source[ROW] != source.first_row)).fill_null(False))
+        for i in fired:
+            _, column, reason, message, value, raw = self.checks[i]
+            parts.append(self._part(source.filter(source[f"_bad{i}"]), column, reason, message,
+                                    value, raw))
+            problem = problem | source[f"_bad{i}"]
+        if n_repeated:
+            bad = source.filter(source._duplicate)
+            parts.append(self._part(bad, "enterprise_id", "duplicate_row",
+                                    duplicate_message(bad.first_row), "enterprise_id", None))
+            problem = problem | source._duplicate
+        good = source.filter(~problem) if parts else source
         return good, (ibis.union(*parts) if parts else None)
-
-
-def _first_of_key(t: ibis.Table, keys: list[str]) -> ibis.Table:
-    """Add ``first_row``: the first row of the row's key when the key repeats, else NULL.
-
-    A hash aggregate joined back (rather than a window, which sorts every row).
-    """
-    groups = t.group_by(keys).aggregate(first_row=t[ROW].min(), copies=t.count())
-    repeated = groups.filter(groups.copies > 1).drop("copies")
-    joined = t.left_join(repeated, keys)
-    return joined.drop(*[f"{k}_right" for k in keys])
 
 
 def prepare_activity(data: pa.Table | pd.DataFrame, *, variables: Iterable[str] = (),
@@ -165,22 +248,29 @@ def prepare_activity(data: pa.Table | pd.DataFrame, *, variables: Iterable[str] 
     (activity, rejects, variables)
         ``activity``: typed Ibis table (``activity_row``, ``_row``, ...), rows without
         problems only; ``rejects``: Ibis table of problems (or None); ``variables``: the
-        formula variables the table has.
+        formula variables the table has. A reject whose value is a number of a typed
+        (float64) input column has ``value`` '' and the number in ``number``;
+        :func:`sourcegrid.accounting.engine.account` writes it as the input's text.
     """
-    arrow = as_arrow(data, ACTIVITY_ALIASES, source)
+    variables = set(variables)
+    arrow = as_arrow(data, ACTIVITY_ALIASES, source,
+                     numbers={"activity", "capacity", "lon", "lat", *variables} - set(ACTIVITY_TEXT),
+                     strip=ACTIVITY_TEXT)
     _structure(arrow.column_names, _ACTIVITY_REQUIRED, source, "activity")
-    t = bind(con, arrow, "activity")
-    present = sorted(v for v in set(variables) if v in t.columns)
-    numeric = [c for c in ("activity", "capacity", "lon", "lat") if c in t.columns]
-    text = {c: (_text(t[c]) if c in t.columns else ibis.literal("")) for c in ACTIVITY_TEXT}
+    raw = bind(con, _indexed(arrow), "activity")
+    del arrow
+    present = sorted(v for v in variables if v in raw.columns)
+    numeric = [c for c in ("activity", "capacity", "lon", "lat") if c in raw.columns]
+    text = {c: _stripped(raw, c) for c in ACTIVITY_TEXT}
     for c in KEY_COLUMNS:
         text[c] = _blank_any(text[c])
-    # text and typed versions side by side: the checks read both, the output the typed
-    t = t.select(ROW, SOURCE, **text, **{f"raw_{c}": t[c] for c in [*numeric, *present]})
-    t = t.mutate(**{f"num_{c}": _text(t[f"raw_{c}"]).try_cast("float64")
-                    for c in [*numeric, *present]})
-    t = _first_of_key(t, ["enterprise_id", *KEY_COLUMNS, "period"])
-    check = _Checks(t)
+    typed = {c: _number(raw[c]) for c in [*numeric, *present]}
+    t = raw.select(INDEX, ROW, SOURCE, **text, **{f"num_{c}": n for c, (n, _) in typed.items()},
+                   **{f"blank_{c}": b for c, (_, b) in typed.items()})
+    check = _Checks(t, raw, drop=[f"blank_{c}" for c in typed])
+
+    def original(name: str):
+        return lambda r: r[name]
 
     for column in ("enterprise_id", "industry_code", "section", "activity_unit", "period"):
         check(t[column] == "", column, "missing_value", f"{column} must not be empty")
@@ -190,34 +280,33 @@ def prepare_activity(data: pa.Table | pd.DataFrame, *, variables: Iterable[str] 
           "bad_region_code", "expected a 6-digit administrative division code")
     check((t.period != "") & ~t.period.re_search(r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$"), "period",
           "bad_period", "expected a period as YYYY or YYYY-MM")
-    check(_text(t.raw_activity) == "", "activity", "missing_value", "activity must not be empty",
-          value="raw_activity")
-    check((_text(t.raw_activity) != "") & t.num_activity.isnull(), "activity", "not_a_number",
-          "activity must be a number", value="raw_activity")
+    check(t.blank_activity, "activity", "missing_value", "activity must not be empty",
+          raw=original("activity"))
+    check(~t.blank_activity & t.num_activity.isnull(), "activity", "not_a_number",
+          "activity must be a number", raw=original("activity"))
     check(t.num_activity < 0, "activity", "negative_amount", "activity must be >= 0",
-          value="raw_activity")
+          raw=original("activity"))
     if "capacity" in numeric:
-        check((_text(t.raw_capacity) != "") & t.num_capacity.isnull(), "capacity", "not_a_number",
-              "capacity must be a number", value="raw_capacity")
+        check(~t.blank_capacity & t.num_capacity.isnull(), "capacity", "not_a_number",
+              "capacity must be a number", raw=original("capacity"))
         check(t.num_capacity < 0, "capacity", "negative_amount", "capacity must be >= 0",
-              value="raw_capacity")
+              raw=original("capacity"))
         check(t.num_capacity.notnull() & (t.capacity_unit == ""), "capacity_unit",
               "missing_value", "a capacity needs its unit (capacity_unit), e.g. MW or 万吨/年")
     for column, limit in (("lon", 180), ("lat", 90)):
         if column in numeric:
             number = t[f"num_{column}"]
-            check((_text(t[f"raw_{column}"]) != "") & (number.isnull() | (number.abs() > limit)),
+            check(~t[f"blank_{column}"] & (number.isnull() | (number.abs() > limit)),
                   column, "bad_coordinate", f"expected {column} in degrees within ±{limit}",
-                  value=f"raw_{column}")
+                  raw=original(column))
     for name in present:
-        check((_text(t[f"raw_{name}"]) != "") & t[f"num_{name}"].isnull(), name, "not_a_number",
-              f"variable {name!r} must be a number", value=f"raw_{name}")
+        check(~t[f"blank_{name}"] & t[f"num_{name}"].isnull(), name, "not_a_number",
+              f"variable {name!r} must be a number", raw=original(name))
 
-    check(t.first_row.notnull() & (t[ROW] != t.first_row), "enterprise_id", "duplicate_row",
-          "duplicate of row " + t.first_row.cast("string") + " (same enterprise, section, "
-          "product, raw material, process and period)")
-
-    good, rejects = check.result()
+    good, rejects = check.result(
+        ["enterprise_id", *KEY_COLUMNS, "period"],
+        lambda first: "duplicate of row " + first.cast("string") + " (same enterprise, section, "
+        "product, raw material, process and period)")
     missing = ibis.null("float64")
     good = good.select(
         activity_row=good[ROW].cast("int64"), **{ROW: good[ROW].cast("int64")},
@@ -237,45 +326,50 @@ def prepare_treatment(data: pa.Table | pd.DataFrame | None, *, variables: Iterab
     A row covers one pollutant, or every pollutant of a ``pollutant_category``
     (废气/废水, air/water). ``k`` given directly must lie in [0, 1] (values above 1 up
     to 100 are read as percent). Returns (treatment, rejects, variables); all None
-    without a table.
+    without a table. Rejects as in :func:`prepare_activity` (``number``).
     """
     if data is None:
         return None, None, []
-    arrow = as_arrow(data, TREATMENT_ALIASES, source)
+    variables = set(variables)
+    arrow = as_arrow(data, TREATMENT_ALIASES, source,
+                     numbers={"k", *variables} - set(_TREATMENT_TEXT), strip=_TREATMENT_TEXT)
     _structure(arrow.column_names, ["enterprise_id", "section", "treatment"], source,
                "treatment")
-    t = bind(con, arrow, "treatment")
-    present = sorted(v for v in set(variables) if v in t.columns)
-    numeric = [c for c in ("k",) if c in t.columns]
-    text = {c: (_text(t[c]) if c in t.columns else ibis.literal("")) for c in _TREATMENT_TEXT}
+    raw = bind(con, _indexed(arrow), "treatment")
+    del arrow
+    present = sorted(v for v in variables if v in raw.columns)
+    numeric = [c for c in ("k",) if c in raw.columns]
+    text = {c: _stripped(raw, c) for c in _TREATMENT_TEXT}
     text["treatment"] = text["treatment"].replace("；", ";")
     category = text["pollutant_category"]
     text["pollutant_category"] = category.substitute(_CATEGORIES, else_=category)
-    t = t.select(ROW, SOURCE, **text, raw_category=category,
-                 **{f"raw_{c}": t[c] for c in [*numeric, *present]})
-    t = t.mutate(**{f"num_{c}": _text(t[f"raw_{c}"]).try_cast("float64")
-                    for c in [*numeric, *present]})
-    t = _first_of_key(t, ["enterprise_id", "section", "pollutant", "pollutant_category"])
-    check = _Checks(t)
+    typed = {c: _number(raw[c]) for c in [*numeric, *present]}
+    t = raw.select(INDEX, ROW, SOURCE, **text, **{f"num_{c}": n for c, (n, _) in typed.items()},
+                   **{f"blank_{c}": b for c, (_, b) in typed.items()})
+    check = _Checks(t, raw, drop=[f"blank_{c}" for c in typed])
+
+    def original(name: str):
+        return lambda r: r[name]
+
     check(t.enterprise_id == "", "enterprise_id", "missing_value",
           "enterprise_id must not be empty")
     check((t.pollutant == "") & (t.pollutant_category == ""), "pollutant", "missing_value",
           "give a pollutant or a pollutant_category (废气/废水)")
     check((t.pollutant_category != "") & ~t.pollutant_category.isin(["air", "water"]),
           "pollutant_category", "bad_category", "expected 废气, 废水, air or water",
-          value="raw_category")
+          raw=lambda r: _text(r["pollutant_category"]))
     if numeric:
-        check((_text(t.raw_k) != "") & t.num_k.isnull(), "k", "not_a_number", "k must be a number",
-              value="raw_k")
+        check(~t.blank_k & t.num_k.isnull(), "k", "not_a_number", "k must be a number",
+              raw=original("k"))
         check((t.num_k < 0) | (t.num_k > 100), "k", "bad_k",
-              "k is an operating rate: 0-1 (or 0-100 as percent)", value="raw_k")
+              "k is an operating rate: 0-1 (or 0-100 as percent)", raw=original("k"))
     for name in present:
-        check((_text(t[f"raw_{name}"]) != "") & t[f"num_{name}"].isnull(), name, "not_a_number",
-              f"variable {name!r} must be a number", value=f"raw_{name}")
-    check(t.first_row.notnull() & (t[ROW] != t.first_row), "enterprise_id", "duplicate_row",
-          "duplicate of row " + t.first_row.cast("string") + " (same enterprise, section and "
-          "pollutant)")
-    good, rejects = check.result()
+        check(~t[f"blank_{name}"] & t[f"num_{name}"].isnull(), name, "not_a_number",
+              f"variable {name!r} must be a number", raw=original(name))
+    good, rejects = check.result(
+        ["enterprise_id", "section", "pollutant", "pollutant_category"],
+        lambda first: "duplicate of row " + first.cast("string") + " (same enterprise, section "
+        "and pollutant)")
     k = good.num_k if numeric else ibis.null("float64")
     good = good.select(
         ROW, SOURCE, *_TREATMENT_TEXT,

@@ -12,7 +12,7 @@ canonical English names and keeps unknown columns as they are.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -143,16 +143,19 @@ def rename_headers(frame: pd.DataFrame, aliases: Mapping[str, str]) -> pd.DataFr
     return frame.rename(columns=dict(zip(frame.columns, names, strict=True)))
 
 
-def _text_array(values: pd.Series) -> pa.Array:
+def _text_array(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array:
     """A column as Arrow text, missing values as null (NaN is missing, not 'nan')."""
-    try:
-        array = pa.array(values, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        array = pa.array([None if v is None or (isinstance(v, float) and v != v) else _text(v)
-                          for v in values], type=pa.string())
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        array = values
+    else:
+        try:
+            array = pa.array(values, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            array = pa.array([None if v is None or (isinstance(v, float) and v != v) else _text(v)
+                              for v in values], type=pa.string())
     if pa.types.is_floating(array.type):
         # 1.0 → '1', like a spreadsheet shows it
-        integral = pc.fill_null(pc.equal(pc.floor(array), array), False)
+        integral = _integral(array)
         as_int = pc.cast(pc.if_else(integral, array, None), pa.int64(), safe=False)
         return pc.if_else(integral, pc.cast(as_int, pa.string()), pc.cast(array, pa.string()))
     if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
@@ -160,21 +163,56 @@ def _text_array(values: pd.Series) -> pa.Array:
     return array
 
 
-def to_text_arrow(data: pa.Table | pd.DataFrame, source: str) -> pa.Table:
+def _integral(array: pa.Array) -> pa.Array:
+    """Whole numbers that int64 holds exactly (|x| < 2^53); not inf, not NaN."""
+    whole = pc.equal(pc.floor(array), array)
+    return pc.fill_null(pc.and_(whole, pc.less(pc.abs(array), 2.0**53)), False)
+
+
+def _number_array(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A float64 column as the numbers its text (:func:`_text_array`) reads back as.
+
+    Saves writing every number as text and parsing it again: NaN is missing,
+    integral values go through int64 exactly as the text does (-0.0 → 0), other
+    values are unchanged (the text is their shortest round-trip form).
+    """
+    array = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(
+        values, from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    array = pc.if_else(pc.fill_null(pc.is_nan(array), False), None, array)
+    integral = _integral(array)
+    as_int = pc.cast(pc.if_else(integral, array, None), pa.int64(), safe=False)
+    return pc.if_else(integral, pc.cast(as_int, pa.float64(), safe=False), array)
+
+
+def to_text_arrow(data: pa.Table | pd.DataFrame, source: str,
+                  numbers: Collection[str] = ()) -> pa.Table:
     """Any table as an Arrow table of text columns plus ``_row`` and ``_source``.
 
     Row numbers already present (from :func:`read_arrow` or :func:`read_table`) are
     kept; otherwise the first row is row 2, as in a spreadsheet with a header row.
+    Columns named in ``numbers`` that are float64 already stay float64, holding
+    exactly the number their text would read as (see :func:`_number_array`).
     """
+    numbers = set(numbers)
+
+    def convert(name: str, column) -> pa.Array:
+        kind = column.dtype if isinstance(column, pd.Series) else column.type
+        if name in numbers and (kind == "float64" if isinstance(column, pd.Series)
+                                else pa.types.is_float64(kind)):
+            return _number_array(column)
+        if isinstance(column, pd.Series):
+            return _text_array(column)
+        return column if pa.types.is_string(kind) else _text_array(column.to_pandas())
+
     if isinstance(data, pd.DataFrame):
         columns = {str(c): (pa.array(data[c].to_numpy(dtype="int64")) if c == ROW
-                            else _text_array(data[c].reset_index(drop=True)))
+                            else convert(str(c), data[c].reset_index(drop=True)))
                    for c in data.columns}
         table = pa.table(columns) if columns else pa.table({})
     else:
-        table = pa.table({name: (data[name] if name == ROW else
-                                 _text_array(data[name].to_pandas()) if not
-                                 pa.types.is_string(data[name].type) else data[name])
+        table = pa.table({name: (data[name] if name == ROW else convert(name, data[name]))
                           for name in data.column_names})
     n = table.num_rows
     if ROW not in table.column_names:

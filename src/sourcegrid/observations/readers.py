@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from sourcegrid.errors import InputError, NotFoundError, Problem, UnitError, problems_frame
