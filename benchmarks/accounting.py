@@ -133,6 +133,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000,
                         help="section-activity rows to generate (default 10^6)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--memory-limit", default=None,
+                        help="DuckDB memory_limit, e.g. 1GB (spills to a temporary folder)")
     args = parser.parse_args()
 
     library = sample_library()
@@ -149,6 +151,9 @@ def main() -> None:
 
     def sourcegrid_run():
         con = ibis.duckdb.connect()
+        if args.memory_limit:
+            con.con.execute("SET temp_directory = ?", [str(folder / "spill")])
+            con.con.execute("SET memory_limit = ?", [args.memory_limit])
         start = time.perf_counter()
         result = account(activity, library, treatment, con=con, into="emissions", explain=False)
         stages["account"] = time.perf_counter() - start
