@@ -40,6 +40,7 @@ from sourcegrid.accounting.inputs import (
     prepare_activity,
     prepare_treatment,
 )
+from sourcegrid.coefficients.scale import tier_contains
 from sourcegrid.errors import UnitError, problems_frame
 from sourcegrid.expressions import parse
 from sourcegrid.io.tables import ROW, SOURCE
@@ -525,12 +526,8 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
     m = act.select("activity_row", *keys, "capacity", "capacity_unit", "scale").left_join(
         pairs, keys).drop(*[f"{k}_right" for k in keys])
     m = m.left_join(capacity_factors, ["capacity_unit", "scale_unit"])
-    capacity = m.capacity * m.capacity_factor
-    lower = m.scale_min.isnull() | ibis.ifelse(m.scale_min_inclusive, capacity >= m.scale_min,
-                                               capacity > m.scale_min)
-    upper = m.scale_max.isnull() | ibis.ifelse(m.scale_max_inclusive, capacity <= m.scale_max,
-                                               capacity < m.scale_max)
-    in_range = (capacity.notnull() & lower & upper).fill_null(False)
+    in_range = tier_contains(m.scale_min, m.scale_min_inclusive, m.scale_max,
+                             m.scale_max_inclusive, m.capacity * m.capacity_factor)
     scale_ok = ((m.lib_scale == "") | (m.scale == m.lib_scale) | in_range).fill_null(False)
     # computed once; the emissions and the rejects below both read it
     m = m.select("activity_row", "pollutant", "combination_id", "specificity", "coefficient_row",
@@ -844,21 +841,38 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
             "reject_caches": [m, counted, problems]}
 
 
-def aggregate(emissions: pd.DataFrame | ibis.Table, by: Sequence[str] = ("pollutant",)):
-    """Sum generation, removal and emission [kg] by any of AGGREGATE_KEYS.
+def aggregate(emissions: pd.DataFrame | ibis.Table, by: Sequence[str] = ("pollutant",), *,
+              unit: str = "kg"):
+    """Sum generation, removal and emission by any of AGGREGATE_KEYS.
 
-    Works on an Ibis table (runs in the backend) or a DataFrame.
+    Parameters
+    ----------
+    emissions : pandas.DataFrame or ibis.Table
+        Emission rows [kg]; an Ibis table is aggregated in its backend.
+    by : sequence of str
+        Keys among enterprise, region, industry, section, pollutant.
+    unit : str
+        Mass unit of the sums (kg, t, 万吨, ...), converted with pint.
+
+    Returns
+    -------
+    The sums and ``removed_percent`` (100 × removal / generation) per group; a DataFrame
+    for a DataFrame input, else an Ibis table.
     """
+    from sourcegrid.errors import NotFoundError
+    from sourcegrid.units import conversion_factor
+
     columns: list[str] = []
     for key in by:
         if key not in _AGGREGATE_COLUMNS:
-            from sourcegrid.errors import NotFoundError
-
             raise NotFoundError("aggregation key", key, AGGREGATE_KEYS)
         columns += [c for c in _AGGREGATE_COLUMNS[key] if c not in columns]
+    factor = conversion_factor("kg", unit)
     table = ibis.memtable(emissions) if isinstance(emissions, pd.DataFrame) else emissions
     result = table.group_by(columns).aggregate(
-        generation=table.generation.sum(), removal=table.removal.sum(),
-        emission=table.emission.sum(), rows=table.count(),
-    ).order_by(columns)
+        generation=table.generation.sum() * factor, removal=table.removal.sum() * factor,
+        emission=table.emission.sum() * factor, rows=table.count(),
+    )
+    result = result.mutate(
+        removed_percent=100 * result.removal / result.generation.nullif(0)).order_by(columns)
     return result.to_pandas() if isinstance(emissions, pd.DataFrame) else result

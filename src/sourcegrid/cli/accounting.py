@@ -21,20 +21,17 @@ SAMPLE = "sample"
 
 def init(workspace: WorkspaceOption = None) -> None:
     """Create a workspace (a folder with a DuckDB file) holding the sample coefficient library."""
-    from sourcegrid.coefficients import list_libraries, sample_library, store_library
+    from sourcegrid.coefficients import ensure_sample_library
 
     with reported_errors(), open_workspace(workspace, create=True) as ws:
-        if SAMPLE not in set(list_libraries(ws).get("name", [])):
-            store_library(ws, sample_library())
+        ensure_sample_library(ws)
         console.print(f"workspace ready at [bold]{ws.path}[/] (tables: {', '.join(ws.tables())})")
 
 
 def _library(ws, name: str):
-    from sourcegrid.coefficients import list_libraries, sample_library, stored_library
+    from sourcegrid.coefficients import ensure_sample_library, stored_library
 
-    if name == SAMPLE and name not in set(list_libraries(ws).get("name", [])):
-        return sample_library()
-    return stored_library(ws, name)
+    return ensure_sample_library(ws) if name == SAMPLE else stored_library(ws, name)
 
 
 TREATMENT_SHEETS = ("treatment", "Treatment", "治理设施", "末端治理")
@@ -65,16 +62,14 @@ def _totals_table(emissions, title: str):
     from sourcegrid.accounting.engine import aggregate
     from sourcegrid.accounting.store import INDUSTRY_NAMES
 
-    totals = aggregate(emissions, ["industry", "pollutant"])
+    totals = aggregate(emissions, ["industry", "pollutant"], unit="t")
     if not isinstance(totals, pd.DataFrame):
         totals = totals.to_pandas()
     totals.insert(1, "industry", totals["industry_code"].map(INDUSTRY_NAMES).fillna(""))
     totals["pollutant"] = totals["pollutant"] + " (" + totals.pop("pollutant_category") + ")"
-    for column in ("generation", "removal", "emission"):
-        totals[f"{column}_t"] = totals.pop(column) / 1000.0
-    totals["removed_%"] = (100 * totals["removal_t"] / totals["generation_t"]).round(1)
-    return frame_table(totals, title,
-                       max_rows=60, float_format="{:,.2f}")
+    totals = totals.rename(columns={"generation": "generation_t", "removal": "removal_t",
+                                    "emission": "emission_t", "removed_percent": "removed_%"})
+    return frame_table(totals, title, max_rows=60, float_format="{:,.2f}")
 
 
 def account(
@@ -184,13 +179,10 @@ def demo(
     """
     from sourcegrid.accounting.engine import account as run_account
     from sourcegrid.accounting.store import save_run
-    from sourcegrid.coefficients import list_libraries, sample_library, store_library
     from sourcegrid.io.tables import write_table
     from sourcegrid.sample.enterprises import SAMPLE_CITY, generate_enterprises
 
     with reported_errors(), open_workspace(workspace, create=True) as ws:
-        if SAMPLE not in set(list_libraries(ws).get("name", [])):
-            store_library(ws, sample_library())
         library = _library(ws, SAMPLE)
         activity, treatment = generate_enterprises(rows, library=library, seed=seed)
         folder = ws.path / "demo"

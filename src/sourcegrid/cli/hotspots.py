@@ -66,17 +66,10 @@ PollutantOption = Annotated[str, typer.Option("--pollutant", "-p", help="Polluta
 
 
 def _grid_spec(workspace):
-    """The workspace's GridSpec, or None (no grid, or no grid module yet)."""
-    try:
-        from sourcegrid.grid.spec import read_spec
-    except ImportError:  # pragma: no cover - grid module not installed
-        return None
-    from sourcegrid.errors import SourcegridError
+    """The workspace's GridSpec, or None when it has no grid; a broken spec is an error."""
+    from sourcegrid.grid.spec import SPEC_TABLE, read_spec
 
-    try:
-        return read_spec(workspace)
-    except SourcegridError:
-        return None
+    return read_spec(workspace) if workspace.has(SPEC_TABLE) else None
 
 
 def _optional(workspace, name: str):

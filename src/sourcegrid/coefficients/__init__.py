@@ -40,6 +40,7 @@ from sourcegrid.coefficients.scale import (
 from sourcegrid.coefficients.versions import (
     LibraryExistsError,
     compare_libraries,
+    ensure_sample_library,
     list_libraries,
     remove_library,
     store_library,
@@ -59,6 +60,7 @@ __all__ = [
     "ScaleTier",
     "canonical_pollutant",
     "compare_libraries",
+    "ensure_sample_library",
     "find_tier",
     "library_from_frame",
     "list_libraries",

@@ -121,6 +121,16 @@ def store_library(workspace, lib: CoefficientLibrary, replace: bool = False) -> 
            LIBRARIES_SCHEMA)
 
 
+def ensure_sample_library(workspace) -> CoefficientLibrary:
+    """The shipped sample library, stored in the workspace first when it is not there."""
+    from sourcegrid.sample.library import sample_library
+
+    library = sample_library()
+    if library.name not in set(list_libraries(workspace).get("name", [])):
+        store_library(workspace, library)
+    return library
+
+
 def stored_library(workspace, name: str) -> CoefficientLibrary:
     """A library version from a workspace.
 

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from sourcegrid.errors import InputError, Problem
 
 __all__ = ["read_table", "read_arrow", "to_text_arrow", "canonical_headers", "write_table",
-           "write_ibis_table", "with_row_numbers",
+           "write_ibis_table", "with_row_numbers", "rejects_from_mask",
            "rename_headers", "TABLE_SUFFIXES", "ROW", "SOURCE"]
 
 ROW = "_row"
@@ -319,3 +319,21 @@ def write_ibis_table(con, table, path: str | Path, sheet: str = "data") -> Path:
         raise _problem(path, f"unsupported output type {suffix!r}; expected .csv, .parquet "
                        "or .xlsx", "bad_file_type", suffix)
     return path
+
+
+def rejects_from_mask(frame: pd.DataFrame, mask: pd.Series, column: str | pd.Series,
+                      values: pd.Series, reason: str, message: str) -> pd.DataFrame:
+    """Reject rows (source, row, column, value, reason, message) for the rows in ``mask``.
+
+    ``frame`` carries ``_source`` and ``_row``; ``column`` is a name, or a Series of
+    names when the offending column differs by row (wide tables).
+    """
+    chosen = frame.loc[mask]
+    return pd.DataFrame({
+        "source": chosen[SOURCE].astype(str),
+        "row": chosen[ROW].astype("Int64"),
+        "column": column if isinstance(column, str) else column.loc[mask].astype(str),
+        "value": values.loc[mask].astype("string").fillna(""),
+        "reason": reason,
+        "message": message,
+    })

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from sourcegrid.errors import InputError, NotFoundError, Problem, UnitError, problems_frame
-from sourcegrid.io.tables import ROW, SOURCE, read_table, with_row_numbers
+from sourcegrid.io.tables import ROW, SOURCE, read_table, rejects_from_mask, with_row_numbers
 from sourcegrid.units import conversion_factor
 
 __all__ = [
@@ -181,19 +181,6 @@ def _parse(strings: pd.Series, *, utc: bool) -> pd.Series:
     return parsed.astype("datetime64[ns, UTC]" if utc else "datetime64[ns]")
 
 
-def _reject(frame: pd.DataFrame, mask: pd.Series, column: str | pd.Series, values: pd.Series,
-            reason: str, message: str) -> pd.DataFrame:
-    chosen = frame.loc[mask]
-    return pd.DataFrame({
-        "source": chosen[SOURCE].astype(str),
-        "row": chosen[ROW].astype("Int64"),
-        "column": column if isinstance(column, str) else column.loc[mask].astype(str),
-        "value": values.loc[mask].astype("string").fillna(""),
-        "reason": reason,
-        "message": message,
-    })
-
-
 def _structure_problems(frame: pd.DataFrame, required: list[str], source: str) -> list[Problem]:
     return [Problem(source, 1, name, "", "missing_column",
                     f"required column {name!r} is missing; columns present: "
@@ -278,7 +265,7 @@ def normalize_observations(frame: pd.DataFrame, *, site_kind: str | None = None,
         nonlocal bad
         mask = mask.fillna(False).astype(bool)
         if mask.any():
-            rejects.append(_reject(long, mask, column, values, reason, message))
+            rejects.append(rejects_from_mask(long, mask, column, values, reason, message))
             bad |= mask
 
     time = to_utc(long["time"])
@@ -371,7 +358,7 @@ def normalize_wind(frame: pd.DataFrame, *, source: str = "frame") -> tuple[pd.Da
         nonlocal bad
         mask = mask.fillna(False).astype(bool)
         if mask.any():
-            rejects.append(_reject(frame, mask, column, frame[column], reason, message))
+            rejects.append(rejects_from_mask(frame, mask, column, frame[column], reason, message))
             bad |= mask
 
     time = to_utc(frame["time"])

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from sourcegrid.errors import InputError, NotFoundError, Problem, UnitError, problems_frame
-from sourcegrid.io.tables import ROW, SOURCE, read_table, with_row_numbers
+from sourcegrid.io.tables import ROW, SOURCE, read_table, rejects_from_mask, with_row_numbers
 from sourcegrid.standards.gb3838 import (
     ASSESSMENT_PARAMETERS,
     BASIN_GRADES,
@@ -131,19 +131,6 @@ class WaterAssessment:
     rejects: pd.DataFrame = field(default_factory=lambda: problems_frame([]))
 
 
-def _reject(frame: pd.DataFrame, mask: pd.Series, column, values: pd.Series, reason: str,
-            message: str) -> pd.DataFrame:
-    chosen = frame.loc[mask]
-    return pd.DataFrame({
-        "source": chosen[SOURCE].astype(str),
-        "row": chosen[ROW].astype("Int64"),
-        "column": column if isinstance(column, str) else column.loc[mask].astype(str),
-        "value": values.loc[mask].astype("string").fillna(""),
-        "reason": reason,
-        "message": message,
-    })
-
-
 def normalize_samples(frame: pd.DataFrame, *, waterbody: str | None = None,
                       below_detection: str = "reject",
                       source: str = "frame") -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -223,7 +210,7 @@ def normalize_samples(frame: pd.DataFrame, *, waterbody: str | None = None,
         nonlocal bad
         mask = mask.fillna(False).astype(bool)
         if mask.any():
-            rejects.append(_reject(long, mask, column, values, reason, message))
+            rejects.append(rejects_from_mask(long, mask, column, values, reason, message))
             bad |= mask
 
     section = long["section_id"].astype("string").str.strip()

@@ -115,7 +115,7 @@ class Workspace:
             self.con.con.execute(f'DELETE FROM "{name}" WHERE "{column}" = ?', [value])
             return
         table = self.con.table(name)
-        kept = table.filter(table[column] != value).to_pyarrow()
+        kept = table.filter((table[column] != value) | table[column].isnull()).to_pyarrow()
         self.con.create_table(name, kept, overwrite=True)
 
     def drop(self, name: str) -> None:
