@@ -107,8 +107,6 @@ _COMPASS_ZH = {"北": "N", "东北": "NE", "东": "E", "东南": "SE", "南": "S
                "南东南": "SSE", "南西南": "SSW", "西西南": "WSW", "西西北": "WNW", "北西北": "NNW"}
 _CALM = {"C", "CALM", "静风", "0"}
 
-READING_COLUMNS = ["time", "site_id", "site_kind", "lon", "lat", "pollutant", "value", "unit"]
-WIND_COLUMNS = ["time", "site_id", "lon", "lat", "wind_speed", "wind_dir"]
 
 
 @dataclass
