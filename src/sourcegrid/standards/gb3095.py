@@ -73,6 +73,20 @@ EDITION_2026_IN_FORCE = dt.date(2026, 3, 1)
 #: GB 3095-2026 §4.4 and foreword: transition limits until 2030-12-31 (inclusive).
 TRANSITION_END = dt.date(2030, 12, 31)
 
+# GB 3095-2012 Table 2 (other items): (Grade I, Grade II), µg/m³. GB 3095-2026 keeps
+# these values, except NOx after the transition (see LIMITS_2026).
+_TABLE_2_2012 = {
+    ("TSP", "annual"): (80.0, 200.0),
+    ("TSP", "24h"): (120.0, 300.0),
+    ("NOx", "annual"): (50.0, 50.0),
+    ("NOx", "24h"): (100.0, 100.0),
+    ("NOx", "1h"): (250.0, 250.0),
+    ("Pb", "annual"): (0.5, 0.5),
+    ("Pb", "quarterly"): (1.0, 1.0),
+    ("BaP", "annual"): (0.001, 0.001),
+    ("BaP", "24h"): (0.0025, 0.0025),
+}
+
 # GB 3095-2012 Table 1 (basic items) and Table 2 (other items): (Grade I, Grade II).
 # µg/m³ except CO mg/m³. '8h' is the O3 daily maximum 8-hour mean.
 LIMITS_2012 = MappingProxyType({
@@ -90,16 +104,7 @@ LIMITS_2012 = MappingProxyType({
     ("PM10", "24h"): (50.0, 150.0),
     ("PM2.5", "annual"): (15.0, 35.0),
     ("PM2.5", "24h"): (35.0, 75.0),
-    # Table 2
-    ("TSP", "annual"): (80.0, 200.0),
-    ("TSP", "24h"): (120.0, 300.0),
-    ("NOx", "annual"): (50.0, 50.0),
-    ("NOx", "24h"): (100.0, 100.0),
-    ("NOx", "1h"): (250.0, 250.0),
-    ("Pb", "annual"): (0.5, 0.5),
-    ("Pb", "quarterly"): (1.0, 1.0),
-    ("BaP", "annual"): (0.001, 0.001),
-    ("BaP", "24h"): (0.0025, 0.0025),
+    **_TABLE_2_2012,
 })
 
 # GB 3095-2026 Table 1 columns 过渡阶段浓度限值 (一级, 二级), in force 2026-03-01 to
@@ -119,16 +124,8 @@ LIMITS_2026_TRANSITION = MappingProxyType({
     ("PM10", "24h"): (50.0, 120.0),
     ("PM2.5", "annual"): (15.0, 30.0),
     ("PM2.5", "24h"): (35.0, 60.0),
-    # Table 2 (notes a, b)
-    ("TSP", "annual"): (80.0, 200.0),
-    ("TSP", "24h"): (120.0, 300.0),
-    ("NOx", "annual"): (50.0, 50.0),
-    ("NOx", "24h"): (100.0, 100.0),
-    ("NOx", "1h"): (250.0, 250.0),
-    ("Pb", "annual"): (0.5, 0.5),
-    ("Pb", "quarterly"): (1.0, 1.0),
-    ("BaP", "annual"): (0.001, 0.001),
-    ("BaP", "24h"): (0.0025, 0.0025),
+    # Table 2: notes a and b keep the 2012 NOx values during the transition
+    **_TABLE_2_2012,
 })
 
 # GB 3095-2026 Table 1 columns 浓度限值 (一级, 二级), nationwide from 2031-01-01 (§4.4);
@@ -148,16 +145,10 @@ LIMITS_2026 = MappingProxyType({
     ("PM10", "24h"): (50.0, 100.0),
     ("PM2.5", "annual"): (10.0, 25.0),
     ("PM2.5", "24h"): (25.0, 50.0),
-    # Table 2
-    ("TSP", "annual"): (80.0, 200.0),
-    ("TSP", "24h"): (120.0, 300.0),
+    # Table 2 main values: NOx tightened, the other items as in 2012
+    **_TABLE_2_2012,
     ("NOx", "annual"): (40.0, 40.0),
     ("NOx", "24h"): (70.0, 70.0),
-    ("NOx", "1h"): (250.0, 250.0),
-    ("Pb", "annual"): (0.5, 0.5),
-    ("Pb", "quarterly"): (1.0, 1.0),
-    ("BaP", "annual"): (0.001, 0.001),
-    ("BaP", "24h"): (0.0025, 0.0025),
 })
 
 # Data validity (GB 3095-2012 Table 4 with the 2018 amendment; GB 3095-2026 Table 4,
