@@ -110,8 +110,8 @@ def calibrate(
         "--to", help="Fit period end, excluded.", show_default=False)] = None,
 ) -> None:
     """Calibrate micro-stations against the nearest reference station (table calibrations)."""
-    from sourcegrid.grid.fusion import utc_timestamp
     from sourcegrid.observations.calibration import calibrate_workspace
+    from sourcegrid.observations.readers import utc_timestamp
 
     with reported_errors():
         ws = open_workspace(workspace)

@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from sourcegrid.errors import NotFoundError
+from sourcegrid.observations.readers import utc_timestamp  # noqa: F401 (re-exported)
 
 __all__ = [
     "CELL_HOURS_TABLE",
@@ -118,14 +119,6 @@ def relative_uncertainty(name: str | Mapping[str, float] = "default") -> dict[st
     if name not in RELATIVE_UNCERTAINTY:
         raise NotFoundError("uncertainty set", name, RELATIVE_UNCERTAINTY)
     return dict(RELATIVE_UNCERTAINTY[name])
-
-
-def utc_timestamp(value) -> pd.Timestamp:
-    """A UTC timestamp; naive values are Asia/Shanghai, as in the readers."""
-    stamp = pd.Timestamp(value)
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize("Asia/Shanghai")
-    return stamp.tz_convert("UTC")
 
 
 def _as_table(data):

@@ -243,10 +243,9 @@ def to_utc(moment: str | pd.Timestamp) -> pd.Timestamp:
     moment : str or pandas.Timestamp
         ISO 8601 text ('2026-03-01', '2026-03-01T08:00+08:00') or a Timestamp.
     """
-    stamp = pd.Timestamp(moment)
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize(LOCAL_TIMEZONE)
-    return stamp.tz_convert("UTC")
+    from sourcegrid.observations.readers import utc_timestamp
+
+    return utc_timestamp(moment)
 
 
 def month_bounds(month: str | pd.Timestamp, shift: int = 0) -> tuple[pd.Timestamp, pd.Timestamp]:

@@ -276,7 +276,7 @@ def load_readings(workspace, *, start=None, end=None, site_kind: str | None = No
 
     ``start`` (included) and ``end`` (excluded): naive times are Asia/Shanghai.
     """
-    from sourcegrid.grid.fusion import utc_timestamp
+    from sourcegrid.observations.readers import utc_timestamp
 
     table = workspace.table(OBSERVATIONS_TABLE)
     if start is not None:

@@ -33,6 +33,7 @@ __all__ = [
     "read_wind",
     "normalize_wind",
     "to_utc",
+    "utc_timestamp",
     "LOCAL_TZ",
 ]
 
@@ -169,6 +170,14 @@ def to_utc(text: pd.Series, local_tz: str = LOCAL_TZ) -> pd.Series:
         out[naive] = local.dt.tz_localize(local_tz, ambiguous="NaT",
                                           nonexistent="NaT").dt.tz_convert("UTC")
     return out
+
+
+def utc_timestamp(value) -> pd.Timestamp:
+    """One time as a UTC timestamp; naive values are Asia/Shanghai, as in the readers."""
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize(LOCAL_TZ)
+    return stamp.tz_convert("UTC")
 
 
 def _parse(strings: pd.Series, *, utc: bool) -> pd.Series:

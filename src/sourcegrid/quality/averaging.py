@@ -453,13 +453,9 @@ def _as_pandas(table) -> pd.DataFrame:
 
 
 def _utc(time: pd.Series) -> pd.Series:
-    if not pd.api.types.is_datetime64_any_dtype(time):
-        from sourcegrid.observations.readers import to_utc
+    from sourcegrid.observations.readers import to_utc
 
-        return to_utc(time)
-    if time.dt.tz is None:
-        return time.dt.tz_localize("Asia/Shanghai").dt.tz_convert("UTC")
-    return time.dt.tz_convert("UTC")
+    return to_utc(time)
 
 
 def moving_means(table, *, window: int = 24, min_valid: int | None = None,
