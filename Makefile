@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 WORKSPACE ?= sourcegrid-workspace
 
-.PHONY: demo test install install-dev java lint bench clean
+.PHONY: demo test install install-dev java browser lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,16 @@ java:
 	  echo "Java runtime missing: installing openjdk-17-jre-headless"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
 
+# Browser tests drive Debian's chromium (never a downloaded browser); install it when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "chromium missing: installing Debian's chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; }
+
 demo: install
 	$(BIN)/sourcegrid demo --workspace $(WORKSPACE)
 
-test: install-dev java
+test: install-dev java browser
 	$(BIN)/python -m pytest -q
 
 lint: install-dev
@@ -43,4 +49,4 @@ bench: install-dev
 	$(BIN)/python benchmarks/grid.py
 
 clean:
-	rm -rf $(VENV) $(WORKSPACE) .pytest_cache
+	rm -rf $(VENV) $(WORKSPACE) .pytest_cache test-artifacts
