@@ -24,15 +24,41 @@ __all__ = [
     "UnitError",
     "ExpressionError",
     "WorkspaceError",
+    "WorkspaceBusyError",
+    "WorkspaceCorruptError",
+    "OutputError",
+    "ResourceError",
+    "InterruptedRunError",
     "NotFoundError",
+    "EXIT_CODES",
     "PROBLEM_COLUMNS",
 ]
 
 PROBLEM_COLUMNS = ["source", "row", "column", "value", "reason", "message"]
 
 
+#: Exit codes of the ``sourcegrid`` command (documented in the README, "Exit codes").
+EXIT_CODES = {
+    "ok": 0,
+    "strict_rejects": 1,       # account --strict and the like: rows were rejected
+    "bad_input": 2,            # bad file, value, option or output path (and usage errors)
+    "workspace_busy": 3,       # another process holds the workspace past the wait
+    "workspace_corrupt": 4,    # the workspace file is not a readable database
+    "out_of_memory": 5,        # the work does not fit in memory
+    "internal_error": 70,      # a bug: an exception sourcegrid did not expect (EX_SOFTWARE)
+    "io_error": 74,            # the system could not read or write (disk full, I/O) (EX_IOERR)
+    "interrupted": 130,        # Ctrl-C (SIGINT)
+    "terminated": 143,         # SIGTERM
+}
+
+
 class SourcegridError(Exception):
-    """Root of every error sourcegrid raises on purpose."""
+    """Root of every error sourcegrid raises on purpose.
+
+    ``exit_code`` is the exit status of the command line for this error (:data:`EXIT_CODES`).
+    """
+
+    exit_code = EXIT_CODES["bad_input"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +135,47 @@ class ExpressionError(SourcegridError, ValueError):
 
 class WorkspaceError(SourcegridError):
     """A workspace that cannot be opened or is in an unexpected state."""
+
+
+class WorkspaceBusyError(WorkspaceError):
+    """Another process holds the workspace (DuckDB's file lock) for longer than the wait."""
+
+    exit_code = EXIT_CODES["workspace_busy"]
+
+
+class WorkspaceCorruptError(WorkspaceError):
+    """The workspace file exists but is not a readable database (damaged, truncated,
+    written by a newer DuckDB, or not readable by this user)."""
+
+    exit_code = EXIT_CODES["workspace_corrupt"]
+
+
+class OutputError(SourcegridError):
+    """An output path that cannot be written (a folder, no permission, a file as folder)."""
+
+
+class ResourceError(SourcegridError):
+    """Work that does not fit in memory (or another resource)."""
+
+    exit_code = EXIT_CODES["out_of_memory"]
+
+
+class InterruptedRunError(SourcegridError):
+    """The run was stopped by a signal (SIGTERM); nothing half-done was kept."""
+
+    exit_code = EXIT_CODES["terminated"]
+
+
+class OptionError(SourcegridError, ValueError):
+    """An option (or parameter) outside its domain, found before any work starts.
+
+    The message names the option, the value given and what was expected, e.g.
+    ``--alpha 2: expected a significance level strictly between 0 and 1``.
+    """
+
+    def __init__(self, option: str, value, expected: str) -> None:
+        self.option, self.value, self.expected = option, value, expected
+        super().__init__(f"{option} {value!s}: expected {expected}")
 
 
 class NotFoundError(SourcegridError, KeyError):

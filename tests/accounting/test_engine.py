@@ -99,13 +99,13 @@ def test_every_reject_reason_with_its_row_and_column():
 
 def test_k_above_one_is_clipped_with_a_warning_and_a_note():
     treatment = pd.DataFrame([dict(enterprise_id="E1", section="燃烧", pollutant="SO2",
-                                   treatment="石灰石-石膏法", run_hours=9000,
-                                   production_hours=8000)])
+                                   treatment="石灰石-石膏法", run_hours=8400,
+                                   production_hours=8000)])  # both within 0-8784 h
     with pytest.warns(ClippedOperatingRate):
         result = account(GOOD_ACTIVITY.iloc[[0]], LIBRARY, treatment)
     row = result.emissions.set_index("pollutant").loc["SO2"]
     assert row["k"] == 1.0
-    assert "clipped to [0, 1] from 1.125" in row["note"]
+    assert "clipped to [0, 1] from 1.05" in row["note"]
     # R = 136 000 × 0.95 × 1
     assert row["removal"] == pytest.approx(129_200.0)
 

@@ -575,6 +575,10 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
                           lambda t: parse(t).to_ibis(column), ibis.null("float64"))
     coefficient = ibis.ifelse(chosen.generation_expression == "", chosen.generation_coefficient,
                               formula_value)
+    # a coefficient is finite and non-negative; anything else is invalid_coefficient
+    coefficient = ibis.ifelse(
+        ((coefficient < 0) | coefficient.isinf() | coefficient.isnan()).fill_null(False),
+        ibis.null("float64"), coefficient)
     chosen = chosen.mutate(
         coefficient_value=coefficient,
         missing_generation=_missing_names(chosen.generation_expression, expressions, column),
@@ -765,12 +769,14 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
                       "missing_variable",
                       missing_gen.pollutant + ": the coefficient " + missing_gen.generation_expression
                       + " needs variable(s) " + missing_gen.missing_generation.rstrip()
-                      + " that the activity row does not report"),
+                      + " that the activity row does not report (or not as a number in "
+                      "its domain)"),
         _reject_table(bad_coefficient, "generation_coefficient",
                       bad_coefficient.generation_expression, "invalid_coefficient",
                       bad_coefficient.pollutant + ": the coefficient "
                       + bad_coefficient.generation_expression
-                      + " cannot be evaluated with the reported variables (division by zero?)"),
+                      + " gives no finite, non-negative value with the reported variables "
+                      "(division by zero?)"),
         _reject_table(unknown_treatment, "treatment", unknown_treatment.treatment_text,
                       "unknown_treatment",
                       unknown_treatment.pollutant + ": treatment " + unknown_treatment.treatment_text
@@ -779,7 +785,8 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
         _reject_table(missing_k_rows, "k", missing_k_rows.k_formula, "missing_variable",
                       missing_k_rows.pollutant + ": the k formula " + missing_k_rows.k_formula
                       + " needs variable(s) " + missing_k_rows.missing_k.rstrip()
-                      + " that the enterprise does not report (or give k directly)"),
+                      + " that the enterprise does not report, or not as a number in its domain "
+                      "(or give k directly)"),
         _reject_table(invalid_k, "k", invalid_k.k_formula, "invalid_k",
                       invalid_k.pollutant + ": the k formula " + invalid_k.k_formula
                       + " cannot be evaluated (division by zero?)"),

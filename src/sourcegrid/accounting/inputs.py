@@ -7,7 +7,20 @@ negative, keys are present and well formed, rows are not duplicated. Every
 problem becomes a reject row (source, row, column, value, reason, message);
 the rows without problems go on to the accounting. Variables the coefficient
 and k formulas name (S, A, run_hours, ...) are any extra columns; a variable
-that is present but not a number is a reject too.
+that is present but not a number, or outside its physical domain
+(:data:`VARIABLE_DOMAINS`: a sulfur content is 0-100 %, run hours 0-8784 h), is
+reported and left out of the row: only the pollutants whose formula needs it are
+rejected (``missing_variable``); the others are accounted as usual, so a bad value
+never silently changes the method (a treatment row is never dropped for a variable
+its k formula does not use). Amounts (activity, capacity) are finite, non-negative
+and at most :data:`AMOUNT_MAX`.
+
+References
+----------
+.. [1] 第二次全国污染源普查 工业污染源产排污系数手册 (2019), 使用说明 (S, A as mass %).
+.. [2] GB/T 212-2008 煤的工业分析方法 (ash, volatile matter as mass %); GB/T 214-2007 煤中
+   全硫的测定方法 (total sulfur as mass %); GB 17820-2018 天然气 (total sulfur of natural
+   gas, class 2 at most 100 mg/m³).
 """
 
 from __future__ import annotations
@@ -25,6 +38,9 @@ from sourcegrid.errors import InputError, Problem
 from sourcegrid.io.tables import ROW, SOURCE, canonical_headers, to_text_arrow
 
 __all__ = [
+    "AMOUNT_MAX",
+    "VARIABLE_DOMAINS",
+    "variable_domain",
     "ACTIVITY_ALIASES",
     "TREATMENT_ALIASES",
     "KEY_COLUMNS",
@@ -35,6 +51,35 @@ __all__ = [
 ]
 
 KEY_COLUMNS = ["section", "product", "raw_material", "process"]
+
+#: Largest activity or capacity accepted [in the row's own unit]. More than any one
+#: enterprise reports in any census unit (China's whole 2017 raw coal output was
+#: 3.5e9 t, its electricity 6.4e12 kWh, and an enterprise reports a share of that in
+#: t, 万吨, m³, 万立方米, kWh or MWh); larger values are typing or unit faults (1e300).
+AMOUNT_MAX = 1e12
+
+#: Physical domain [low, high] of the formula variables the coefficient and k formulas
+#: name, with their unit and source. A value outside it is rejected for the pollutants
+#: whose formula uses it. Variables not named here are amounts: finite, 0 to AMOUNT_MAX.
+VARIABLE_DOMAINS: dict[str, tuple[float, float, str]] = {
+    # contents as mass fractions [%]: 二污普 manual 使用说明 (S, A in %), GB/T 214-2007
+    # (total sulfur), GB/T 212-2008 (ash, volatile matter, moisture); the natural-gas
+    # rows' 0.02*S read S as total sulfur in mg/m³, at most 100 in GB 17820-2018 class 2
+    "S": (0.0, 100.0, "sulfur content [%] (natural gas: total sulfur [mg/m³])"),
+    "A": (0.0, 100.0, "ash content [%]"),
+    "V": (0.0, 100.0, "volatile matter content [%]"),
+    "M": (0.0, 100.0, "moisture content [%]"),
+    "N": (0.0, 100.0, "nitrogen content [%]"),
+    # hours of a year: at most 366 × 24 = 8784 (a leap year)
+    "run_hours": (0.0, 8784.0, "run hours of the treatment facility [h/a]"),
+    "production_hours": (0.0, 8784.0, "production hours [h/a]"),
+}
+_AMOUNT_DOMAIN = (0.0, AMOUNT_MAX, "an amount (volume, mass, energy)")
+
+
+def variable_domain(name: str) -> tuple[float, float, str]:
+    """(low, high, description) of a formula variable (:data:`VARIABLE_DOMAINS`)."""
+    return VARIABLE_DOMAINS.get(name, _AMOUNT_DOMAIN)
 
 ACTIVITY_ALIASES = {
     "企业编号": "enterprise_id", "统一社会信用代码": "enterprise_id", "企业代码": "enterprise_id",
@@ -180,10 +225,12 @@ class _Checks:
         self.checks: list[tuple] = []
 
     def __call__(self, condition: ibis.Value, column: str, reason: str, message: str,
-                 value: str | None = None, raw=None) -> None:
-        """``value``: a column of the table; ``raw``: a function of the raw input instead."""
+                 value: str | None = None, raw=None, drop: bool = True) -> None:
+        """``value``: a column of the table; ``raw``: a function of the raw input instead.
+        ``drop=False``: the problem is reported but the row goes on (the caller leaves
+        the bad value out)."""
         self.checks.append((condition.fill_null(False), column, reason, message,
-                            value or column, raw))
+                            value or column, raw, drop))
 
     def _part(self, bad: ibis.Table, column: str, reason: str, message: ibis.Value | str,
               value: str, raw) -> ibis.Table:
@@ -226,16 +273,17 @@ class _Checks:
             source = source.mutate(_duplicate=(source.first_row.notnull()
                                                & (source[ROW] != source.first_row)).fill_null(False))
         for i in fired:
-            _, column, reason, message, value, raw = self.checks[i]
+            _, column, reason, message, value, raw, drop = self.checks[i]
             parts.append(self._part(source.filter(source[f"_bad{i}"]), column, reason, message,
                                     value, raw))
-            problem = problem | source[f"_bad{i}"]
+            if drop:
+                problem = problem | source[f"_bad{i}"]
         if n_repeated:
             bad = source.filter(source._duplicate)
             parts.append(self._part(bad, "enterprise_id", "duplicate_row",
                                     duplicate_message(bad.first_row), "enterprise_id", None))
             problem = problem | source._duplicate
-        good = source.filter(~problem) if parts else source
+        good = source.filter(~problem.fill_null(False)) if parts else source
         return good, (ibis.union(*parts) if parts else None)
 
 
@@ -286,10 +334,16 @@ def prepare_activity(data: pa.Table | pd.DataFrame, *, variables: Iterable[str] 
           "activity must be a number", raw=original("activity"))
     check(t.num_activity < 0, "activity", "negative_amount", "activity must be >= 0",
           raw=original("activity"))
+    check(t.num_activity > AMOUNT_MAX, "activity", "out_of_domain",
+          f"activity must be at most {AMOUNT_MAX:.0e} (in its unit); larger is a typing or "
+          "unit fault", raw=original("activity"))
     if "capacity" in numeric:
         check(~t.blank_capacity & t.num_capacity.isnull(), "capacity", "not_a_number",
               "capacity must be a number", raw=original("capacity"))
         check(t.num_capacity < 0, "capacity", "negative_amount", "capacity must be >= 0",
+              raw=original("capacity"))
+        check(t.num_capacity > AMOUNT_MAX, "capacity", "out_of_domain",
+              f"capacity must be at most {AMOUNT_MAX:.0e} (in its unit)",
               raw=original("capacity"))
         check(t.num_capacity.notnull() & (t.capacity_unit == ""), "capacity_unit",
               "missing_value", "a capacity needs its unit (capacity_unit), e.g. MW or 万吨/年")
@@ -299,9 +353,7 @@ def prepare_activity(data: pa.Table | pd.DataFrame, *, variables: Iterable[str] 
             check(~t[f"blank_{column}"] & (number.isnull() | (number.abs() > limit)),
                   column, "bad_coordinate", f"expected {column} in degrees within ±{limit}",
                   raw=original(column))
-    for name in present:
-        check(~t[f"blank_{name}"] & t[f"num_{name}"].isnull(), name, "not_a_number",
-              f"variable {name!r} must be a number", raw=original(name))
+    _check_variables(check, t, present, original, "activity row")
 
     good, rejects = check.result(
         ["enterprise_id", *KEY_COLUMNS, "period"],
@@ -313,9 +365,36 @@ def prepare_activity(data: pa.Table | pd.DataFrame, *, variables: Iterable[str] 
         **{SOURCE: good[SOURCE].cast("string")}, **{c: good[c] for c in ACTIVITY_TEXT},
         **{c: (good[f"num_{c}"] if c in numeric else missing)
            for c in ("activity", "capacity", "lon", "lat")},
-        **{v: good[f"num_{v}"] for v in present},
+        **{v: _in_domain(good[f"num_{v}"], v) for v in present},
     )
     return good, rejects, present
+
+
+def _in_domain(number: ibis.Value, name: str) -> ibis.Value:
+    """The variable's value, NULL outside its domain (reported by :func:`_check_variables`)."""
+    low, high, _ = variable_domain(name)
+    return ibis.ifelse(((number < low) | (number > high)).fill_null(False),
+                       ibis.null("float64"), number)
+
+
+def _check_variables(check: _Checks, t: ibis.Table, present: Iterable[str], original,
+                     where: str) -> None:
+    """Report formula variables that are not numbers or lie outside their domain.
+
+    The row is kept: the value is left out (NULL), so a pollutant whose formula needs
+    it is rejected (``missing_variable``) and the others are accounted unchanged.
+    """
+    for name in present:
+        low, high, what = variable_domain(name)
+        number = t[f"num_{name}"]
+        consequence = (f"; left out of the {where}: a pollutant whose formula needs "
+                       f"{name} is rejected, the others are accounted")
+        check(~t[f"blank_{name}"] & number.isnull(), name, "not_a_number",
+              f"variable {name!r} must be a number{consequence}", raw=original(name),
+              drop=False)
+        check((number < low) | (number > high), name, "out_of_domain",
+              f"variable {name!r} ({what}) must lie in [{low:g}, {high:g}]{consequence}",
+              raw=original(name), drop=False)
 
 
 def prepare_treatment(data: pa.Table | pd.DataFrame | None, *, variables: Iterable[str] = (),
@@ -363,9 +442,7 @@ def prepare_treatment(data: pa.Table | pd.DataFrame | None, *, variables: Iterab
               raw=original("k"))
         check((t.num_k < 0) | (t.num_k > 100), "k", "bad_k",
               "k is an operating rate: 0-1 (or 0-100 as percent)", raw=original("k"))
-    for name in present:
-        check(~t[f"blank_{name}"] & t[f"num_{name}"].isnull(), name, "not_a_number",
-              f"variable {name!r} must be a number", raw=original(name))
+    _check_variables(check, t, present, original, "treatment row")
     good, rejects = check.result(
         ["enterprise_id", "section", "pollutant", "pollutant_category"],
         lambda first: "duplicate of row " + first.cast("string") + " (same enterprise, section "
@@ -374,6 +451,6 @@ def prepare_treatment(data: pa.Table | pd.DataFrame | None, *, variables: Iterab
     good = good.select(
         ROW, SOURCE, *_TREATMENT_TEXT,
         k=ibis.ifelse(k > 1, k / 100, k),
-        **{v: good[f"num_{v}"] for v in present},
+        **{v: _in_domain(good[f"num_{v}"], v) for v in present},
     )
     return good, rejects, present

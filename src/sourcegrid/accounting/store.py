@@ -3,6 +3,10 @@
 Tables: ``emissions`` (the latest run of each library × period set is replaced
 by a re-run of the same run name), ``account_rejects`` and ``account_runs`` (one
 row per run: when, which library and files, counts).
+
+A run is stored in one workspace transaction (:meth:`Workspace.transaction`): its
+emissions, rejects and ``account_runs`` row are all stored, or none of them (an
+``account_runs`` row never exists without its emissions).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import ibis
 import pandas as pd
 
 from sourcegrid.accounting.engine import AccountingResult
+from sourcegrid.io.tables import fault_point
 from sourcegrid.store import Workspace
 
 __all__ = ["save_run", "INDUSTRY_NAMES"]
@@ -34,7 +39,14 @@ def save_run(workspace: Workspace, result: AccountingResult, *, run: str,
 
     The emissions may be a DataFrame or, for large runs, a table already in the
     workspace's engine (``result.emissions_table``): then they never leave it.
+    Everything is stored in one transaction (joined to an open one).
     """
+    with workspace.transaction():
+        return _save_run(workspace, result, run, activity_file, treatment_file)
+
+
+def _save_run(workspace: Workspace, result: AccountingResult, run: str, activity_file: str,
+              treatment_file: str) -> pd.DataFrame:
     con = workspace.con
     emissions = (result.emissions_table if result.emissions_table is not None
                  else ibis.memtable(result.emissions))
@@ -49,6 +61,7 @@ def save_run(workspace: Workspace, result: AccountingResult, *, run: str,
             con.insert(name, table)
         else:
             con.create_table(name, table)
+        fault_point(f"save_run:after_{name}")
     log = pd.DataFrame([{
         "run": run, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "library": result.library, "engine": result.engine, "activity_file": activity_file,

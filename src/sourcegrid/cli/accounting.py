@@ -1,4 +1,4 @@
-"""``sourcegrid init``, ``sourcegrid account`` and ``sourcegrid demo``."""
+"""``sourcegrid init`` and ``sourcegrid account`` (``sourcegrid demo`` is in :mod:`sourcegrid.cli.demo`)."""
 
 from __future__ import annotations
 
@@ -72,6 +72,22 @@ def _totals_table(emissions, title: str):
     return frame_table(totals, title, max_rows=60, float_format="{:,.2f}")
 
 
+def _keep_stored_run(ws, result, run: str) -> None:
+    """A run that accounted nothing never replaces a stored run of the same name."""
+    from sourcegrid.errors import SourcegridError
+
+    if result.emission_rows or not ws.has("account_runs"):
+        return
+    runs = ws.table("account_runs")
+    if not runs.filter(runs.run == run).count().to_pyarrow().as_py():
+        return
+    if len(result.rejects):
+        err_console.print(frame_table(result.rejects, "Rejected rows", max_rows=20))
+    raise SourcegridError(
+        f"no activity row could be accounted ({len(result.rejects)} problem(s)); the stored "
+        f"run {run!r} was kept. Fix the rows listed above, or give another --run name")
+
+
 def account(
     activity: Annotated[Path, typer.Argument(help="Activity table: .csv, .xlsx or .parquet.",
                                              show_default=False)],
@@ -121,18 +137,24 @@ def account(
         for key in keys:  # checked before any work is done
             if key not in AGGREGATE_KEYS:
                 raise NotFoundError("aggregation key", key, AGGREGATE_KEYS)
+        if totals is not None and not keys:
+            from sourcegrid.errors import OptionError
+
+            raise OptionError("--totals", totals, "--by KEYS as well (the totals are by those "
+                              "keys)")
     with reported_errors(), open_workspace(workspace, create=True) as ws, Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
             console=err_console, transient=True) as progress:
+        lib = _library(ws, library)  # an unknown library fails before any file is read
         task = progress.add_task("reading the activity and treatment tables")
         activity_table, treatment_table, treatment_name = _read_inputs(activity, treatment, sheet)
-        lib = _library(ws, library)
         progress.update(task, description=f"accounting {activity_table.num_rows:,} rows with "
                         f"library {lib.name!r}")
         result = run_account(activity_table, lib, treatment_table, con=ws.con,
                              activity_source=activity.name,
                              treatment_source=treatment_name or "treatment",
                              into="_last_run_emissions", explain=explain)
+        _keep_stored_run(ws, result, run)
         progress.update(task, description="storing the run in the workspace")
         save_run(ws, result, run=run, activity_file=str(activity), treatment_file=treatment_name)
         emissions = result.emissions_table
@@ -165,48 +187,7 @@ def account(
             raise typer.Exit(1)
 
 
-def demo(
-    workspace: WorkspaceOption = None,
-    rows: Annotated[int, typer.Option("--rows", help="Number of generated section-activity "
-                                      "rows.")] = 300,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed of the sample city.")] = 2017,
-) -> None:
-    """Run the main job on generated sample enterprises of a sample city and print totals.
-
-    Creates the workspace (default ./sourcegrid-workspace), stores the sample
-    library, writes the generated activity and treatment tables to
-    <workspace>/demo/ and accounts them.
-    """
-    from sourcegrid.accounting.engine import account as run_account
-    from sourcegrid.accounting.store import save_run
-    from sourcegrid.io.tables import write_table
-    from sourcegrid.sample.enterprises import SAMPLE_CITY, generate_enterprises
-
-    with reported_errors(), open_workspace(workspace, create=True) as ws:
-        library = _library(ws, SAMPLE)
-        activity, treatment = generate_enterprises(rows, library=library, seed=seed)
-        folder = ws.path / "demo"
-        write_table(activity, folder / "activity.csv")
-        write_table(treatment, folder / "treatment.csv")
-        console.print(f"[bold]sourcegrid demo[/]: {SAMPLE_CITY['name']}, "
-                      f"{activity['enterprise_id'].nunique()} sample enterprises, "
-                      f"{len(activity)} section-activity rows (inputs in {folder})")
-        result = run_account(activity, library, treatment, con=ws.con,
-                             activity_source="activity.csv", treatment_source="treatment.csv")
-        save_run(ws, result, run="demo", activity_file=str(folder / "activity.csv"),
-                 treatment_file=str(folder / "treatment.csv"))
-        write_table(result.emissions, folder / "emissions.csv")
-        from sourcegrid.accounting.engine import aggregate
-        write_table(aggregate(result.emissions, ["region", "industry", "pollutant"]),
-                    folder / "totals_by_county.csv")
-    console.print(_totals_table(result.emissions, "Sample city: emissions by industry and "
-                                "pollutant (illustrative library)"))
-    console.print(frame_table(result.summary(), "Summary"))
-    console.print(f"emissions with their explanation: {folder / 'emissions.csv'}")
-
-
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
-    """Add init, account and demo to the main app."""
+    """Add init and account to the main app."""
     app.command("init")(init)
     app.command("account")(account)
-    app.command("demo")(demo)

@@ -108,8 +108,10 @@ def _export(frame: pd.DataFrame, out: Path, workspace) -> None:
     if out.suffix.lower() == ".geojson":
         cells = workspace.read("cells") if workspace.has("cells") else None
         collection = _geojson(frame, _grid_spec(workspace), cells)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(collection, ensure_ascii=False), encoding="utf-8")
+        from sourcegrid.io.tables import atomic_path
+
+        with atomic_path(out) as partial:
+            partial.write_text(json.dumps(collection, ensure_ascii=False), encoding="utf-8")
     else:
         plain = frame.copy()
         if out.suffix.lower() == ".xlsx":  # Excel has no time zones: naive UTC
@@ -118,6 +120,74 @@ def _export(frame: pd.DataFrame, out: Path, workspace) -> None:
                     plain[column] = plain[column].dt.tz_convert("UTC").dt.tz_localize(None)
         write_table(plain, out)
     console.print(f"wrote {len(frame)} row(s) to {out}")
+
+
+def _check_hotspot_options(method: Method, start, end, pollutant: str, top, top_percent,
+                           radius: float, alpha: float, threshold) -> str:
+    """Every option of ``hotspots`` against its domain, before any work; the pollutant's
+    canonical name."""
+    import math
+
+    from sourcegrid.cli.grid import check_pollutant
+    from sourcegrid.errors import OptionError
+    from sourcegrid.grid.hotspots import month_bounds
+    from sourcegrid.observations.readers import utc_period, utc_timestamp
+
+    pollutant = check_pollutant(pollutant, fused=True)
+    if top is not None and not top >= 1:
+        raise OptionError("--top", top, "a number of cells, at least 1")
+    if top_percent is not None and not 0 < top_percent <= 100:
+        raise OptionError("--top-percent", top_percent, "a share of the cells above 0 and at "
+                          "most 100 [%]")
+    if not 0 < radius <= 1000:
+        raise OptionError("--radius", radius, "a distance band in cells above 0 (at most 1000)")
+    if not 0 < alpha < 1:
+        raise OptionError("--alpha", alpha, "a significance level strictly between 0 and 1, "
+                          "e.g. 0.05")
+    if threshold is not None and not (threshold >= 0 and math.isfinite(threshold)):
+        raise OptionError("--threshold", threshold, "a concentration of at least 0 (ug/m3; CO "
+                          "mg/m3)")
+    if method is Method.monthly:
+        if top_percent is not None:
+            raise OptionError("--top-percent", top_percent, "no --top-percent with --method "
+                              "monthly: its lists keep the --top N cells per city and list")
+        if start is None:
+            raise OptionError("--from", "(missing)", "the month of the lists, e.g. 2024-01")
+        utc_timestamp(start, "--from")
+        month = _month(start)
+        if end is not None:
+            month_end = month_bounds(month)[1]
+            if utc_timestamp(end, "--to") != month_end:
+                raise OptionError("--to", end, f"no --to with --method monthly: the lists "
+                                  f"cover the calendar month of --from ({month}), ending "
+                                  f"{month_end.tz_convert('Asia/Shanghai'):%Y-%m-%d} "
+                                  "(Beijing time, excluded)")
+    else:
+        _need(start, "--from", method.value)
+        _need(end, "--to", method.value)
+        utc_period(start, end)
+    return pollutant
+
+
+def _month(start: str) -> str:
+    """The Beijing-time calendar month of --from, as YYYY-MM."""
+    import pandas as pd
+
+    stamp = pd.Timestamp(start)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("Asia/Shanghai")
+    return stamp.strftime("%Y-%m")
+
+
+def _refuse_empty(result, what: str, table: str, pollutant: str, start, end) -> None:
+    """A command never replaces stored results with nothing."""
+    from sourcegrid.errors import SourcegridError
+
+    if result.empty:
+        raise SourcegridError(
+            f"no {pollutant} cell-hours in cell_hours between {start} and {end}, so no {what}; "
+            f"the stored table '{table}' was kept (fuse the period first with 'sourcegrid grid "
+            "fuse')")
 
 
 def _need(value, option: str, method: str):
@@ -152,6 +222,12 @@ def hotspots(
         "(ug/m3; CO mg/m3).", show_default=False)] = None,
     by_city: Annotated[bool, typer.Option("--by-city", help="rank: top N / P % within each "
                                           "city.")] = False,
+    normalise_weather: Annotated[bool, typer.Option(
+        "--normalise-weather", help="Rank on weather-normalised values (千里眼: the weather's "
+        "share taken out) and list the cells that enter or leave.")] = False,
+    weather_set: Annotated[str, typer.Option(
+        "--weather-set", help="With --normalise-weather: deweather, rmweather or quick.")]
+    = "deweather",
     out: OutOption = None,
     workspace: WorkspaceOption = None,
 ) -> None:
@@ -163,17 +239,25 @@ def hotspots(
     --from: highest, worst year-on-year, worst month-on-month). The result
     replaces the workspace table ``hotspots``.
     """
-    import pandas as pd
-
     from sourcegrid.grid import hotspots as science
 
+    month = None
     with reported_errors():
+        pollutant = _check_hotspot_options(method, start, end, pollutant, top, top_percent,
+                                           radius, alpha, threshold)
         ws = open_workspace(workspace)
         hours = ws.table("cell_hours")
         cells = _optional(ws, "cells")
+        raw_hours = hours
+        if normalise_weather:
+            from sourcegrid.weather.hotspots import normalised_hours_for
+
+            hours, weather_note = normalised_hours_for(ws, method.value, start, end, pollutant,
+                                                       weather_set)
+            console.print(weather_note)
         try:
             if method is Method.monthly:
-                month = pd.Timestamp(_need(start, "--from", "monthly")).strftime("%Y-%m")
+                month = _month(_need(start, "--from", "monthly"))
                 result = science.monthly_lists(hours, month, pollutant=pollutant,
                                                top=top if top is not None else 10, cells=cells)
                 period_start, period_end = science.month_bounds(month)
@@ -201,9 +285,24 @@ def hotspots(
                     result = science.top_rows(result, top)
         except ValueError as error:  # bad dates, bad option values
             raise typer.BadParameter(str(error)) from None
+        _refuse_empty(result, "hotspots", HOTSPOTS_TABLE, pollutant, start, end or month)
         result = result.assign(method=method.value, pollutant=pollutant,
                                period_start=period_start, period_end=period_end)
         ws.write(HOTSPOTS_TABLE, result)
+        if normalise_weather:
+            from sourcegrid.weather.hotspots import CHANGES_TABLE, weather_changes
+
+            changes = weather_changes(ws, method.value, result, raw_hours, start=start, end=end,
+                                      pollutant=pollutant, top=top, top_percent=top_percent,
+                                      radius=radius, shape=shape.value, alpha=alpha,
+                                      threshold=threshold, by_city=by_city, cells=cells)
+            moved = changes[changes["status"] != "kept"]
+            console.print(frame_table(moved, title="cells entering/leaving the list on "
+                                      "weather-normalised values"))
+            console.print(f"{int((changes['status'] == 'entered').sum())} entered, "
+                          f"{int((changes['status'] == 'left').sum())} left, "
+                          f"{int((changes['status'] == 'kept').sum())} kept; table "
+                          f"'{CHANGES_TABLE}'")
         shown = result[[c for c in SUMMARY_COLUMNS[method] if c in result.columns]]
         console.print(frame_table(shown, title=f"hotspots ({method.value}, {pollutant})"))
         if method is Method.gistar:
@@ -239,13 +338,15 @@ def classify(
     type by signature (dust, coal, traffic, industrial, night), each with the
     numbers that decided it. Replaces the workspace table ``cell_grades``.
     """
+    from sourcegrid.cli.grid import check_pollutant
     from sourcegrid.grid.classify import classify_cells
     from sourcegrid.grid.grading import grade_cells
     from sourcegrid.grid.hotspots import rank_cells
+    from sourcegrid.observations.readers import utc_period
 
-    if start is None or end is None:
-        raise typer.BadParameter("--from and --to are required")
     with reported_errors():
+        utc_period(start, end, required=True)
+        pollutant = check_pollutant(pollutant, fused=True)
         ws = open_workspace(workspace)
         hours = ws.table("cell_hours")
         cells = _optional(ws, "cells")
@@ -257,11 +358,13 @@ def classify(
             types = classify_cells(hours, start, end, cells=cells, parameter_set=signatures)
         except ValueError as error:  # bad dates
             raise typer.BadParameter(str(error)) from None
+        _refuse_empty(means, "cell grades", GRADES_TABLE, pollutant, start, end)
         result = graded.merge(types.drop(columns=["row", "col", "city_code"]), on="cell_id",
                               how="left")
         if hotspots_only:
             chosen = set(ws.read(HOTSPOTS_TABLE)["cell_id"])
             result = result[result["cell_id"].isin(chosen)]
+            _refuse_empty(result, "graded hotspot cells", GRADES_TABLE, pollutant, start, end)
         result = result.sort_values(["concentration_level", "excess_level", "mean"],
                                     ascending=False).reset_index(drop=True)
         ws.write(GRADES_TABLE, result)
@@ -313,6 +416,8 @@ def alerts_check(
     from sourcegrid.grid.hotspots import _time_filter, to_utc
 
     with reported_errors():
+        pollutant = _check_alert_options(start, end, pollutant, threshold, neighbour_factor,
+                                         city_factor, consecutive, radius_km, max_gap)
         ws = open_workspace(workspace)
         readings = ws.table("observations")
         readings = readings.filter((readings.pollutant == pollutant)
@@ -348,6 +453,41 @@ def alerts_check(
         console.print(f"{len(found)} alert(s), {len(new)} new, stored in table '{ALERTS_TABLE}'")
         if out is not None:
             _export(found, out, ws)
+
+
+def _check_alert_options(start, end, pollutant: str, threshold, neighbour_factor, city_factor,
+                         consecutive, radius_km, max_gap) -> str:
+    """Every option of ``grid alerts check`` against its domain; the canonical pollutant."""
+    import math
+
+    import pandas as pd
+
+    from sourcegrid.cli.grid import check_pollutant
+    from sourcegrid.errors import OptionError
+    from sourcegrid.observations.readers import utc_period
+
+    utc_period(start, end)
+    pollutant = check_pollutant(pollutant, fused=True)
+    if threshold is not None and not (threshold >= 0 and math.isfinite(threshold)):
+        raise OptionError("--threshold", threshold, "a concentration of at least 0 (ug/m3; "
+                          "CO mg/m3)")
+    for option, factor in (("--neighbour-factor", neighbour_factor),
+                           ("--city-factor", city_factor)):
+        if factor is not None and not (factor > 0 and math.isfinite(factor)):
+            raise OptionError(option, factor, "a factor above 0, e.g. 1.5")
+    if consecutive is not None and not consecutive >= 1:
+        raise OptionError("--consecutive", consecutive, "a number of readings, at least 1")
+    if radius_km is not None and not 0 < radius_km <= 1000:
+        raise OptionError("--radius-km", radius_km, "a radius in km above 0 (at most 1000)")
+    if max_gap is not None:
+        try:
+            gap = pd.Timedelta(max_gap)
+        except (ValueError, TypeError):
+            gap = None
+        if gap is None or gap is pd.NaT or not gap > pd.Timedelta(0):
+            raise OptionError("--max-gap", repr(max_gap), "a positive duration such as 2min or "
+                              "1h")
+    return pollutant
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:

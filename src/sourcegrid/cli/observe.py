@@ -59,6 +59,10 @@ def ingest(
 
     totals = []
     with reported_errors():
+        if date is not None:
+            from sourcegrid.observations.readers import utc_timestamp
+
+            utc_timestamp(date, "--date")
         ws = open_workspace(workspace, create=True)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=True) as progress:
@@ -110,15 +114,21 @@ def calibrate(
         "--to", help="Fit period end, excluded.", show_default=False)] = None,
 ) -> None:
     """Calibrate micro-stations against the nearest reference station (table calibrations)."""
+    from sourcegrid.cli.grid import check_pollutant
+    from sourcegrid.errors import OptionError
     from sourcegrid.observations.calibration import calibrate_workspace
-    from sourcegrid.observations.readers import utc_timestamp
+    from sourcegrid.observations.readers import utc_period
 
     with reported_errors():
+        low, high = utc_period(start, end)
+        if not 0 < max_distance <= 100_000:
+            raise OptionError("--max-distance", max_distance, "a pairing distance in metres "
+                              "above 0 and at most 100,000")
+        pollutants = tuple(check_pollutant(p, fused=True) for p in pollutant) if pollutant \
+            else ("PM2.5", "PM10")
         ws = open_workspace(workspace)
-        new = calibrate_workspace(
-            ws, model=model.value, max_distance=max_distance,
-            pollutants=tuple(pollutant) if pollutant else ("PM2.5", "PM10"),
-            start=utc_timestamp(start) if start else None, end=utc_timestamp(end) if end else None)
+        new = calibrate_workspace(ws, model=model.value, max_distance=max_distance,
+                                  pollutants=pollutants, start=low, end=high)
     if new.empty:
         console.print("no micro-station had enough hours paired with a reference station")
         return

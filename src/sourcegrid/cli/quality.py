@@ -58,18 +58,31 @@ def _register_aqi(app: typer.Typer) -> None:
         Example: sourcegrid aqi beijing.csv --unit CO=ug/m3 --out aqi.csv
         """
         from sourcegrid.cli.common import console, frame_table, open_workspace, reported_errors
+        from sourcegrid.errors import NotFoundError
         from sourcegrid.io.tables import write_table
-        from sourcegrid.observations.readers import read_observations
+        from sourcegrid.observations.readers import SITE_KINDS, read_observations
         from sourcegrid.quality import aqi
+        from sourcegrid.standards.hj633 import EDITIONS
 
         with reported_errors():
+            if edition is not None and edition not in EDITIONS:  # before reading anything
+                raise NotFoundError("HJ 633 edition", edition, EDITIONS)
+            if kind not in SITE_KINDS:
+                raise NotFoundError("site kind", kind, SITE_KINDS)
             batch = read_observations(file, site_kind=kind, sheet=sheet,
-                                      units=parse_units(unit))
+                                      units=parse_units(unit), require_position=False)
             compute = aqi.hourly if hourly else aqi.daily
             result = compute(batch.readings, edition, hour_ending=hour_ending)
-            write_table(_for_file(result, out), out)
             if rejects is not None:
                 write_table(batch.rejects, rejects)
+            if result.empty:  # nothing replaces a stored report or an earlier --out file
+                from sourcegrid.errors import SourcegridError
+
+                raise SourcegridError(
+                    f"no valid readings in {file.name} ({len(batch.rejects)} value(s) "
+                    f"rejected{'; see ' + str(rejects) if rejects is not None else ''}): no AQI "
+                    f"to write; {out.name} and the workspace were left as they were")
+            write_table(_for_file(result, out), out)
             name = "aqi_hourly" if hourly else "aqi_daily"
             if workspace is not None:
                 with open_workspace(workspace) as store:

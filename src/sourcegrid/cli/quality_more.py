@@ -30,6 +30,12 @@ UnitOption = Annotated[list[str] | None, typer.Option(
     "--unit", help="Unit of a pollutant not in the canonical unit, e.g. --unit CO=ug/m3 "
                    "(repeatable).")]
 SheetOption = Annotated[str | None, typer.Option("--sheet", help="XLSX sheet name.")]
+WeatherOption = Annotated[Path | None, typer.Option(
+    "--weather", help="Meteorology of the stations or city (a file with wind, TEMP, RH, "
+                      "PRES ...; may be FILE itself): also report the change net of weather.",
+    exists=True, dir_okay=False)]
+WeatherSetOption = Annotated[str, typer.Option(
+    "--weather-set", help="With --weather: deweather, rmweather or quick.")]
 AllSitesOption = Annotated[bool, typer.Option(
     "--all-sites", help="Use every site; by default a file that mixes site kinds is assessed "
                         "on its reference sites only.")]
@@ -103,7 +109,9 @@ def _read_air(file: Path, *, kind: str, sheet, units, frame=None):
                 data = data.drop(columns=[c for c in data.columns if c == "O3"])
                 data = data.rename(columns={o3[0]: "O3"}).drop(columns=o3[1:])
     site_kind = None if _find(data, ("site_kind", "站点类型", "kind")) else kind
-    batch = normalize_observations(data, site_kind=site_kind, units=units, source=file.name)
+    # assessment needs no position (stations are assessed by id)
+    batch = normalize_observations(data, site_kind=site_kind, units=units, source=file.name,
+                                   require_position=False)
     return frame, batch, daily
 
 
@@ -168,6 +176,22 @@ def _date_option(value: str | None, name: str):
                                  param_hint=name) from None
 
 
+def _check_period(start, end, names: tuple[str, str]) -> None:
+    """A first day after the last day is a reversed period: refused before any work."""
+    from sourcegrid.errors import OptionError
+
+    if start is not None and end is not None and start > end:
+        raise OptionError(f"{names[0]} {start} {names[1]}", end,
+                          f"a last day on or after the first day ({names[1]} is included)")
+
+
+def _check_edition(edition: str | None, editions, what: str) -> None:
+    from sourcegrid.errors import NotFoundError
+
+    if edition is not None and edition not in editions:
+        raise NotFoundError(f"{what} edition", edition, editions)
+
+
 def _write(frame, out: Path | None) -> None:
     if out is None:
         return
@@ -201,6 +225,8 @@ def _register_composite(app: typer.Typer) -> None:
                                   "(city values = mean of its stations).")] = None,
         weights: Annotated[str, typer.Option(
             "--weights", help="equal (HJ 663) or ranking_2018 (PM2.5 ×3, NO2 ×2, O3 ×2).")] = "equal",
+        weather: WeatherOption = None,
+        weather_set: WeatherSetOption = "deweather",
         kind: KindOption = "reference",
         all_sites: AllSitesOption = False,
         unit: UnitOption = None,
@@ -222,8 +248,21 @@ def _register_composite(app: typer.Typer) -> None:
         """
         from sourcegrid.cli.common import console, frame_table, reported_errors
         from sourcegrid.quality import composite
+        from sourcegrid.standards import gb3095, hj663
 
         with reported_errors():
+            _check_edition(edition, gb3095.EDITIONS, "GB 3095")
+            if weights not in hj663.COMPOSITE_WEIGHTS:
+                from sourcegrid.errors import NotFoundError
+
+                raise NotFoundError("weight set", weights, hj663.COMPOSITE_WEIGHTS)
+            checked = {name: _date_option(value, name) for name, value in (
+                ("--period-from", period_from), ("--period-to", period_to),
+                ("--base-from", base_from), ("--base-to", base_to))}
+            _check_period(checked["--period-from"], checked["--period-to"],
+                          ("--period-from", "--period-to"))
+            _check_period(checked["--base-from"], checked["--base-to"],
+                          ("--base-from", "--base-to"))
             units = parse_units(unit)
             frame, batch, daily = _read_air(file, kind=kind, sheet=sheet, units=units)
             site_city = _site_city(frame, city_column) if city_column else None
@@ -246,6 +285,16 @@ def _register_composite(app: typer.Typer) -> None:
                 "composite_index", "max_index_pollutant", "rank", "valid"]
             if base is not None:
                 shown += ["base_composite_index", "change_percent"]
+            if weather is not None:  # the change net of weather (sourcegrid.weather.net)
+                from sourcegrid.weather.net import composite_net_of_weather
+
+                result = composite_net_of_weather(
+                    result, readings, weather, key=result.columns[0], period=(start, end),
+                    base=base, site_city=site_city, edition=edition, weights=weights,
+                    weather=weather_set)
+                shown += [c for c in ("composite_index_net_of_weather",
+                                      "change_percent_net_of_weather", "weather_share_percent")
+                          if c in result.columns]
             console.print(frame_table(result[[result.columns[0], *shown]],
                                       f"Composite index {start} to {end} (GB 3095-"
                                       f"{result['edition'].iloc[0]})"))
@@ -276,6 +325,8 @@ def _register_gooddays(app: typer.Typer) -> None:
             "--city-column", help="Column naming each station's city (with --by city).")] = "city",
         edition: Annotated[str | None, typer.Option(
             "--edition", help="HJ 633 edition, 2012 or 2026 (default: by each day's date).")] = None,
+        weather: WeatherOption = None,
+        weather_set: WeatherSetOption = "deweather",
         kind: KindOption = "reference",
         all_sites: AllSitesOption = False,
         unit: UnitOption = None,
@@ -295,10 +346,14 @@ def _register_gooddays(app: typer.Typer) -> None:
         from sourcegrid.cli.common import console, frame_table, reported_errors
         from sourcegrid.io.tables import read_table
         from sourcegrid.quality import aqi, gooddays
+        from sourcegrid.standards import hj633
 
         if by not in ("station", "city"):
             raise typer.BadParameter("expected station or city", param_hint="--by")
         with reported_errors():
+            _check_edition(edition, hj633.EDITIONS, "HJ 633")
+            _check_period(_date_option(date_from, "--from"), _date_option(date_to, "--to"),
+                          ("--from", "--to"))
             note = ""
             frame = read_table(file, sheet=sheet)
             if _find(frame, ("aqi", "空气质量指数")) is not None:
@@ -333,6 +388,14 @@ def _register_gooddays(app: typer.Typer) -> None:
                      *gooddays.CATEGORY_COLUMNS]
             if covered:
                 shown += ["good_days_change", "good_ratio_change"]
+            if weather is not None:  # the change net of weather (sourcegrid.weather.net)
+                from sourcegrid.weather.net import good_days_net_of_weather
+
+                result = good_days_net_of_weather(
+                    result, locals().get("readings"), weather, key=result.columns[0],
+                    start=start, end=end, compare=covered, edition=edition, weather=weather_set)
+                shown += [c for c in result.columns if c.endswith("_net_of_weather")
+                          or c == "weather_share_percent"]
             console.print(frame_table(result[shown], f"Good days {start} to {end}"))
             if not covered:
                 console.print(f"no year-on-year comparison: the data start after {before[0]}")
@@ -386,9 +449,18 @@ def _register_water(app: typer.Typer) -> None:
         Example: sourcegrid water sections.csv --waterbody river --by basin
         """
         from sourcegrid.cli.common import console, frame_table, reported_errors
+        from sourcegrid.errors import NotFoundError, OptionError
         from sourcegrid.quality import water
 
         with reported_errors():
+            if waterbody not in water.WATERBODIES:
+                raise NotFoundError("waterbody", waterbody, water.WATERBODIES)
+            if below_detection not in ("reject", "half"):
+                raise NotFoundError("below-detection rule", below_detection,
+                                    ("half", "reject"))
+            if not min_sections >= 0:
+                raise OptionError("--min-sections", min_sections, "a number of sections, at "
+                                  "least 0 (0 turns the rule off)")
             samples, bad = water.read_samples(file, sheet=sheet, waterbody=waterbody,
                                               below_detection=below_detection)
             if samples.empty:
@@ -456,6 +528,8 @@ def _register_targets(group: typer.Typer) -> None:
         current: Annotated[Path, typer.Option(
             "--current", help="Current values: indicator, region, year, value.", exists=True,
             dir_okay=False)],
+        weather: WeatherOption = None,
+        weather_set: WeatherSetOption = "deweather",
         out: OutOption = None,
         workspace: WorkspaceOption = None,
     ) -> None:
@@ -486,6 +560,13 @@ def _register_targets(group: typer.Typer) -> None:
             console.print(frame_table(report[[
                 "indicator", "region", "year", "base_value", "target_value", "current_value",
                 "achieved_share", "expected_value", "on_track", "met"]], "Target progress"))
+            if weather is not None:  # the change net of weather (sourcegrid.weather.net)
+                from sourcegrid.weather.net import NET_COLUMNS, targets_net_of_weather_from_file
+
+                report = targets_net_of_weather_from_file(report, weather, weather=weather_set)
+                console.print(frame_table(report[["indicator", "region", "year", *NET_COLUMNS]],
+                                          "Change from the base year, observed and net of "
+                                          "weather [%]"))
             _write(report, out)
 
 

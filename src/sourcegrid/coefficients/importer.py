@@ -394,9 +394,17 @@ def _coefficients(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
             number[value] = constant
             error[value] = "negative" if constant < 0 else (
                 "" if math.isfinite(constant) else f"{value!r} is not a finite number")
+        elif {name.lower() for name in parsed.variables} & _NOT_NUMBERS:
+            error[value] = f"{value!r} is not a finite number"
+        elif text.strip() in parsed.variables:
+            error[value] = f"{value!r} is a bare name, neither a number nor an expression"
         else:
             expression[value] = text
     return values.map(number), values.map(expression), values.map(error)
+
+
+#: Names that spell "not a number" (NaN, inf, NA ...): never formula variables.
+_NOT_NUMBERS = {"nan", "inf", "infinity", "na", "n_a", "none", "null", "nil"}
 
 
 def _read(path: str | Path, sheet: str | int | None) -> pd.DataFrame:

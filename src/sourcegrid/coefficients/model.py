@@ -24,6 +24,7 @@ References
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -213,8 +214,21 @@ class CoefficientLibrary:
 
     def select(self, *, industry_code: str | None = None, section: str | None = None,
                pollutant: str | None = None) -> pd.DataFrame:
-        """Rows of one industry, section and/or pollutant (canonical or Chinese name)."""
+        """Rows of one industry, section and/or pollutant (canonical or Chinese name).
+
+        A malformed industry code (not 4 digits), or a pollutant or section the library
+        does not have, raises (the valid names listed) instead of selecting nothing.
+        """
+        from sourcegrid.errors import NotFoundError, OptionError
+
         rows = self.rows
+        if industry_code is not None and not re.fullmatch(r"[0-9]{4}", str(industry_code)):
+            raise OptionError("--industry", repr(industry_code), "a 4-digit GB/T 4754-2017 "
+                              "industry class code, e.g. 4411")
+        if section is not None and section not in set(rows["section"]):
+            raise NotFoundError("section", section, set(rows["section"]) - {""})
+        if pollutant is not None and canonical_pollutant(pollutant) not in set(rows["pollutant"]):
+            raise NotFoundError("pollutant", pollutant, set(rows["pollutant"]))
         if industry_code is not None:
             rows = rows[rows["industry_code"].isin([industry_code, "*"])]
         if section is not None:

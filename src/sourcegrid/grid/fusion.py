@@ -457,13 +457,18 @@ def fuse_cell_hours(spec, readings, *, satellite=None, calibrations=None, flags=
     if end is not None:
         table = table.filter(table.time < utc_timestamp(end))
     positions = locate_positions(spec, table)
+    # readings without a position, or outside the grid, fall in no cell: counted, not hidden
+    placed = table.join(_as_table(positions), ["lon", "lat"]).count().to_pyarrow().as_py()
+    unplaced = int(table.count().to_pyarrow().as_py()) - int(placed)
     ground = site_hour_inputs(table, positions, calibrations=calibrations, flags=flags,
                               pollutants=pollutants)
     sat_table = _as_table(satellite)
     inputs = ground if sat_table is None else ground.union(satellite_inputs(sat_table, ground))
     sums = combine_inputs(inputs, rel).to_pandas()
     if sums.empty:
-        return _empty_cell_hours()
+        empty = _empty_cell_hours()
+        empty.attrs["unplaced_readings"] = unplaced
+        return empty
     sums["time"] = pd.to_datetime(sums["time"], utc=True)
     observed = observed_estimates(sums)
     pieces = [observed]
@@ -489,7 +494,9 @@ def fuse_cell_hours(spec, readings, *, satellite=None, calibrations=None, flags=
             sat_frame = sat_table.to_pandas()
             pieces.append(satellite_fallback(sat_frame, missing, rel))
     pieces = [p for p in pieces if len(p)]
-    return _finish(spec, pd.concat(pieces, ignore_index=True))
+    result = _finish(spec, pd.concat(pieces, ignore_index=True))
+    result.attrs["unplaced_readings"] = unplaced
+    return result
 
 
 def fuse_workspace(workspace, *, start=None, end=None, mode: str = "replace",
@@ -499,9 +506,18 @@ def fuse_workspace(workspace, *, start=None, end=None, mode: str = "replace",
     Uses ``grid_spec``, ``observations`` and, when present, ``cells`` (cells to fill),
     ``observation_flags``, ``calibrations`` and ``satellite``. With ``mode='append'``
     the hours in [start, end) are replaced and other hours kept.
-    """
-    from sourcegrid.grid.spec import read_spec
 
+    A reversed or empty period, or one without readings to fuse, never replaces stored
+    cell-hours with nothing: :class:`~sourcegrid.errors.OptionError` or
+    :class:`~sourcegrid.errors.SourcegridError`, and the table is left as it was.
+    """
+    from sourcegrid.errors import SourcegridError
+    from sourcegrid.grid.spec import read_spec
+    from sourcegrid.observations.readers import utc_period
+
+    utc_period(start, end)
+    if mode not in ("replace", "append"):
+        raise NotFoundError("fusion mode", mode, ("replace", "append"))
     spec = read_spec(workspace)
 
     def optional(name):
@@ -513,6 +529,14 @@ def fuse_workspace(workspace, *, start=None, end=None, mode: str = "replace",
                              calibrations=optional("calibrations"),
                              flags=optional("observation_flags"), cells=cells, start=start,
                              end=end, **options)
+    unplaced = result.attrs.get("unplaced_readings", 0)
+    if result.empty and mode == "replace" and workspace.has(CELL_HOURS_TABLE):
+        stored = workspace.table(CELL_HOURS_TABLE).count().to_pyarrow().as_py()
+        if stored:
+            raise SourcegridError(
+                f"no readings to fuse between {start or 'the first reading'} and "
+                f"{end or 'the last'}; the {stored:,} stored cell-hours were kept (a fusion "
+                "that finds nothing does not replace them)")
     if mode == "append" and workspace.has(CELL_HOURS_TABLE):
         kept = workspace.read(CELL_HOURS_TABLE)
         kept["time"] = pd.to_datetime(kept["time"], utc=True)
@@ -524,4 +548,5 @@ def fuse_workspace(workspace, *, start=None, end=None, mode: str = "replace",
         result = pd.concat([kept.loc[~inside].astype(CELL_HOUR_DTYPES), result],
                            ignore_index=True)
     workspace.write(CELL_HOURS_TABLE, result)
+    result.attrs["unplaced_readings"] = unplaced
     return result

@@ -488,6 +488,8 @@ def gi_star_cells(cell_hours: pd.DataFrame | ibis.Table, start, end, *, radius_c
     ----------
     .. [1] Ord, J. K. and Getis, A. (1995), Geographical Analysis 27(4), 286-306.
     """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be a significance level in (0, 1), got {alpha!r}")
     means = period_means(cell_hours, start, end, pollutant).to_pandas()
     means = _with_city(means, cells)
     rows = means["row"].to_numpy(dtype=np.int64)
@@ -549,6 +551,8 @@ def persistence(cell_hours: pd.DataFrame | ibis.Table, start, end, *, pollutant:
         raise ValueError("give exactly one of threshold or top_percent")
     if top_percent is not None and not 0 < top_percent <= 100:
         raise ValueError(f"top_percent must be in (0, 100], got {top_percent}")
+    if threshold is not None and not (threshold >= 0 and np.isfinite(threshold)):
+        raise ValueError(f"threshold must be a concentration >= 0, got {threshold!r}")
     table = _as_ibis(cell_hours)
     table = _time_filter(table, to_utc(start), to_utc(end))
     table = table.filter((table.pollutant == pollutant) & table.value.notnull())

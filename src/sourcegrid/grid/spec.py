@@ -50,6 +50,8 @@ __all__ = [
     "GridError",
     "boundary_geometry",
     "DEFAULT_CELL_SIZE",
+    "MAX_CELL_SIZE",
+    "MAX_CELLS",
     "OUTSIDE",
     "utm_crs",
     "parse_cell_id",
@@ -61,6 +63,15 @@ __all__ = [
 
 #: Cell side [m] of the national 千里眼计划 hotspot grid (3 km × 3 km).
 DEFAULT_CELL_SIZE = 3000.0
+#: Largest cell side accepted [m]: 100 km, beyond which a "cell" is a province.
+MAX_CELL_SIZE = 100_000.0
+#: Most cells a grid may have by default. The 2+26 cities' 3 km grid had 36,793 cells
+#: (DESIGN.md); a 1 km grid over Hebei (188,800 km²) about 0.3 million. 5 million cells
+#: take about 1.2 GB while the cells table is built (:data:`BYTES_PER_CELL`).
+MAX_CELLS = 5_000_000
+#: Memory one cell takes while ``cells`` is built and stored (id text, row, col, centre
+#: in lon/lat and metres, admin codes, and the copies pandas makes) [byte], measured.
+BYTES_PER_CELL = 240
 #: Row/col index given to points outside the grid.
 OUTSIDE = -1
 #: Workspace table holding the grid spec (one row).
@@ -284,6 +295,21 @@ class GridSpec:
     @property
     def shape(self) -> tuple[int, int]:
         return (self.nrows, self.ncols)
+
+    def check_size(self, max_cells: int = MAX_CELLS) -> None:
+        """Raise :class:`GridError` when the grid has more than ``max_cells`` cells.
+
+        The message says how many cells the grid would have and how much memory
+        building them would take, before anything is allocated.
+        """
+        cells = self.nrows * self.ncols
+        if cells > max_cells:
+            memory = cells * BYTES_PER_CELL / 2**30
+            raise GridError(
+                f"the grid would have {self.nrows:,} rows × {self.ncols:,} columns = {cells:,} "
+                f"cells of {self.cell_size:g} m, about {memory:,.1f} GiB of memory; the limit "
+                f"is {max_cells:,} cells: use a larger --cell-size or a smaller area "
+                "(or raise --max-cells)")
 
     @property
     def size(self) -> int:

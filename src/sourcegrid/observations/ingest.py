@@ -15,6 +15,11 @@ Within one batch, rows repeating the same key *and* value are kept once; rows
 with the same key but different values are all kept, for QC to flag as
 ``duplicate_timestamp`` (a device reporting two values for one minute is a fault
 to see, not to hide).
+
+One file is ingested in one workspace transaction (:meth:`Workspace.transaction`):
+its readings and its ``ingested_files`` row are stored together or not at all, so
+an interrupted ingest leaves the workspace as before and running it again stores
+exactly the file's rows.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sourcegrid.errors import NotFoundError, problems_frame
+from sourcegrid.errors import InputError, NotFoundError, Problem, problems_frame
+from sourcegrid.io.tables import fault_point
 
 __all__ = [
     "OBSERVATIONS_TABLE",
@@ -153,6 +159,7 @@ def _append_new(workspace, table: str, frame: pd.DataFrame, key: list[str], colu
             new_rows = len(chunk)
         added += new_rows
         already += len(chunk) - new_rows
+        fault_point("ingest:after_chunk")
         if progress is not None:
             progress(min(start + chunk_size, total), total)
     return added, already
@@ -241,12 +248,30 @@ def ingest_file(workspace, path: str | Path, kind: str, *, sheet: str | int | No
         NetCDF variable name (default: the only data variable).
     force : bool
         Read the file even when its SHA-256 is registered (keys still dedupe).
-    """
-    from sourcegrid.observations import readers
 
+    The file's rows and its registration are stored in one transaction.
+    """
     if kind not in FEED_KINDS:
         raise NotFoundError("feed kind", kind, FEED_KINDS)
+    transaction = getattr(workspace, "transaction", None)
+    if transaction is None:
+        return _ingest_file(workspace, path, kind, sheet, units, date, variable, pollutant,
+                            chunk_size, progress, force)
+    with transaction():
+        return _ingest_file(workspace, path, kind, sheet, units, date, variable, pollutant,
+                            chunk_size, progress, force)
+
+
+def _ingest_file(workspace, path, kind, sheet, units, date, variable, pollutant, chunk_size,
+                 progress, force) -> IngestResult:
+    from sourcegrid.observations import readers
+
     path = Path(path)
+    if not path.is_file():
+        reason, what = (("is_a_folder", "expected a file, but this is a folder") if path.is_dir()
+                        else ("file_not_found", "file does not exist"))
+        raise InputError([Problem(str(path), None, "", str(path), reason, what)],
+                         summary=f"cannot read {path}")
     sha256 = file_sha256(path)
     table = {"wind": WIND_TABLE, "satellite": "satellite"}.get(kind, OBSERVATIONS_TABLE)
     if not force and _registered(workspace, sha256):

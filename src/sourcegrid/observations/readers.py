@@ -34,11 +34,15 @@ __all__ = [
     "normalize_wind",
     "to_utc",
     "utc_timestamp",
+    "utc_period",
     "LOCAL_TZ",
+    "POSITIONED_KINDS",
 ]
 
 LOCAL_TZ = "Asia/Shanghai"
 SITE_KINDS = ("reference", "micro", "mobile", "satellite")
+#: Site kinds whose readings are rejected without a position (no fixed station list).
+POSITIONED_KINDS = ("micro", "mobile")
 
 #: Canonical pollutant names and the internal unit of each (DESIGN.md, "Observations").
 CANONICAL_UNITS: dict[str, str] = {
@@ -172,12 +176,65 @@ def to_utc(text: pd.Series, local_tz: str = LOCAL_TZ) -> pd.Series:
     return out
 
 
-def utc_timestamp(value) -> pd.Timestamp:
-    """One time as a UTC timestamp; naive values are Asia/Shanghai, as in the readers."""
-    stamp = pd.Timestamp(value)
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize(LOCAL_TZ)
-    return stamp.tz_convert("UTC")
+def utc_timestamp(value, option: str = "time") -> pd.Timestamp:
+    """One time as a UTC timestamp; naive values are Asia/Shanghai, as in the readers.
+
+    A text that is no date (``2024-13-45``, ``yesterday``) raises
+    :class:`~sourcegrid.errors.OptionError` naming ``option``.
+    """
+    from sourcegrid.errors import OptionError
+
+    expected = ("a date or date-time such as 2024-01-10 or 2024-01-10T08:00 (ISO 8601; "
+                "naive = Beijing time)")
+    if isinstance(value, str):
+        value = value.strip()
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        raise OptionError(option, repr(value), expected) from None
+    if stamp is pd.NaT or pd.isna(stamp):
+        raise OptionError(option, repr(value), expected)
+    try:
+        if stamp.tzinfo is None:
+            stamp = stamp.tz_localize(LOCAL_TZ)
+        return stamp.tz_convert("UTC")
+    except (ValueError, OverflowError):  # nonexistent local times, out of bounds
+        raise OptionError(option, repr(value), expected) from None
+
+
+def utc_period(start, end, *, options: tuple[str, str] = ("--from", "--to"),
+               required: bool = False) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """A period [start, end) as UTC timestamps, checked before any work starts.
+
+    Parameters
+    ----------
+    start, end : str, Timestamp or None
+        ISO 8601 times (naive = Asia/Shanghai); None leaves that side open.
+    options : (str, str)
+        Names of the options, for the messages.
+    required : bool
+        Both ends must be given.
+
+    Raises
+    ------
+    OptionError
+        A text that is no date, a missing end when ``required``, or an end that is not
+        after the start (a reversed or empty period would select nothing).
+    """
+    from sourcegrid.errors import OptionError
+
+    if required:
+        for value, option in zip((start, end), options, strict=True):
+            if value is None:
+                raise OptionError(option, "(missing)", "a date or date-time; the option "
+                                  "is required here")
+    low = None if start is None else utc_timestamp(start, options[0])
+    high = None if end is None else utc_timestamp(end, options[1])
+    if low is not None and high is not None and not high > low:
+        raise OptionError(f"{options[0]} {start} {options[1]}", end,
+                          f"an end after the start ({options[1]} is excluded): the period is "
+                          "reversed or empty")
+    return low, high
 
 
 def _parse(strings: pd.Series, *, utc: bool) -> pd.Series:
@@ -197,7 +254,8 @@ def _structure_problems(frame: pd.DataFrame, required: list[str], source: str) -
 
 def normalize_observations(frame: pd.DataFrame, *, site_kind: str | None = None,
                            units: Mapping[str, str] | None = None,
-                           source: str = "frame") -> ObservationBatch:
+                           source: str = "frame",
+                           require_position: bool | None = None) -> ObservationBatch:
     """Turn a long or wide table of readings into the canonical long format.
 
     Parameters
@@ -210,6 +268,12 @@ def normalize_observations(frame: pd.DataFrame, *, site_kind: str | None = None,
     units : mapping, optional
         Unit of each pollutant when the file has no unit column and differs from the
         internal one, e.g. ``{'CO': 'ug/m3'}`` for data that gives CO in µg/m³.
+    require_position : bool, optional
+        Reject readings without lon and lat (``missing_position``). Default: for the
+        kinds in :data:`POSITIONED_KINDS` (micro-stations and mobile monitors, which
+        have no fixed station list), and for every kind in a file that has lon/lat
+        columns (a row with an empty position there is a fault). Pass True when the
+        readings are stored for the grid (fusion places readings by position).
     """
     if site_kind is not None and site_kind not in SITE_KINDS:
         raise NotFoundError("site kind", site_kind, SITE_KINDS)
@@ -238,6 +302,8 @@ def normalize_observations(frame: pd.DataFrame, *, site_kind: str | None = None,
     if problems:
         raise InputError(problems, f"cannot read observations from {source}")
 
+    if require_position is None and {"lon", "lat"} & set(frame.columns):
+        require_position = True  # a file with positions: an empty one is a fault
     for column in ("lon", "lat"):
         if column not in frame.columns:
             frame[column] = None
@@ -272,6 +338,8 @@ def normalize_observations(frame: pd.DataFrame, *, site_kind: str | None = None,
         nonlocal bad
         mask = mask.fillna(False).astype(bool)
         if mask.any():
+            if isinstance(message, pd.Series):  # one message per row
+                message = message.loc[mask]
             rejects.append(rejects_from_mask(long, mask, column, values, reason, message))
             bad |= mask
 
@@ -290,6 +358,13 @@ def normalize_observations(frame: pd.DataFrame, *, site_kind: str | None = None,
           "expected a longitude in degrees, -180 to 180")
     check(long["lat"].notna() & ~lat.between(-90, 90), "lat", long["lat"], "bad_coordinate",
           "expected a latitude in degrees, -90 to 90")
+    needs_position = (kind.isin(POSITIONED_KINDS) if require_position is None
+                      else pd.Series(bool(require_position), index=long.index))
+    check(needs_position & (long["lon"].isna() | long["lat"].isna()),
+          pd.Series(["lon" if x else "lat" for x in long["lon"].isna()], index=long.index),
+          long["lon"].where(long["lon"].notna(), long["lat"]), "missing_position",
+          "expected the reading's position (lon and lat in degrees): fusion, calibration and "
+          "QC place readings by position")
     names = long["pollutant"].dropna().unique()  # a few distinct names, mapped once each
     pollutant = long["pollutant"].map({name: canonical_pollutant(name) for name in names})
     check(pollutant.isna(), "pollutant", long["pollutant"], "unknown_pollutant",
@@ -316,9 +391,13 @@ def normalize_observations(frame: pd.DataFrame, *, site_kind: str | None = None,
     high = pollutant.map({p: r[1] for p, r in PHYSICAL_RANGES.items()}).astype(float)
     check((value < 0) & (low >= 0), value_column, long["value"], "negative_value",
           "expected a concentration >= 0")
-    check(((value < low) | (value > high)) & ~(value < 0), value_column, long["value"],
-          "out_of_range",
-          "value outside the physical range of the pollutant (see PHYSICAL_RANGES)")
+    # a negative value of a quantity that cannot be negative is negative_value; any
+    # other value outside [low, high] (TEMP -80 °C, PM2.5 5000) is out_of_range
+    check(((value < low) | (value > high)) & ~((value < 0) & (low >= 0)), value_column,
+          long["value"], "out_of_range",
+          "value outside the physical range of the pollutant: " + pollutant.map(
+              {p: f"{p} {r[0]:g} to {r[1]:g} {CANONICAL_UNITS[p]}"
+               for p, r in PHYSICAL_RANGES.items()}).fillna("") + " (PHYSICAL_RANGES)")
 
     keep = ~bad
     readings = pd.DataFrame({
@@ -338,10 +417,12 @@ def normalize_observations(frame: pd.DataFrame, *, site_kind: str | None = None,
 
 def read_observations(path: str | Path, *, site_kind: str | None = None,
                       sheet: str | int | None = None,
-                      units: Mapping[str, str] | None = None) -> ObservationBatch:
+                      units: Mapping[str, str] | None = None,
+                      require_position: bool | None = None) -> ObservationBatch:
     """Read a CSV/Parquet/XLSX file of readings (long or wide). See :func:`normalize_observations`."""
     frame = read_table(path, sheet=sheet)
-    return normalize_observations(frame, site_kind=site_kind, units=units, source=Path(path).name)
+    return normalize_observations(frame, site_kind=site_kind, units=units, source=Path(path).name,
+                                  require_position=require_position)
 
 
 def normalize_wind(frame: pd.DataFrame, *, source: str = "frame") -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -370,6 +451,11 @@ def normalize_wind(frame: pd.DataFrame, *, source: str = "frame") -> tuple[pd.Da
 
     time = to_utc(frame["time"])
     check(time.isna(), "time", "bad_time", "expected a date-time")
+    for column, limit in (("lon", 180), ("lat", 90)):
+        number = pd.to_numeric(frame[column], errors="coerce")
+        check(frame[column].notna() & ~number.between(-limit, limit), column, "bad_coordinate",
+              f"expected {'a longitude' if column == 'lon' else 'a latitude'} in degrees, "
+              f"-{limit} to {limit}")
     speed = pd.to_numeric(frame["wind_speed"], errors="coerce")
     check(~(speed >= 0) | (speed > 100), "wind_speed", "bad_wind_speed",
           "expected a wind speed in m/s, 0 to 100")

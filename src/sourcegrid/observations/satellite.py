@@ -29,7 +29,7 @@ import pandas as pd
 from sourcegrid.errors import InputError, Problem
 
 __all__ = ["SATELLITE_TABLE", "SATELLITE_COLUMNS", "RasterLayer", "read_raster", "zonal_mean",
-           "layers_to_cells", "ingest_raster"]
+           "pixel_problems", "layers_to_cells", "ingest_raster"]
 
 SATELLITE_TABLE = "satellite"
 SATELLITE_COLUMNS = ["cell_id", "row", "col", "date", "pollutant", "value", "source"]
@@ -196,9 +196,49 @@ def zonal_mean(spec, layer: RasterLayer) -> np.ndarray:
     return destination
 
 
+def pixel_problems(layers: list[RasterLayer], *, pollutant: str = "PM2.5",
+                   source: str = "") -> tuple[list[RasterLayer], list[Problem]]:
+    """Mask pixels outside the pollutant's physical range; one problem per layer and reason.
+
+    Pixels that are not finite, negative or above the upper bound of
+    :data:`sourcegrid.observations.readers.PHYSICAL_RANGES` (PM2.5 0-3000 µg/m³) are
+    faults (fill values such as 1e30 that the file does not declare as no-data, or
+    retrieval artefacts): they are treated as no-data, so no cell mean includes them,
+    and reported with their count and an example value.
+    """
+    from sourcegrid.observations.readers import PHYSICAL_RANGES
+
+    low, high = PHYSICAL_RANGES.get(pollutant, (0.0, np.inf))
+    masked, problems = [], []
+    for number, layer in enumerate(layers, start=1):
+        values = np.asarray(layer.values, dtype=np.float64).copy()
+        if layer.nodata is not None and np.isfinite(layer.nodata):
+            values[values == layer.nodata] = np.nan
+        day = "" if layer.date is None else f" ({pd.Timestamp(layer.date):%Y-%m-%d})"
+        finite = np.isfinite(values)
+        bad_value = np.isinf(values)
+        outside = finite & ((values < low) | (values > high))
+        for mask, reason, what in ((bad_value, "not_a_number", "not finite"),
+                                   (outside & (values < 0), "negative_value", "negative"),
+                                   (outside & (values >= 0), "out_of_range",
+                                    f"above {high:g} µg/m³")):
+            if mask.any():
+                problems.append(Problem(
+                    source, None, f"layer {number}{day}", f"{values[mask].flat[0]:g}", reason,
+                    f"{int(mask.sum()):,} pixel(s) {what}: expected {pollutant} in "
+                    f"{low:g}-{high:g} µg/m³; treated as no-data (not in any cell mean)"))
+        values[bad_value | outside] = np.nan
+        masked.append(RasterLayer(values, layer.transform, layer.crs, layer.date, None))
+    return masked, problems
+
+
 def layers_to_cells(spec, layers: list[RasterLayer], *, pollutant: str = "PM2.5",
                     date: str | None = None, source: str = "") -> pd.DataFrame:
-    """Per-cell daily values of raster layers (:data:`SATELLITE_COLUMNS`)."""
+    """Per-cell daily values of raster layers (:data:`SATELLITE_COLUMNS`).
+
+    Pixels outside the physical range are left out first (:func:`pixel_problems`).
+    """
+    layers, _ = pixel_problems(layers, pollutant=pollutant, source=source)
     pieces = []
     for layer in layers:
         day = layer.date if layer.date is not None else (pd.Timestamp(date) if date else None)
@@ -219,11 +259,14 @@ def layers_to_cells(spec, layers: list[RasterLayer], *, pollutant: str = "PM2.5"
 def ingest_raster(workspace, spec, path: str | Path, *, date: str | None = None,
                   variable: str | None = None, pollutant: str = "PM2.5"):
     """Store a raster's per-cell daily means in ``satellite`` (replacing the same days)."""
+    from sourcegrid.errors import problems_frame
     from sourcegrid.observations.ingest import IngestResult
 
     path = Path(path)
-    cells = layers_to_cells(spec, read_raster(path, variable=variable), pollutant=pollutant,
-                            date=date, source=path.name)
+    layers, problems = pixel_problems(read_raster(path, variable=variable), pollutant=pollutant,
+                                      source=path.name)
+    cells = layers_to_cells(spec, layers, pollutant=pollutant, date=date, source=path.name)
+    cells = cells.loc[cells["value"].notna()]
     added = len(cells)
     if workspace.has(SATELLITE_TABLE):
         stored = workspace.read(SATELLITE_TABLE)
@@ -232,4 +275,5 @@ def ingest_raster(workspace, spec, path: str | Path, *, date: str | None = None,
             cells.set_index(["date", "pollutant"]).index.unique())
         cells = pd.concat([stored.loc[~same], cells], ignore_index=True)
     workspace.write(SATELLITE_TABLE, cells)
-    return IngestResult(SATELLITE_TABLE, read=added, added=added)
+    return IngestResult(SATELLITE_TABLE, read=added, added=added,
+                        rejects=problems_frame(problems))

@@ -173,7 +173,7 @@ def iaqi(pollutant: str, concentration, period: str, edition: str | int, *,
         Pollutant.
     concentration : array_like
         Concentrations [µg/m³; CO mg/m³] averaged over ``period``. NaN (missing or not
-        valid) and negative values give NaN.
+        valid), ±inf and negative values give NaN.
     period : str
         Averaging period, one of :data:`PERIODS` ('1h', '1h_max', '8h', '8h_moving',
         '8h_max', '24h', '24h_moving', 'daily').
@@ -224,6 +224,7 @@ def iaqi(pollutant: str, concentration, period: str, edition: str | int, *,
         column = "24h"  # HJ 633-2026 §4.2.4: PM 1-h means against the daily breakpoints
     points, levels = hj633.breakpoints(edition, pollutant, column)
     values = np.asarray(concentration, dtype=float)
+    values = np.where(np.isinf(values), np.nan, values)  # not a concentration: NaN, never 500
     if round_concentrations is None:
         round_concentrations = edition == "2026"
     if round_concentrations:

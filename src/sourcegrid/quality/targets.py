@@ -18,6 +18,14 @@ T by deadline year y1):
 
 The indicator's unit is whatever the target was written in (µg/m³, %, days);
 the current values must be in the same unit.
+
+Domains: years lie in :data:`YEAR_RANGE`; base, target and current values are
+finite and non-negative (every indicator here is a concentration, an index, a count
+of days or a share), and at most 100 when the unit is %. The trajectory is a
+line between the base year and the deadline only: a year after the deadline is
+expected at the target value (never extrapolated past it, which would run to
+negative concentrations), a year before the base year at the base value, and the
+``year_note`` column says so.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ __all__ = [
     "TARGETS_TABLE",
     "TARGET_COLUMNS",
     "DIRECTIONS",
+    "YEAR_RANGE",
     "Target",
     "add_target",
     "list_targets",
@@ -40,6 +49,10 @@ __all__ = [
 ]
 
 TARGETS_TABLE = "targets"
+#: Years a target or a current value may name: the national environmental plans and
+#: monitoring records start in the 1970s (1st National Conference on Environmental
+#: Protection, 1973); 1900-2100 bounds typing faults such as -5 or 20025.
+YEAR_RANGE = (1900, 2100)
 DIRECTIONS = ("decrease", "increase")
 TARGET_COLUMNS = ["indicator", "region", "base_year", "base_value", "target_value",
                   "deadline_year", "direction", "unit", "note"]
@@ -88,13 +101,26 @@ class Target:
             problem("indicator", self.indicator, "missing_value", "expected an indicator name")
         if not str(self.region).strip():
             problem("region", self.region, "missing_value", "expected a region")
+        low_year, high_year = YEAR_RANGE
+        for column, year in (("base_year", self.base_year), ("deadline_year", self.deadline_year)):
+            if not low_year <= int(year) <= high_year:
+                problem(column, year, "bad_year", f"expected a year from {low_year} to {high_year}")
         if int(self.deadline_year) <= int(self.base_year):
             problem("deadline_year", self.deadline_year, "bad_deadline",
                     f"expected a deadline year after the base year {self.base_year}")
         values = [self.base_value, self.target_value]
-        if not all(np.isfinite(values)):
-            problem("target_value", self.target_value, "not_a_number",
-                    "expected finite base and target values")
+        percent = str(self.unit).strip() in ("%", "％", "percent")
+        for column, value in (("base_value", self.base_value),
+                              ("target_value", self.target_value)):
+            if not np.isfinite(value):
+                problem(column, value, "not_a_number", "expected a finite number")
+            elif value < 0:
+                problem(column, value, "negative_value", "expected a value >= 0 (a "
+                        "concentration, index, count of days or share)")
+            elif percent and value > 100:
+                problem(column, value, "out_of_range", "expected a share from 0 to 100 %")
+        if not all(np.isfinite(values)) or min(values) < 0:
+            raise InputError(problems, "invalid target")
         direction = self.direction
         if direction is None:
             direction = "decrease" if self.target_value < self.base_value else "increase"
@@ -142,6 +168,38 @@ def add_target(workspace, target: Target) -> pd.DataFrame:
     return list_targets(workspace)
 
 
+def _check_current(current: pd.DataFrame, targets: pd.DataFrame) -> None:
+    """Current values: years in YEAR_RANGE, values finite, >= 0 (<= 100 for % targets)."""
+    low_year, high_year = YEAR_RANGE
+    rows = current["_row"] if "_row" in current.columns else pd.Series(
+        range(2, len(current) + 2), index=current.index)
+    value = pd.to_numeric(current["value"], errors="coerce")
+    year = pd.to_numeric(current["year"], errors="coerce")
+    units = targets.assign(indicator=targets["indicator"].astype(str),
+                           region=targets["region"].astype(str)).set_index(
+        ["indicator", "region"])["unit"]
+    percent_keys = {key for key, unit in units.items() if str(unit).strip() in ("%", "％")}
+    keys = list(zip(current["indicator"].astype(str), current["region"].astype(str),
+                    strict=True))
+    percent = pd.Series([key in percent_keys for key in keys], index=current.index)
+    problems = []
+
+    def add(mask, column, reason, message):
+        for row, text in zip(rows[mask], current.loc[mask, column], strict=True):
+            problems.append(Problem("current values", int(row), column, str(text), reason,
+                                    message))
+
+    add(year.notna() & ((year < low_year) | (year > high_year) | (year % 1 != 0)), "year",
+        "bad_year", f"expected a year from {low_year} to {high_year}")
+    add(value.notna() & ~np.isfinite(value), "value", "not_a_number", "expected a finite number")
+    add(value < 0, "value", "negative_value", "expected a value >= 0 (a concentration, index, "
+        "count of days or share)")
+    add(percent & (value > 100), "value", "out_of_range", "expected a share from 0 to 100 % "
+        "(the target is in %)")
+    if problems:
+        raise InputError(problems, "cannot report target progress")
+
+
 def progress(targets: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
     """Progress of each target with a current value.
 
@@ -157,8 +215,8 @@ def progress(targets: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         The target columns plus year, current_value, required_change, achieved_change,
-        achieved_share [%], expected_value (linear trajectory), on_track, met,
-        remaining_change (target − current). Targets without a current value are kept
+        achieved_share [%], expected_value (linear trajectory, held at its ends),
+        year_note, on_track, met, remaining_change (target − current). Targets without a current value are kept
         with NaN/NA (never dropped).
     """
     missing = [c for c in ("indicator", "region", "year", "value") if c not in current.columns]
@@ -169,6 +227,7 @@ def progress(targets: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
     unknown = sorted(set(targets["direction"]) - set(DIRECTIONS))
     if unknown:
         raise NotFoundError("target direction", unknown[0], DIRECTIONS)
+    _check_current(current, targets)
     now = current[["indicator", "region", "year", "value"]].rename(
         columns={"value": "current_value"})
     now = now.astype({"indicator": str, "region": str})
@@ -183,7 +242,18 @@ def progress(targets: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
     out["achieved_share"] = 100.0 * out["achieved_change"] / out["required_change"]
     span = out["deadline_year"].astype(float) - out["base_year"].astype(float)
     elapsed = year - out["base_year"].astype(float)
-    out["expected_value"] = base + out["required_change"] * elapsed / span
+    # the line runs from the base year to the deadline; outside it the expected value is
+    # held at its end (never extrapolated past the target)
+    out["expected_value"] = base + out["required_change"] * elapsed.clip(lower=0,
+                                                                         upper=span) / span
+    after, before = (elapsed > span).fillna(False), (elapsed < 0).fillna(False)
+    out["year_note"] = ""
+    out.loc[after, "year_note"] = ("after the deadline " + out.loc[after, "deadline_year"]
+                                   .astype(int).astype(str) + ": expected value held at the "
+                                   "target")
+    out.loc[before, "year_note"] = ("before the base year " + out.loc[before, "base_year"]
+                                    .astype(int).astype(str) + ": expected value held at "
+                                    "the base value")
     has_value = value.notna().to_numpy() & year.notna().to_numpy()
     on_track = np.where(decrease, value <= out["expected_value"], value >= out["expected_value"])
     met = np.where(decrease, value <= target, value >= target)

@@ -210,12 +210,31 @@ def normalize_samples(frame: pd.DataFrame, *, waterbody: str | None = None,
         nonlocal bad
         mask = mask.fillna(False).astype(bool)
         if mask.any():
+            if isinstance(message, pd.Series):  # one message per row
+                message = message.loc[mask]
             rejects.append(rejects_from_mask(long, mask, column, values, reason, message))
             bad |= mask
 
     section = long["section_id"].astype("string").str.strip()
     check(section.isna() | (section == ""), "section_id", long["section_id"], "missing_section",
           "expected a section id (断面)")
+    # an exact repeat of a sample (same section, date, item, value and unit, e.g. a row
+    # pasted twice) is one sample: counted once, the repeat listed as duplicate_sample
+    content = pd.DataFrame({
+        "section": section, "date": long["date"].astype("string"),
+        "parameter": long["parameter"].astype("string").str.strip(),
+        "value": long["value"].astype("string").str.strip(),
+        "unit": long["unit"].astype("string").str.strip(),
+        "basin": long["basin"].astype("string").str.strip(),
+        "waterbody": long["waterbody"].astype("string").str.strip()})
+    repeated = content.duplicated(keep="first")
+    if repeated.any():
+        first = content.reset_index().groupby(list(content.columns), dropna=False)[
+            "index"].transform("min")
+        first_row = pd.Series(long[ROW].to_numpy()[first.to_numpy()], index=long.index)
+        message = ("exact duplicate of row " + first_row.loc[repeated].astype(str)
+                   + " (same section, date, item and value); counted once")
+        check(repeated, long["_column"], long["value"], "duplicate_sample", message)
     kind_text = long["waterbody"].astype("string").str.strip().str.lower()
     kind = kind_text.map(_WATERBODY_ALIASES, na_action="ignore")
     check(kind_text.notna() & kind.isna(), "waterbody", long["waterbody"], "bad_waterbody",

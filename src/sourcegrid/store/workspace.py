@@ -4,23 +4,107 @@ The default is a DuckDB file ``workspace.duckdb`` in the workspace folder. The
 same code runs on any Ibis backend: :meth:`Workspace.from_backend` wraps a
 PySpark (or PostgreSQL) connection. Science modules never open connections;
 they take and return Ibis tables, and the workspace stores them.
+
+Robustness:
+
+- **Transactions.** :meth:`Workspace.transaction` runs a block in one DuckDB
+  transaction (BEGIN … COMMIT, ROLLBACK on any error, Ctrl-C or kill: DuckDB keeps
+  only committed work). Nested blocks join the outer one. On other engines it is a
+  best-effort no-op. The CLI runs every command that changes a workspace in one.
+- **One writer at a time.** DuckDB lets one process write a file (or several only
+  read it). Opening a workspace another process holds waits up to ``lock_timeout``
+  seconds (``$SOURCEGRID_LOCK_TIMEOUT``, default 30), calls ``on_wait`` once with a
+  message naming the holder (command and pid, from the lock-info file
+  ``workspace.duckdb.lockinfo`` a writer keeps beside the database), then raises
+  :class:`~sourcegrid.errors.WorkspaceBusyError`. A read-only open
+  (``read_only=True``) does not block other readers; DuckDB refuses it while a
+  writer holds the file, and that is waited for the same way.
+- **Damage.** A workspace file that is not a readable DuckDB database raises
+  :class:`~sourcegrid.errors.WorkspaceCorruptError` saying what to do.
+- **Helpers.** Helper views and tables a killed run may have left (``_sg_*`` views
+  of the accounting engine, ``_last_run_emissions``) are dropped when a workspace
+  is opened for writing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import ibis
 import pandas as pd
 
-from sourcegrid.errors import NotFoundError, WorkspaceError
+from sourcegrid.errors import (
+    NotFoundError,
+    WorkspaceBusyError,
+    WorkspaceCorruptError,
+    WorkspaceError,
+)
+from sourcegrid.io.tables import fault_point
 
-__all__ = ["Workspace", "default_workspace_path", "DB_FILE", "ENV_VAR"]
+__all__ = ["Workspace", "default_workspace_path", "lock_timeout", "DB_FILE", "ENV_VAR",
+           "LOCK_TIMEOUT_VAR", "LOCK_INFO_SUFFIX", "HELPER_TABLES"]
 
 DB_FILE = "workspace.duckdb"
 ENV_VAR = "SOURCEGRID_WORKSPACE"
+LOCK_TIMEOUT_VAR = "SOURCEGRID_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 30.0  # [s]
+LOCK_INFO_SUFFIX = ".lockinfo"
+#: Helper tables a run keeps only while it runs (dropped at the next write open).
+HELPER_TABLES = ("_last_run_emissions",)
+_HELPER_VIEW_PREFIX = "_sg_"
+_LOCK_WORDS = ("could not set lock", "conflicting lock")
+_PID = re.compile(r"PID (\d+)")
+
+
+def lock_timeout() -> float:
+    """Seconds to wait for a busy workspace: ``$SOURCEGRID_LOCK_TIMEOUT``, default 30."""
+    text = os.environ.get(LOCK_TIMEOUT_VAR, "").strip()
+    if not text:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise WorkspaceError(f"{LOCK_TIMEOUT_VAR}={text!r} is not a number of seconds >= 0")
+    return value
+
+
+def _is_lock_error(error: BaseException) -> bool:
+    text = str(error).lower()
+    return any(word in text for word in _LOCK_WORDS)
+
+
+def _corrupt(db: Path, error: BaseException) -> WorkspaceCorruptError:
+    text = str(error).split("\n")[0]
+    folder = db.parent
+    if "version" in text.lower() and "database" in text.lower():
+        advice = ("it was written by another DuckDB version; open it with that version, or "
+                  "export it there and import it here")
+    elif "permission" in text.lower():
+        advice = "give this user read and write permission on the file and its folder"
+    elif "directory" in text.lower():
+        advice = f"{db.name} must be a file; move the folder aside"
+    else:
+        advice = (f"restore {db.name} from a backup, or move it aside and run 'sourcegrid init "
+                  f"--workspace {folder}' to start a new workspace")
+    return WorkspaceCorruptError(f"the workspace file {db} cannot be read: {text}. What to "
+                                 f"do: {advice}")
+
+
+def _default_command() -> str:
+    args = [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv and sys.argv[0] else ["python"]
+    text = " ".join(args)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def default_workspace_path() -> Path:
@@ -44,22 +128,130 @@ class Workspace:
     create : bool
         Create the folder and database when missing; otherwise a missing
         workspace is an error that says how to create one.
+    read_only : bool
+        Open the DuckDB file read-only: several readers may hold it at once (not
+        while a writer does).
+    lock_timeout : float, optional
+        Seconds to wait while another process holds the file (default
+        :func:`lock_timeout`, ``$SOURCEGRID_LOCK_TIMEOUT`` or 30); 0 fails at once.
+    on_wait : callable(str), optional
+        Called once, with a message naming the holder, when the open has to wait.
+    command : str, optional
+        What this process is, written to the lock-info file while it holds the
+        workspace for writing (default: its command line). A web app holding one
+        long-lived connection passes e.g. ``'sourcegrid web (pid 123)'``.
+
+    Raises
+    ------
+    WorkspaceError
+        No workspace at ``path`` and ``create`` is false.
+    WorkspaceBusyError
+        Another process held the file for longer than ``lock_timeout``.
+    WorkspaceCorruptError
+        The file is not a readable DuckDB database.
     """
 
     def __init__(self, path: str | Path | None = None, *, create: bool = False,
-                 backend: Any = None) -> None:
+                 backend: Any = None, read_only: bool = False,
+                 lock_timeout: float | None = None,
+                 on_wait: Callable[[str], None] | None = None,
+                 command: str | None = None) -> None:
         self.path = Path(path) if path is not None else default_workspace_path()
+        self.read_only = read_only
+        self._depth = 0
+        self._lock_info: Path | None = None
+        #: Decides at ``__exit__`` whether an open transaction commits (given the exception
+        #: or None); the CLI sets it so that a deliberate exit still commits.
+        self.commit_on_exit: Callable[[BaseException | None], bool] = lambda exc: exc is None
         if backend is not None:
             self.con = backend
             return
         db = self.path / DB_FILE
-        if not db.exists() and not create:
+        if db.is_dir():
+            raise _corrupt(db, OSError("Is a directory"))
+        if not db.exists() and (not create or read_only):
             raise WorkspaceError(
                 f"no workspace at {self.path} (no {DB_FILE}); create one with "
                 f"'sourcegrid init --workspace {self.path}'"
             )
+        if self.path.exists() and not self.path.is_dir():
+            raise WorkspaceError(f"the workspace {self.path} is a file; a workspace is a folder "
+                                 f"holding {DB_FILE}")
         self.path.mkdir(parents=True, exist_ok=True)
-        self.con = ibis.duckdb.connect(str(db))
+        self.con = self._connect(db, read_only, _timeout(lock_timeout), on_wait)
+        if not read_only:
+            self._lock_info = db.with_name(db.name + LOCK_INFO_SUFFIX)
+            self._write_lock_info(command or _default_command())
+            self._drop_helpers()
+
+    def _connect(self, db: Path, read_only: bool, timeout: float,
+                 on_wait: Callable[[str], None] | None):
+        import duckdb
+
+        deadline = time.monotonic() + timeout
+        delay, told, started = 0.05, False, time.monotonic()
+        while True:
+            try:
+                con = ibis.duckdb.connect(str(db), read_only=read_only)
+                con.raw_sql("SELECT 1").fetchall()
+                return con
+            except duckdb.IOException as error:
+                if not _is_lock_error(error):
+                    raise _corrupt(db, error) from None
+                holder = self._holder(db, error)
+                if time.monotonic() >= deadline:
+                    waited = time.monotonic() - started
+                    raise WorkspaceBusyError(
+                        f"the workspace {self.path} is busy: {holder} holds it"
+                        + (f" (waited {waited:.0f} s)" if waited >= 0.5 else "")
+                        + f". Try again when it has finished, or wait longer with "
+                        f"{LOCK_TIMEOUT_VAR}=<seconds>.") from None
+                if not told and on_wait is not None:
+                    on_wait(f"the workspace {self.path} is busy: {holder} holds it; waiting up "
+                            f"to {timeout:.0f} s ({LOCK_TIMEOUT_VAR})")
+                    told = True
+                time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+                delay = min(delay * 2, 0.5)
+            except duckdb.Error as error:  # serialization, invalid input: a damaged file
+                raise _corrupt(db, error) from None
+
+    def _holder(self, db: Path, error: BaseException) -> str:
+        """Who holds the file: the lock-info file when its pid is DuckDB's, else the pid."""
+        match = _PID.search(str(error))
+        pid = int(match.group(1)) if match else None
+        info = _read_lock_info(db.with_name(db.name + LOCK_INFO_SUFFIX))
+        if info and (info.get("pid") == pid or (pid is None and _alive(info.get("pid")))):
+            return (f"'{info.get('command', '?')}' (pid {info.get('pid')}, since "
+                    f"{info.get('since', '?')})")
+        return f"another process (pid {pid})" if pid else "another process"
+
+    def _write_lock_info(self, command: str) -> None:
+        info = {"pid": os.getpid(), "command": command,
+                "since": datetime.now(UTC).isoformat(timespec="seconds")}
+        temp = self._lock_info.with_name(f"{self._lock_info.name}.{os.getpid()}.tmp")
+        with contextlib.suppress(OSError):
+            temp.write_text(json.dumps(info, ensure_ascii=False), encoding="utf-8")
+            os.replace(temp, self._lock_info)
+
+    def _remove_lock_info(self) -> None:
+        if self._lock_info is None:
+            return
+        info = _read_lock_info(self._lock_info)
+        if info and info.get("pid") == os.getpid():
+            with contextlib.suppress(OSError):
+                self._lock_info.unlink()
+        self._lock_info = None
+
+    def _drop_helpers(self) -> None:
+        """Drop helper views/tables a killed run left (we hold the write lock here)."""
+        rows = self.con.con.execute(
+            "SELECT table_name, table_type FROM information_schema.tables "
+            "WHERE table_catalog = current_database() AND table_schema = 'main' AND (starts_with(table_name, ?) OR "
+            "list_contains(?, table_name))", [_HELPER_VIEW_PREFIX, list(HELPER_TABLES)]
+        ).fetchall()
+        for name, kind in rows:
+            statement = "DROP VIEW IF EXISTS" if kind == "VIEW" else "DROP TABLE IF EXISTS"
+            self.con.con.execute(f'{statement} "{name}"')  # names from the catalog, quoted
 
     @classmethod
     def from_backend(cls, backend: Any, path: str | Path = ".") -> Workspace:
@@ -75,6 +267,53 @@ class Workspace:
     def engine(self) -> str:
         """Name of the backend ('duckdb', 'pyspark', 'postgres')."""
         return self.con.name
+
+    # ------------------------------------------------------------------ transactions
+
+    @property
+    def in_transaction(self) -> bool:
+        """A transaction opened by :meth:`begin` / :meth:`transaction` is open."""
+        return self._depth > 0
+
+    def begin(self) -> None:
+        """Open a transaction (nested calls join the open one)."""
+        if self._depth == 0 and self.engine == "duckdb":
+            self.con.con.execute("BEGIN TRANSACTION")
+        self._depth += 1
+
+    def commit(self) -> None:
+        """Commit the outermost transaction (inner calls only leave their level)."""
+        if self._depth == 0:
+            return
+        self._depth -= 1
+        if self._depth == 0 and self.engine == "duckdb":
+            fault_point("workspace:before_commit")
+            self.con.con.execute("COMMIT")
+
+    def rollback(self) -> None:
+        """Undo everything since the outermost :meth:`begin` (at any nesting level)."""
+        if self._depth == 0:
+            return
+        self._depth = 0
+        if self.engine == "duckdb":
+            with contextlib.suppress(Exception):  # a connection already lost rolled back
+                self.con.con.execute("ROLLBACK")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Workspace]:
+        """Run a block in one transaction: all of it is stored, or nothing.
+
+        On DuckDB: BEGIN … COMMIT, ROLLBACK on any exception (a kill loses only
+        uncommitted work). Nested blocks join the outer transaction. Other engines
+        have no multi-statement transactions through Ibis: the block runs as is.
+        """
+        self.begin()
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
 
     def tables(self) -> list[str]:
         return sorted(self.con.list_tables())
@@ -127,12 +366,55 @@ class Workspace:
         return self.table(name).to_pandas()
 
     def close(self) -> None:
+        """Close the connection; an open transaction is rolled back (commit it first)."""
+        if self.engine != "duckdb":
+            return
+        self.rollback()
         disconnect = getattr(self.con, "disconnect", None)
-        if disconnect is not None and self.engine == "duckdb":
-            disconnect()
+        if disconnect is not None:
+            with contextlib.suppress(Exception):
+                disconnect()
+        self._remove_lock_info()
 
     def __enter__(self) -> Workspace:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            if self.in_transaction:
+                if self.commit_on_exit(exc):
+                    while self.in_transaction:
+                        self.commit()
+                else:
+                    self.rollback()
+        finally:
+            self.close()
+
+
+def _timeout(value: float | None) -> float:
+    if value is None:
+        return lock_timeout()
+    if not value >= 0:
+        raise WorkspaceError(f"lock_timeout must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def _alive(pid: object) -> bool:
+    """Whether a process with this pid exists (a lock-info file of a killed writer is stale)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_lock_info(path: Path) -> dict | None:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None

@@ -1,0 +1,177 @@
+"""CLI: ``sourcegrid serve`` (the web app) and ``sourcegrid web password | token | demo-logins``.
+
+The server holds the workspace for writing while it runs (DuckDB: one writer
+process), so the other commands that change the same workspace wait for it;
+stop the server first (Ctrl-C) to run them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sourcegrid.cli.common import WorkspaceOption, console, err_console, reported_errors
+
+#: Password given by ``sourcegrid web demo-logins`` (and ``serve --demo-logins``).
+DEMO_PASSWORD = "sourcegrid-demo"
+
+
+def _workspace(path: Path | None):
+    """The workspace, held by this process with a name other processes see while waiting."""
+    from sourcegrid.store import Workspace
+
+    return Workspace(path, command=f"sourcegrid serve (pid {os.getpid()})")
+
+
+def _demo_logins(workspace, password: str) -> list[str]:
+    """Give every active person without a password ``password``; their ids."""
+    from sourcegrid.web.auth import Credentials
+    from sourcegrid.web.store import WebStore
+    from sourcegrid.workflow.org import Organisation
+
+    credentials = Credentials(WebStore(workspace))
+    known = credentials.usernames()
+    people = Organisation.load(workspace).people.values()
+    chosen = sorted(p.person_id for p in people if p.active and p.person_id not in known)
+    credentials.set_shared_password(chosen, password, by="sourcegrid web demo-logins")
+    return chosen
+
+
+def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+    web = typer.Typer(help="Web app accounts: passwords, API tokens, demo logins.",
+                      no_args_is_help=True)
+    app.add_typer(web, name="web")
+
+    @app.command("serve")
+    def serve(
+        workspace: WorkspaceOption = None,
+        host: Annotated[str, typer.Option(
+            "--host", help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port", min=1, max=65535,
+                                          help="TCP port.")] = 8000,
+        demo_logins: Annotated[bool, typer.Option(
+            "--demo-logins", help=f"Give every person without a password the demo password "
+                                  f"'{DEMO_PASSWORD}' first (demo workspaces only).")] = False,
+        secure_cookies: Annotated[bool, typer.Option(
+            "--secure-cookies", help="Always mark the session cookie Secure (behind a TLS "
+                                     "proxy); by default only requests over https get it."
+        )] = False,
+    ) -> None:
+        """Serve the web app (map, dossiers, alerts, inventory, AQI, API) on one workspace.
+
+        Log in with a person of the workspace's organisation (table people) and the
+        password set by 'sourcegrid web password PERSON' (or --demo-logins on a demo).
+        The API reference is at /api/docs, the schema at /api/openapi.json.
+
+        Example: sourcegrid serve --workspace ws --port 8000
+        """
+        with reported_errors():
+            import uvicorn
+
+            from sourcegrid.web import create_app
+
+            ws = _workspace(workspace)
+            if demo_logins:
+                given = _demo_logins(ws, DEMO_PASSWORD)
+                if given:
+                    console.print(f"demo password '{DEMO_PASSWORD}' given to {len(given)} "
+                                  f"people: {', '.join(given[:12])}"
+                                  + (" ..." if len(given) > 12 else ""))
+            application = create_app(workspace=ws, secure_cookies=True if secure_cookies
+                                     else None)
+            people = application.state.web.credentials.usernames()
+            if not people:
+                err_console.print("[yellow]nobody can log in yet:[/] set a password with "
+                                  "'sourcegrid web password PERSON' (or start with "
+                                  "--demo-logins on a demo workspace)")
+            shown = "localhost" if host in ("127.0.0.1", "::1") else host
+            console.print(f"sourcegrid web on http://{shown}:{port}/ (workspace {ws.path}); "
+                          "Ctrl-C stops it")
+            uvicorn.run(application, host=host, port=port, log_level="warning",
+                        proxy_headers=False)
+
+    @web.command("password")
+    def password(
+        person_id: Annotated[str, typer.Argument(help="The person (table people).")],
+        workspace: WorkspaceOption = None,
+        stdin: Annotated[bool, typer.Option(
+            "--stdin", help="Read the password from standard input (for scripts).")] = False,
+    ) -> None:
+        """Set a person's web password (argon2-hashed; at least 8 characters).
+
+        Example: sourcegrid web password town_a --workspace ws
+        """
+        with reported_errors():
+            from sourcegrid.errors import NotFoundError, OptionError
+            from sourcegrid.web.auth import MIN_PASSWORD_LENGTH, Credentials
+            from sourcegrid.web.store import WebStore
+            from sourcegrid.workflow.org import Organisation
+
+            ws = _workspace(workspace)
+            try:
+                people = Organisation.load(ws).people
+                if person_id not in people:
+                    raise NotFoundError("person", person_id, people)
+                if stdin:
+                    secret = sys.stdin.readline().rstrip("\n")
+                else:
+                    secret = typer.prompt("password", hide_input=True,
+                                          confirmation_prompt=True)
+                if len(secret) < MIN_PASSWORD_LENGTH:
+                    raise OptionError("password", "(hidden)",
+                                      f"at least {MIN_PASSWORD_LENGTH} characters")
+                Credentials(WebStore(ws)).set_password(person_id, secret,
+                                                       by="sourcegrid web password")
+            finally:
+                ws.close()
+            console.print(f"password of {person_id} set")
+
+    @web.command("token")
+    def token(
+        person_id: Annotated[str, typer.Argument(help="The person the token acts as.")],
+        workspace: WorkspaceOption = None,
+        name: Annotated[str, typer.Option("--name", help="What the token is for.")] = "",
+    ) -> None:
+        """Make an API token (printed once) for a machine client acting as a person.
+
+        Send it as 'Authorization: Bearer <token>'.
+
+        Example: sourcegrid web token city --name nightly-export --workspace ws
+        """
+        with reported_errors():
+            from sourcegrid.errors import NotFoundError
+            from sourcegrid.web.auth import Credentials
+            from sourcegrid.web.store import WebStore
+            from sourcegrid.workflow.org import Organisation
+
+            ws = _workspace(workspace)
+            try:
+                people = Organisation.load(ws).people
+                if person_id not in people:
+                    raise NotFoundError("person", person_id, people)
+                secret = Credentials(WebStore(ws)).create_token(person_id, name,
+                                                                by="sourcegrid web token")
+            finally:
+                ws.close()
+            console.print(secret, soft_wrap=True)
+
+    @web.command("demo-logins")
+    def demo_logins_command(workspace: WorkspaceOption = None) -> None:
+        """Give every person without a password the demo password 'sourcegrid-demo'.
+
+        For demo workspaces ('sourcegrid demo'); never on real data.
+
+        Example: sourcegrid web demo-logins --workspace ws
+        """
+        with reported_errors():
+            ws = _workspace(workspace)
+            try:
+                given = _demo_logins(ws, DEMO_PASSWORD)
+            finally:
+                ws.close()
+            console.print(f"demo password '{DEMO_PASSWORD}' given to {len(given)} people"
+                          + (f": {', '.join(given)}" if given else ""))

@@ -1,0 +1,202 @@
+"""Learning from inspections: re-rank traced candidates with a logistic model.
+
+The physical ranking of :func:`sourcegrid.tracing.attribution.trace_cell` orders the
+candidates by fitted share. Inspectors then say which source really was the cause
+(:mod:`sourcegrid.tracing.findings`). A logistic regression on the evidence features of
+each ranked row learns how far to trust each piece of evidence in this city (e.g. that
+the fitted share of far, tall stacks is overrated, or that the hours upwind matter):
+
+    P(cause | features) = 1 / (1 + exp(−(w·f + b)))
+
+Features (:data:`FEATURES`, standardised): fitted share, log10 scale factor, log10
+predicted and fitted contributions, distance [km], share of hours upwind, correlation of
+the predicted series with the excess, CPF of the excess at the source's bearing,
+unregistered (0/1), confounded (group size > 1) and 1/physical rank.
+
+Labels: a row of ``trace_results`` whose (cell_id, source_id) has a finding is labelled
+by its ``confirmed`` value; an unregistered row is labelled by the findings of its cell
+within ``match_distance_m`` (1.5 km) of its location estimate. A cell with a confirmed
+finding also labels the other rows of its trace among the first ``implicit_negatives``
+(10) as negatives: the cause was found and it was not them.
+
+With fewer than ``min_rows`` labelled rows (default 20) or fewer than ``min_per_class``
+(3) of either class, the model is not fitted and the physical ranking stands
+(:attr:`RankingModel.fallback`).
+
+References
+----------
+Pedregosa, F. et al. (2011). Scikit-learn: Machine Learning in Python. JMLR 12,
+2825-2830 (``LogisticRegression``, L2-penalised, lbfgs).
+Hosmer, D. W., Lemeshow, S. and Sturdivant, R. X. (2013). Applied Logistic Regression,
+3rd ed. Wiley.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["FEATURES", "MIN_ROWS", "features", "training_rows", "RankingModel",
+           "rerank_with_workspace"]
+
+FEATURES = ["share", "log_scale_factor", "log_predicted", "log_fitted", "distance_km",
+            "upwind_hours_share", "correlation", "cpf_at_bearing", "unregistered",
+            "confounded", "inverse_rank"]
+#: Labelled rows needed before the model replaces the physical ranking.
+MIN_ROWS = 20
+MIN_PER_CLASS = 3
+
+
+def features(table: pd.DataFrame) -> np.ndarray:
+    """The evidence features of ranked rows (rows × :data:`FEATURES`), NaN-free."""
+    def column(name, default=0.0):
+        if name not in table:
+            return np.full(len(table), default)
+        return pd.to_numeric(table[name], errors="coerce").to_numpy(float)
+
+    share = np.clip(np.nan_to_num(column("share")), -1, 2)
+    scale = column("scale_factor", 1.0)
+    scale = np.log10(np.clip(np.nan_to_num(scale, nan=1.0), 1e-2, 1e3))
+    predicted = np.log10(np.clip(np.nan_to_num(column("predicted"), nan=0.0), 1e-3, None))
+    fitted = np.log10(np.clip(np.nan_to_num(column("fitted"), nan=0.0), 1e-3, None))
+    distance = np.nan_to_num(column("distance_m"), nan=10_000.0) / 1000.0
+    upwind = np.nan_to_num(column("upwind_hours_share"))
+    correlation = np.nan_to_num(column("correlation"))
+    cpf_value = np.nan_to_num(column("cpf_at_bearing"))
+    kind = table["kind"].astype(str).to_numpy() if "kind" in table else np.full(len(table), "")
+    unregistered = (kind == "unregistered").astype(float)
+    confounded = (np.nan_to_num(column("group_size", 1.0), nan=1.0) > 1).astype(float)
+    rank = column("physical_rank") if "physical_rank" in table else column("rank")
+    inverse_rank = 1.0 / np.clip(np.nan_to_num(rank, nan=100.0), 1, None)
+    return np.column_stack([share, scale, predicted, fitted, distance, upwind, correlation,
+                            cpf_value, unregistered, confounded, inverse_rank])
+
+
+def training_rows(results: pd.DataFrame, findings: pd.DataFrame, *,
+                  match_distance_m: float = 1500.0, implicit_negatives: int = 10
+                  ) -> pd.DataFrame:
+    """Rows of ``trace_results`` labelled by the findings (column ``label``: 1 / 0).
+
+    See the module docstring for the labelling rules.
+    """
+    if results.empty or findings.empty:
+        return results.iloc[0:0].assign(label=pd.Series(dtype=float))
+    rows = results.copy()
+    rank = pd.to_numeric(rows.get("physical_rank", rows.get("rank")), errors="coerce")
+    rows["label"] = np.nan
+    registered = findings.loc[findings["source_id"].astype(str) != ""]
+    labels = registered.groupby(["cell_id", "source_id"])["confirmed"].max()
+    keys = pd.MultiIndex.from_arrays([rows["cell_id"].astype(str), rows["source_id"].astype(str)])
+    matched = labels.reindex(keys).to_numpy(dtype=object)
+    has = pd.notna(matched)
+    rows.loc[has, "label"] = matched[has].astype(float)
+    located = findings.dropna(subset=["lon", "lat"])
+    unregistered = (rows["kind"] == "unregistered").to_numpy()
+    if len(located) and unregistered.any():
+        from pyproj import Geod
+
+        geod = Geod(ellps="WGS84")
+        for index in np.flatnonzero(unregistered):
+            here = located.loc[located["cell_id"] == rows["cell_id"].iloc[index]]
+            if here.empty:
+                continue
+            _, _, distance = geod.inv(np.full(len(here), rows["lon"].iloc[index]),
+                                      np.full(len(here), rows["lat"].iloc[index]),
+                                      here["lon"].to_numpy(float), here["lat"].to_numpy(float))
+            close = distance <= match_distance_m
+            if close.any():
+                rows.iloc[index, rows.columns.get_loc("label")] = float(
+                    here["confirmed"].to_numpy()[close].max())
+    confirmed_cells = set(findings.loc[findings["confirmed"], "cell_id"])
+    implicit = (rows["cell_id"].isin(confirmed_cells) & rows["label"].isna()
+                & (rank <= implicit_negatives)).to_numpy()
+    rows.loc[implicit, "label"] = 0.0
+    return rows.loc[rows["label"].notna()].reset_index(drop=True)
+
+
+@dataclass
+class RankingModel:
+    """A logistic model of "this candidate is the cause", or the physical fallback.
+
+    Attributes
+    ----------
+    fallback : bool
+        True when findings were too few: :meth:`rerank` keeps the physical ranking.
+    reason : str
+        Why the model is (not) used.
+    rows, positives : int
+        Labelled rows and positive labels it was fitted on.
+    coefficients : dict
+        Feature → standardised coefficient (empty on fallback).
+    """
+
+    fallback: bool
+    reason: str
+    rows: int = 0
+    positives: int = 0
+    coefficients: dict = field(default_factory=dict)
+    pipeline: object = None
+
+    @classmethod
+    def fit(cls, results: pd.DataFrame, findings: pd.DataFrame, *, min_rows: int = MIN_ROWS,
+            min_per_class: int = MIN_PER_CLASS, regularisation: float = 1.0,
+            **label_options) -> RankingModel:
+        """Fit on trace results labelled by findings (see :func:`training_rows`)."""
+        labelled = training_rows(results, findings, **label_options)
+        y = labelled["label"].to_numpy(int) if len(labelled) else np.zeros(0, int)
+        positives, negatives = int(y.sum()), int(len(y) - y.sum())
+        if len(y) < min_rows or min(positives, negatives) < min_per_class:
+            return cls(True, f"{len(y)} labelled row(s) ({positives} confirmed): need "
+                             f"{min_rows} with {min_per_class} of each kind; physical ranking "
+                             "kept", len(y), positives)
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        pipeline = make_pipeline(StandardScaler(), LogisticRegression(
+            C=regularisation, class_weight="balanced", max_iter=1000))
+        pipeline.fit(features(labelled), y)
+        weights = pipeline[-1].coef_[0]
+        return cls(False, f"fitted on {len(y)} labelled rows ({positives} confirmed)", len(y),
+                   positives, dict(zip(FEATURES, weights.round(3).tolist(), strict=True)),
+                   pipeline)
+
+    def probability(self, table: pd.DataFrame) -> np.ndarray:
+        """P(cause) of each row (NaN on fallback)."""
+        if self.fallback or table.empty:
+            return np.full(len(table), np.nan)
+        return self.pipeline.predict_proba(features(table))[:, 1]
+
+    def rerank(self, table: pd.DataFrame) -> pd.DataFrame:
+        """The table ordered by probability (rank renumbered, physical_rank kept)."""
+        table = table.copy()
+        if "physical_rank" not in table:
+            table["physical_rank"] = np.arange(1, len(table) + 1)
+        table["probability"] = self.probability(table)
+        if self.fallback or table.empty:
+            return table
+        table = table.sort_values(["probability", "physical_rank"], ascending=[False, True],
+                                  kind="mergesort").reset_index(drop=True)
+        table["rank"] = np.arange(1, len(table) + 1)
+        return table
+
+
+def rerank_with_workspace(workspace, table: pd.DataFrame, **options) -> pd.DataFrame:
+    """Re-rank a trace table with a model fitted on the workspace's findings.
+
+    Uses ``trace_results`` and ``inspection_findings``; with too few findings (or none)
+    the table is returned with the physical ranking (``probability`` NaN).
+    """
+    from sourcegrid.tracing.attribution import TRACE_RESULTS_TABLE
+    from sourcegrid.tracing.findings import FINDINGS_TABLE, read_findings
+
+    if not (workspace.has(FINDINGS_TABLE) and workspace.has(TRACE_RESULTS_TABLE)):
+        return table
+    findings = read_findings(workspace)
+    if len(findings) < MIN_PER_CLASS:
+        return table
+    results = workspace.read(TRACE_RESULTS_TABLE)
+    model = RankingModel.fit(results, findings, **options)
+    return model.rerank(table)

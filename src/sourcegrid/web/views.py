@@ -1,0 +1,324 @@
+"""Read-only views of workspace tables for the pages and the API, limited to visible cells.
+
+Nothing here computes science: values come from the tables the pipeline wrote
+(``cells``, ``grid_spec``, ``cell_hours``, ``hotspots``, ``cell_grades``,
+``inventory``, ``sources``, ``cell_inventory``, ``aqi_daily``) or from the
+library functions that own the formula (:func:`sourcegrid.quality.aqi.daily`,
+:func:`sourcegrid.quality.gooddays.good_days`). Every view takes the set of
+cells the caller may see (``None`` only for a city-wide role) and never returns
+a row of another cell: the scope is applied on the server, before JSON or HTML
+is made.
+
+Derived data that is costly to rebuild (cell outlines, the list of hours) is
+cached and dropped whenever :attr:`WebStore.version` moves.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sourcegrid.web.store import WebStore
+
+__all__ = ["Views", "clean", "records"]
+
+#: Sector names of the inventory, with the labels the pages show (zh / en).
+SECTOR_LABELS = {
+    "industry": "工业 industry",
+    "boiler": "锅炉 boilers",
+    "traffic": "交通 traffic",
+    "dust": "扬尘 dust",
+    "other": "其他 other",
+}
+
+#: Breakdowns of the inventory pages.
+INVENTORY_BREAKDOWNS = ("industry", "pollutant", "region", "sector")
+
+
+def clean(value: Any) -> Any:
+    """A JSON-safe Python value (NaN/NaT → None, numpy scalars → Python, times → ISO)."""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, float | np.floating):
+        value = float(value)
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A DataFrame as a list of JSON-safe dicts."""
+    columns = list(frame.columns)
+    return [{c: clean(v) for c, v in zip(columns, row, strict=True)}
+            for row in frame.itertuples(index=False, name=None)]
+
+
+class Views:
+    """The read side of the app over one :class:`WebStore`."""
+
+    def __init__(self, store: WebStore) -> None:
+        self.store = store
+        self._cache: dict[Any, Any] = {}
+        self._cache_version = -1
+        self._lock = threading.Lock()
+
+    # ---- caching ---------------------------------------------------------------------------
+    def _cached(self, key, build):
+        with self._lock:
+            if self._cache_version != self.store.version:
+                self._cache.clear()
+                self._cache_version = self.store.version
+            if key in self._cache:
+                return self._cache[key]
+        value = build()
+        with self._lock:
+            self._cache[key] = value
+        return value
+
+    def _table(self, name: str) -> pd.DataFrame | None:
+        return self.store.read(name) if self.store.has(name) else None
+
+    # ---- cells -----------------------------------------------------------------------------
+    def cells(self) -> pd.DataFrame:
+        """The ``cells`` table (cell_id, row, col, lon, lat, city/county/township codes)."""
+        def build():
+            frame = self._table("cells")
+            if frame is None:
+                return pd.DataFrame(columns=["cell_id", "row", "col", "lon", "lat", "city_code",
+                                             "county_code", "township_code"])
+            return frame
+        return self._cached("cells", build)
+
+    def cell_ids(self) -> set[str]:
+        return set(self.cells()["cell_id"].astype(str))
+
+    def hotspot_cells(self) -> set[str]:
+        """Cells in the ``hotspots`` table (any method), empty when there is none."""
+        def build():
+            if not self.store.has("hotspots"):
+                return frozenset()
+            rows = self.store.query('SELECT DISTINCT cell_id FROM "hotspots"')
+            return frozenset(str(r["cell_id"]) for r in rows if r["cell_id"])
+        return set(self._cached("hotspots", build))
+
+    def grades(self) -> dict[str, dict[str, Any]]:
+        """Per cell the row of ``cell_grades`` (grade and type with evidence)."""
+        def build():
+            frame = self._table("cell_grades")
+            if frame is None or "cell_id" not in frame:
+                return {}
+            frame = frame.drop_duplicates("cell_id", keep="last")
+            return {r["cell_id"]: r for r in records(frame)}
+        return self._cached("grades", build)
+
+    def outlines(self) -> dict[str, dict]:
+        """Per cell its GeoJSON geometry (polygon from ``grid_spec``, else its centre point)."""
+        def build():
+            cells = self.cells()
+            if not len(cells):
+                return {}
+            spec = None
+            if self.store.has("grid_spec"):
+                from sourcegrid.grid.spec import GridSpec
+
+                spec = GridSpec.from_dict(self.store.read("grid_spec").iloc[0].to_dict())
+            if spec is None:
+                return {cid: {"type": "Point", "coordinates": [float(lon), float(lat)]}
+                        for cid, lon, lat in zip(cells["cell_id"], cells["lon"], cells["lat"],
+                                                 strict=True)}
+            import shapely
+
+            polygons = spec.polygons(cells["row"].to_numpy(np.int64),
+                                     cells["col"].to_numpy(np.int64))
+            coordinates = [np.round(shapely.get_coordinates(p), 6).tolist() for p in polygons]
+            return {cid: {"type": "Polygon", "coordinates": [ring]}
+                    for cid, ring in zip(cells["cell_id"], coordinates, strict=True)}
+        return self._cached("outlines", build)
+
+    # ---- the map ---------------------------------------------------------------------------
+    def pollutants(self) -> list[str]:
+        def build():
+            if not self.store.has("cell_hours"):
+                return []
+            rows = self.store.query('SELECT DISTINCT pollutant FROM "cell_hours" ORDER BY 1')
+            return [r["pollutant"] for r in rows]
+        return self._cached("pollutants", build)
+
+    def map_times(self, pollutant: str) -> list[str]:
+        """Hours (UTC, ISO 8601) with cell values of ``pollutant``, in order."""
+        def build():
+            if not self.store.has("cell_hours"):
+                return []
+            frame = self.store.frame('SELECT DISTINCT time FROM "cell_hours" WHERE pollutant = ? '
+                                     "ORDER BY time", [pollutant])
+            times = pd.to_datetime(frame["time"], utc=True)
+            return [t.isoformat() for t in times]
+        return self._cached(("times", pollutant), build)
+
+    def map_layer(self, pollutant: str, time: pd.Timestamp | None,
+                  visible: set[str] | None) -> dict[str, Any]:
+        """GeoJSON of the visible cells with their value at ``time`` (default: the last hour).
+
+        ``time`` None and no hour at all give cells without values.
+        """
+        times = self.map_times(pollutant)
+        if time is None and times:
+            time = pd.Timestamp(times[-1])
+        values: dict[str, dict[str, Any]] = {}
+        if time is not None and self.store.has("cell_hours"):
+            frame = self.store.frame(
+                'SELECT cell_id, value, uncertainty, n_readings, method FROM "cell_hours" '
+                "WHERE pollutant = ? AND time = ?", [pollutant, time.to_pydatetime()])
+            values = {r["cell_id"]: r for r in records(frame)}
+        cells = self.cells()
+        hotspots = self.hotspot_cells()
+        grades = self.grades()
+        outlines = self.outlines()
+        features = []
+        for row in records(cells):
+            cell_id = row["cell_id"]
+            if visible is not None and cell_id not in visible:
+                continue
+            value = values.get(cell_id, {})
+            grade = grades.get(cell_id, {})
+            features.append({
+                "type": "Feature", "id": cell_id, "geometry": outlines.get(cell_id),
+                "properties": {
+                    "cell_id": cell_id, "county_code": row.get("county_code"),
+                    "township_code": row.get("township_code"),
+                    "value": value.get("value"), "uncertainty": value.get("uncertainty"),
+                    "n_readings": value.get("n_readings"), "method": value.get("method"),
+                    "hotspot": cell_id in hotspots,
+                    "grade": grade.get("concentration_category") or grade.get("grade"),
+                    "type": grade.get("type"),
+                }})
+        return {"type": "FeatureCollection", "pollutant": pollutant,
+                "time": None if time is None else time.isoformat(), "features": features}
+
+    def cell_series(self, cell_id: str, pollutant: str) -> pd.DataFrame:
+        """Hourly values of one cell (time, value, uncertainty)."""
+        if not self.store.has("cell_hours"):
+            return pd.DataFrame(columns=["time", "value", "uncertainty"])
+        return self.store.frame('SELECT time, value, uncertainty FROM "cell_hours" '
+                                "WHERE cell_id = ? AND pollutant = ? ORDER BY time",
+                                [cell_id, pollutant])
+
+    # ---- inventory -------------------------------------------------------------------------
+    def _source_cells(self) -> pd.DataFrame:
+        """source_id → cell_id (by the source's position on the grid)."""
+        def build():
+            sources = self._table("sources")
+            if sources is None or not self.store.has("grid_spec"):
+                return pd.DataFrame(columns=["source_id", "cell_id"])
+            from sourcegrid.grid.spec import GridSpec
+
+            spec = GridSpec.from_dict(self.store.read("grid_spec").iloc[0].to_dict())
+            rows, cols = spec.cell_of(pd.to_numeric(sources["lon"], errors="coerce").to_numpy(),
+                                      pd.to_numeric(sources["lat"], errors="coerce").to_numpy())
+            keep = ["source_id", *[c for c in ("name", "industry_code", "sector", "kind", "lon",
+                                               "lat") if c in sources]]
+            frame = sources[keep].copy()
+            frame["cell_id"] = spec.cell_id(rows, cols)
+            return frame
+        return self._cached("source_cells", build)
+
+    def inventory(self, visible: set[str] | None, *, pollutant: str | None = None
+                  ) -> pd.DataFrame:
+        """Inventory rows of the visible cells with cell_id, industry_code, county/township."""
+        def build():
+            inventory = self._table("inventory")
+            if inventory is None:
+                return None
+            where = self._source_cells()
+            columns = [c for c in ("source_id", "cell_id", "name", "industry_code") if c in where]
+            frame = inventory.merge(where[columns], on="source_id", how="left")
+            cells = self.cells()[["cell_id", "county_code", "township_code"]]
+            return frame.merge(cells, on="cell_id", how="left")
+        frame = self._cached("inventory", build)
+        if frame is None:
+            return pd.DataFrame(columns=["source_id", "pollutant", "emission", "sector",
+                                         "cell_id", "industry_code", "county_code",
+                                         "township_code"])
+        if visible is not None:
+            frame = frame.loc[frame["cell_id"].isin(visible)]
+        if pollutant:
+            frame = frame.loc[frame["pollutant"] == pollutant]
+        return frame
+
+    def inventory_summary(self, visible: set[str] | None, by: str,
+                          pollutant: str | None = None) -> pd.DataFrame:
+        """Emission [kg] summed by industry, pollutant, region (township) or sector."""
+        frame = self.inventory(visible, pollutant=pollutant)
+        key = {"industry": "industry_code", "pollutant": "pollutant",
+               "region": "township_code", "sector": "sector"}[by]
+        if key not in frame or not len(frame):
+            return pd.DataFrame(columns=[by, "pollutant", "emission_kg", "sources"])
+        keys = [key] if key == "pollutant" else [key, "pollutant"]
+        grouped = (frame.assign(**{key: frame[key].astype("string").fillna("(none)")})
+                   .groupby(keys, dropna=False)
+                   .agg(emission_kg=("emission", "sum"), sources=("source_id", "nunique"))
+                   .reset_index().rename(columns={key: by}))
+        return grouped.sort_values("emission_kg", ascending=False).reset_index(drop=True)
+
+    def inventory_pollutants(self) -> list[str]:
+        frame = self.inventory(None)
+        return sorted(frame["pollutant"].dropna().astype(str).unique()) if len(frame) else []
+
+    # ---- AQI and good days -----------------------------------------------------------------
+    def station_aqi(self) -> pd.DataFrame | None:
+        """The stored daily AQI of the stations (``aqi_daily``), published city-wide data."""
+        return self._cached("aqi_daily", lambda: self._table("aqi_daily"))
+
+    def cell_daily_aqi(self, visible: set[str] | None) -> pd.DataFrame:
+        """Daily AQI (HJ 633, PM2.5 and the other fused pollutants) of the visible cells."""
+        def build():
+            if not self.store.has("cell_hours"):
+                return pd.DataFrame(columns=["date", "site_id", "aqi", "category"])
+            hours = self.store.frame(
+                'SELECT time, cell_id AS site_id, pollutant, value FROM "cell_hours" '
+                "WHERE pollutant IN ('PM2.5', 'PM10', 'SO2', 'NO2', 'CO', 'O3')")
+            if not len(hours):
+                return pd.DataFrame(columns=["date", "site_id", "aqi", "category"])
+            from sourcegrid.quality import aqi
+
+            hours["time"] = pd.to_datetime(hours["time"], utc=True)
+            return aqi.daily(hours)
+        frame = self._cached("cell_aqi", build)
+        if visible is not None:
+            frame = frame.loc[frame["site_id"].astype(str).isin(visible)]
+        return frame
+
+    def good_days(self, daily: pd.DataFrame) -> pd.DataFrame:
+        """Good days per unit over the whole period of ``daily`` (gooddays.good_days)."""
+        if daily is None or not len(daily):
+            return pd.DataFrame()
+        from sourcegrid.quality.gooddays import good_days
+
+        dates = pd.to_datetime(daily["date"])
+        return good_days(daily, dates.min().date(), dates.max().date())
+
+
+def visible_filter(frame: pd.DataFrame, visible: set[str] | None,
+                   column: str = "cell_id") -> pd.DataFrame:
+    """Rows of ``frame`` whose ``column`` is a visible cell (all when ``visible`` is None)."""
+    if visible is None or column not in frame:
+        return frame
+    return frame.loc[frame[column].astype(str).isin(visible)]
+
+
+def first(values: Iterable[Any], default: Any = None) -> Any:
+    for value in values:
+        return value
+    return default

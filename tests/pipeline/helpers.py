@@ -1,0 +1,56 @@
+"""One small city run through the pipeline and the report, shared by the tests of a session.
+
+The sample city of :mod:`sourcegrid.sample.city` (a short period) when it is installed,
+else the stand-in of :mod:`tests.pipeline.stand_in` (same fields, crude physics).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sourcegrid.pipeline import optional_module
+
+SEED = 7
+DAYS = 3
+
+_CACHE: dict[str, object] = {}
+
+
+@dataclass
+class DemoRun:
+    city: object
+    workspace: object
+    result: object
+    reports: list
+    report: Path
+
+
+def small_city(seed: int = SEED, days: int = DAYS):
+    """The sample city over ``days`` days (the stand-in when the generator is missing)."""
+    module = optional_module("sourcegrid.sample.city")
+    if module is not None and hasattr(module, "generate_city") and not os.environ.get(
+            "SOURCEGRID_TEST_STAND_IN"):
+        return module.generate_city(seed, days=days, n_enterprises=80, n_micro=40,
+                                    extent_km=30.0)
+    from tests.pipeline.stand_in import stand_in_city
+
+    return stand_in_city(seed, days=days)
+
+
+def demo_run(tmp_path_factory) -> DemoRun:
+    """Run the pipeline and build the report once per test session."""
+    if "run" not in _CACHE:
+        from sourcegrid.pipeline import run_city_pipeline
+        from sourcegrid.report import build_report
+        from sourcegrid.store import Workspace
+
+        folder = tmp_path_factory.mktemp("demo-run")
+        city = small_city()
+        workspace = Workspace(folder / "ws", create=True)
+        reports: list = []
+        result = run_city_pipeline(workspace, city, progress=reports.append)
+        report = build_report(workspace, folder / "report")
+        _CACHE["run"] = DemoRun(city, workspace, result, reports, report)
+    return _CACHE["run"]  # type: ignore[return-value]

@@ -1,0 +1,156 @@
+"""run_city_pipeline on a small city: every step, and the invariants between the steps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sourcegrid.errors import NotFoundError
+from sourcegrid.pipeline import PIPELINE_STEPS, optional_module, run_city_pipeline
+from sourcegrid.store import Workspace
+
+#: step → the module it needs (a step may only be skipped when its module is missing)
+NEEDS = {"inventory": "sourcegrid.inventory", "trace": "sourcegrid.tracing.attribution",
+         "workflow": "sourcegrid.workflow.demo"}
+
+
+def test_every_step_runs_in_order_with_progress(run):
+    steps = run.result.steps
+    assert steps["name"].tolist() == [name for name, _ in PIPELINE_STEPS]
+    for row in steps.itertuples():
+        if row.status != "done":
+            assert row.name in NEEDS, f"step {row.name} did not run: {row.detail}"
+            assert row.status == "skipped"
+    # the callback hears each step start and end, in order
+    started = [r.name for r in run.reports if r.status == "running"]
+    ended = [r.name for r in run.reports if r.status != "running"]
+    assert started == ended == steps["name"].tolist()
+    assert [r.index for r in run.reports if r.status != "running"] == list(
+        range(1, len(PIPELINE_STEPS) + 1))
+    stored = run.workspace.read("pipeline_steps")
+    assert stored["status"].tolist() == steps["status"].tolist()
+
+
+def test_core_steps_are_never_skipped(run):
+    steps = run.result.steps.set_index("name")
+    for name in ("library", "accounting", "grid", "ingest", "qc", "calibrate", "fuse",
+                 "hotspots", "classify", "aqi", "good_days"):
+        assert steps.loc[name, "status"] == "done", steps.loc[name, "detail"]
+
+
+def test_skipped_steps_name_their_missing_module(run):
+    steps = run.result.steps.set_index("name")
+    for name, module in NEEDS.items():
+        if steps.loc[name, "status"] == "skipped":
+            detail = steps.loc[name, "detail"]
+            # the trace step also waits for the inventory step
+            assert module in detail or "sourcegrid.inventory" in detail, detail
+            assert any(line.startswith(name) for line in run.result.missing)
+
+
+def test_accounting_totals_are_the_stored_run(run):
+    emissions = run.workspace.read("emissions")
+    emissions = emissions[emissions["run"] == "demo"]
+    assert np.allclose(emissions["generation"] - emissions["removal"], emissions["emission"])
+    by_pollutant = emissions.groupby("pollutant")["emission"].sum() / 1000.0  # kg → t
+    totals = run.result.emission_totals.groupby("pollutant")["emission"].sum()
+    pd.testing.assert_series_equal(totals.sort_index(), by_pollutant.sort_index(),
+                                   check_names=False, rtol=1e-9)
+
+
+def test_inventory_totals_equal_accounting_totals(run):
+    if optional_module("sourcegrid.inventory") is None:
+        pytest.skip("sourcegrid.inventory (CITY helper) is not installed")
+    workspace = run.workspace
+    emissions = workspace.read("emissions")
+    emissions = emissions[(emissions["run"] == "demo")
+                          & emissions["pollutant_category"].isin(["air", "废气"])]
+    inventory = workspace.read("inventory")
+    accounted = inventory[inventory["origin"] == "demo"]
+    expected = emissions.groupby("pollutant")["emission"].sum()
+    got = accounted.groupby("pollutant")["emission"].sum()
+    common = expected.index.intersection(got.index)
+    assert len(common) > 0
+    assert np.allclose(got[common], expected[common], rtol=1e-9)
+    # the cells hold the whole inventory, pollutant by pollutant
+    cells = workspace.read("cell_inventory").groupby("pollutant")["emission"].sum()
+    whole = inventory.groupby("pollutant")["emission"].sum()
+    assert np.allclose(cells.reindex(whole.index).fillna(0), whole, rtol=1e-9)
+
+
+def test_cell_hours_cover_every_hour_of_the_period(run):
+    hours = run.workspace.read("cell_hours")
+    pm25 = hours[hours["pollutant"] == "PM2.5"]
+    times = pd.to_datetime(pm25["time"], utc=True)
+    expected_hours = int((run.result.end - run.result.start) / pd.Timedelta(hours=1))
+    assert times.nunique() == expected_hours
+    assert times.min() == run.result.start
+    assert len(hours) == run.result.cell_hours
+    assert set(run.result.hotspots["cell_id"]) <= set(pm25["cell_id"])
+
+
+def test_hotspots_are_the_highest_means_of_the_graded_cells(run):
+    grades = run.result.grades.sort_values("mean", ascending=False)
+    hotspots = run.result.hotspots
+    top = grades.head(len(hotspots))
+    assert hotspots["cell_id"].tolist() == top["cell_id"].tolist()
+    assert set(grades.loc[grades["hotspot"], "cell_id"]) == set(hotspots["cell_id"])
+    assert hotspots["rank"].tolist() == list(range(1, len(hotspots) + 1))
+    stored = run.workspace.read("hotspots")
+    assert set(stored["method"]) == {"rank"}
+    assert len(run.workspace.read("hotspot_gistar")) == len(grades)
+
+
+def test_trace_results_for_the_traced_hotspots(run):
+    if optional_module("sourcegrid.tracing.attribution") is None:
+        pytest.skip("sourcegrid.tracing.attribution (TRACING helper) is not installed")
+    traced = run.workspace.read("trace_results")
+    top = run.result.hotspots["cell_id"].head(5).tolist()
+    assert set(traced["cell_id"]) >= set(top)
+    assert set(run.result.traces) == set(top)
+    for cell_id in top:
+        part = traced[traced["cell_id"] == cell_id]
+        assert len(part) >= 1
+        assert part["rank"].min() == 1
+
+
+def test_city_aqi_is_from_the_mean_of_the_stations(run):
+    hourly = run.workspace.read("aqi_hourly")
+    city = hourly[hourly["unit_kind"] == "city"].set_index("time")["PM2.5_1h"]
+    stations = hourly[hourly["unit_kind"] == "station"].groupby("time")["PM2.5_1h"].mean()
+    # HJ 663-2013: a city's concentration is the arithmetic mean of its stations'
+    common = city.index.intersection(stations.index)
+    assert len(common) > 0
+    assert np.allclose(city[common].astype(float), stations[common].astype(float), atol=0.51)
+
+
+def test_good_days_count_the_daily_aqi_at_most_100(run):
+    daily = run.workspace.read("aqi_daily")
+    good = run.workspace.read("good_days").set_index("unit")
+    for unit, part in daily.groupby("site_id"):
+        aqi = pd.to_numeric(part["aqi"], errors="coerce")
+        assert good.loc[unit, "good_days"] == int((aqi <= 100).sum())
+        assert good.loc[unit, "valid_days"] == int(aqi.notna().sum())
+
+
+def test_unknown_step_or_option_is_refused_before_any_work():
+    workspace = Workspace.in_memory()
+    with pytest.raises(NotFoundError, match="unknown pipeline step 'nope'") as caught:
+        run_city_pipeline(workspace, object(), skip=("nope",))
+    assert "accounting" in str(caught.value)
+    with pytest.raises(NotFoundError, match="unknown pipeline option 'top'") as caught:
+        run_city_pipeline(workspace, object(), top=3)
+    assert "hotspot_top" in str(caught.value)
+    assert workspace.tables() == []
+
+
+def test_optional_module_is_none_only_when_the_module_itself_is_missing(tmp_path, monkeypatch):
+    assert optional_module("sourcegrid.no_such_part") is None
+    assert optional_module("sourcegrid.pipeline").__name__ == "sourcegrid.pipeline"
+    # a module that exists but needs something missing is a real error, not "not installed"
+    (tmp_path / "broken_part.py").write_text("import not_installed_anywhere\n",
+                                             encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="not_installed_anywhere"):
+        optional_module("broken_part")
