@@ -21,7 +21,8 @@ never sees it):
 - learning: hotspots are split into training (even positions across seeds) and
   evaluation (odd) halves; inspectors' findings are simulated on the training traces
   (the first 5 rows of each are inspected, confirmed when it is the true main source,
-  or an unregistered row within 3 km of it); the logistic model fitted on them re-ranks
+  or an unregistered row within 3 km of it; when none is, walking the cell they find the
+  real cause and record it); the logistic model fitted on them re-ranks
   the evaluation traces; top-3 before and after on the evaluation half.
 
 The truth generator uses another transport on purpose (its own sigmas, stability
@@ -120,6 +121,16 @@ def simulated_findings(result, truth: pd.Series, city) -> pd.DataFrame:
                 confirmed = bool(distance_m(row.lon, row.lat, lon, lat) <= MATCH_M)
             rows.append({"cell_id": result.cell_id, "source_id": "", "lon": row.lon,
                          "lat": row.lat, "confirmed": confirmed})
+    if not any(r["confirmed"] for r in rows):
+        # nothing confirmed among the first rows: walking the cell, the inspectors find
+        # the real cause (a registered source, or a new one at its location)
+        if truth["kind"] == "unregistered":
+            lon, lat = truth_location(city, truth["source_id"])
+            rows.append({"cell_id": result.cell_id, "source_id": "", "lon": lon, "lat": lat,
+                         "confirmed": True})
+        else:
+            rows.append({"cell_id": result.cell_id, "source_id": truth["source_id"],
+                         "lon": np.nan, "lat": np.nan, "confirmed": True})
     return pd.DataFrame(rows)
 
 

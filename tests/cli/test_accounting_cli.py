@@ -71,7 +71,7 @@ def test_account_with_a_missing_column_prints_the_problem_and_exits_2(files):
 
 
 def test_demo_prints_totals_by_industry_and_pollutant(tmp_path):
-    result = runner.invoke(app, ["demo", "--workspace", str(tmp_path / "ws"), "--rows", "60"])
+    result = runner.invoke(app, ["demo", "--workspace", str(tmp_path / "ws"), "--rows", "60", "--days", "1"])
     assert result.exit_code == 0, result.output
     assert "火力发电 thermal power" in result.output
     assert "rows with problems" in result.output

@@ -207,3 +207,11 @@ def test_lines_and_areas_are_spread_over_their_geometry():
     # the 4.4 km road every 500 m: 9 points; the 1.7 km x 2.2 km site on a 500 m grid
     assert (owner == 1).sum() == 9 and (owner == 2).sum() >= 9
     assert (owner == 0).sum() == 1
+
+
+def test_trace_figure(under_reported):
+    from sourcegrid.tracing import figures
+
+    _, _, result = under_reported
+    png = figures.to_png_bytes(figures.trace_figure(result))
+    assert png[:4] == b"\x89PNG"

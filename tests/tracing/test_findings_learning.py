@@ -15,7 +15,13 @@ from sourcegrid.tracing.findings import (
     read_findings,
     record_finding,
 )
-from sourcegrid.tracing.learning import FEATURES, RankingModel, features, training_rows
+from sourcegrid.tracing.learning import (
+    FEATURES,
+    MODEL_FEATURES,
+    RankingModel,
+    features,
+    training_rows,
+)
 
 
 def test_record_and_read():
@@ -80,7 +86,7 @@ def test_model_learns_and_falls_back():
     # one positive per cell and the other five rows as implicit negatives
     assert labelled["label"].sum() == 30 and len(labelled) == 180
     model = RankingModel.fit(train, findings)
-    assert not model.fallback and set(model.coefficients) == set(FEATURES)
+    assert not model.fallback and set(model.coefficients) == set(MODEL_FEATURES)
     assert model.coefficients["upwind_hours_share"] > 0
     hits_before = hits_after = 0
     for _, table in test.groupby("cell_id"):

@@ -27,7 +27,7 @@ def test_trend_on_a_file(tmp_path):
     output = _run("trend", JANUARIES, "--pollutant", "PM2.5", "--base", "2015-01",
                   "--compare", "2016-01", "--model", "quick", "--resampling", "quick",
                   "--samples", "5", "--out", out, "--series-out", series)
-    assert "trends, observed and weather-normalised" in output
+    assert "observed and weather-normalised: change 2015-01-01..2015-01-31" in output
     report = read_table(out)
     assert sorted(report["unit"]) == ["Dingling", "Dongsi"]
     for column in ("observed_change_percent", "normalised_change_percent",
@@ -93,7 +93,7 @@ def test_hotspots_normalise_weather(tmp_path):
     _grid_workspace(ws_path)
     output = _run("hotspots", "--from", "2024-01-05", "--to", "2024-02-10", "--top", "5",
                   "--normalise-weather", "--weather-set", "quick", "--workspace", ws_path)
-    assert "weather-normalised PM2.5 of 20 cells" in output
+    assert "weather-adjusted PM2.5 of 20 cells" in output
     assert "entered" in output and "kept" in output
     ws = Workspace(ws_path)
     changes = ws.read("hotspots_weather_changes")

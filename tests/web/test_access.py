@@ -167,3 +167,30 @@ def test_township_b_cannot_reach_a_through_any_door(live, alert_a):
         assert response.status_code == 403
         response = client.post("/api/alerts", json={"cell_id": CELL_A})
         assert response.status_code == 403
+
+
+#: Who may assess (offices and chief grid heads), each within their own scope.
+ASSESSORS = {"admin", "city", "county", "town_a", "town_b", "chief_a"}
+
+
+@pytest.mark.parametrize("user", USERS)
+@pytest.mark.parametrize("path", ["/api/assessment", "/api/assessment.xlsx",
+                                  "/api/assessment.pdf"])
+def test_assessment(live, path, user):
+    with live.client(user) as client:
+        response = client.get(path)
+    if user not in ASSESSORS:
+        assert response.status_code == 403
+        assert f"{user} (" in response.json()["detail"] and "may not assess" in \
+            response.json()["detail"]
+        return
+    assert response.status_code == 200, response.text
+    if path.endswith(".pdf"):
+        assert response.content.startswith(b"%PDF")
+    elif path.endswith(".xlsx"):
+        assert response.content.startswith(b"PK")  # a zip container
+    else:
+        units = {row["unit_code"] for row in response.json()["townships"]}
+        expected = {"town_a": {"130902001"}, "chief_a": {"130902001"},
+                    "town_b": {"130902002"}}.get(user, {"130902001", "130902002"})
+        assert units == expected

@@ -171,6 +171,9 @@ def test_inventory_and_aqi_pages_draw_their_charts(live, browser):
         page.goto(f"{live.url}/aqi")
         page.wait_for_selector("#aqi-chart .main-svg")
         viewer.shot("12_aqi")
+        page.goto(f"{live.url}/assessment")
+        assert "乡镇考核排名" in page.inner_text("#assessment-townships")
+        viewer.shot("13_assessment")
         assert viewer.outside == [] and viewer.failed == []
     finally:
         viewer.close()

@@ -261,7 +261,7 @@ def test_pages_send_no_external_reference(live):
     client, _ = live.session("admin")
     alert = fresh_alert(live, CELL_A, "dispatched")
     for path in ("/map", "/alerts", f"/alerts/{alert}", f"/cells/{CELL_A}", "/inventory",
-                 "/aqi", "/inspect", "/api/docs"):
+                 "/aqi", "/inspect", "/assessment", "/api/docs"):
         page = client.get(path)
         assert page.status_code == 200, path
         assert "https://" not in page.text and "http://" not in page.text.replace(
@@ -278,3 +278,19 @@ def test_templates_escape_user_text(live):
     page = client.get(f"/alerts/{alert}")
     assert "<script>alert('x')</script>" not in page.text
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page.text
+
+
+def test_tokens_can_be_listed_and_revoked(live):
+    client, csrf = live.session("super_b")
+    made = client.post("/api/tokens", json={"name": "phone"}, headers={"X-CSRF-Token": csrf})
+    assert made.status_code == 201
+    token = made.json()["token"]
+    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {token}"}) as bot:
+        assert bot.get("/api/me").json()["person_id"] == "super_b"
+        listed = bot.get("/api/tokens").json()
+        assert token not in str(listed)  # never the secret again
+        mine = next(t for t in listed if t["name"] == "phone")
+        with live.client("head_b") as stranger:  # not theirs: looks like no such token
+            assert stranger.delete(f"/api/tokens/{mine['token_id']}").status_code == 404
+        assert bot.delete(f"/api/tokens/{mine['token_id']}").status_code == 200
+        assert bot.get("/api/me").status_code == 401

@@ -114,6 +114,10 @@ def account(
         "separated: enterprise, region, industry, section, pollutant.")] = None,
     totals: Annotated[Path | None, typer.Option(
         "--totals", help="Write the --by totals to .csv, .parquet or .xlsx.")] = None,
+    uncertainty: Annotated[int | None, typer.Option(
+        "--uncertainty", help="Add 95 % intervals to the totals (by --by, default pollutant): "
+        "error propagation and N Monte Carlo draws (sourcegrid.accounting.uncertainty).")]
+    = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Account generation, removal and emission of every activity row (coefficient method).
@@ -173,8 +177,16 @@ def account(
             grouped = aggregate(emissions, keys).to_pandas()
             if totals is not None:
                 write_table(grouped, totals)
+        intervals = None
+        if uncertainty is not None:
+            from sourcegrid.cli.methods import uncertainty_tables
+
+            intervals = uncertainty_tables(emissions.to_pandas(), keys or ["pollutant"],
+                                           uncertainty, lib)
         ws.drop("_last_run_emissions")
     console.print(table)
+    for extra in intervals or []:
+        console.print(extra)
     if grouped is not None:
         console.print(frame_table(grouped, f"Totals by {by} [kg]", max_rows=60,
                                   float_format="{:,.1f}"))

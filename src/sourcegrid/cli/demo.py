@@ -110,7 +110,8 @@ def _print_summary(result, report_path: Path, folder: Path, seconds: float) -> N
 
 def demo(
     workspace: WorkspaceOption = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed of the sample city.")] = 7,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1,
+                                      help="Random seed of the sample city.")] = 7,
     days: Annotated[int | None, typer.Option(
         "--days", min=1, max=366, help="Days of readings (default: the generator's, 28).",
         show_default=False)] = None,

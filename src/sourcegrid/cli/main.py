@@ -67,8 +67,10 @@ from sourcegrid.cli import tracing  # noqa: E402 (trace, findings)
 
 from sourcegrid.cli import inventory  # noqa: E402 (inventory import, build, show)
 
+from sourcegrid.cli import methods  # noqa: E402 (monitoring, balance, uncertainty, macro)
+
 for module in (accounting, coefficients, quality, quality_more, observe, grid, hotspots, demo,
-               weather, serve, workflow, tracing, inventory):
+               weather, serve, workflow, tracing, inventory, methods):
     module.register(app, groups)
 
 for name, group in groups.items():

@@ -17,6 +17,14 @@ from sourcegrid.cli.common import WorkspaceOption
 
 TRENDS_TABLE = "weather_trends"
 
+#: Printed columns of the trend report and their short headers (the file has them all).
+SHOWN = {"unit": "unit", "observed_change_percent": "obs Δ%",
+         "normalised_change_percent": "norm Δ%", "normalised_change_percent_low": "norm Δ% lo",
+         "normalised_change_percent_high": "norm Δ% hi", "weather_share_percent": "weather %",
+         "observed_slope": "obs slope/yr", "normalised_slope": "norm slope/yr",
+         "normalised_slope_low": "lo", "normalised_slope_high": "hi", "r2": "R²",
+         "rmse": "RMSE"}
+
 FileArgument = Annotated[Path | None, typer.Argument(
     help="Hourly readings with meteorology (CSV, CSV.GZ, Parquet, XLSX; wide or long). "
          "Without it: the workspace's observations and wind.", show_default=False)]
@@ -194,13 +202,12 @@ def trend(
                 for unit_name, result in results.items()]
         report = pd.DataFrame(rows)
         report.insert(1, "pollutant", pollutant)
-        shown = report[["unit", "base_from", "compare_to", "observed_slope",
-                        "normalised_slope", "normalised_slope_low", "normalised_slope_high",
-                        "observed_change_percent", "normalised_change_percent",
-                        "normalised_change_percent_low", "normalised_change_percent_high",
-                        "weather_share_percent", "r2", "rmse"]]
-        console.print(frame_table(shown, f"{pollutant} trends, observed and weather-normalised "
-                                  f"(slopes per year, changes in %)"))
+        shown = report[list(SHOWN)].rename(columns=SHOWN)
+        first = report.iloc[0]
+        console.print(frame_table(shown, f"{pollutant} observed and weather-normalised: change "
+                                  f"{first['base_from']}..{first['base_to']} → "
+                                  f"{first['compare_from']}..{first['compare_to']} [%, 95 % "
+                                  f"interval], Theil-Sen slope [per year], out-of-sample skill"))
         fallback = sum(r.fallback_draws for r in results.values())
         if fallback:
             console.print(f"{fallback} hour(s) had no weather within the window and drew from "

@@ -212,6 +212,14 @@ def check_alerts(readings: pd.DataFrame, *, pollutant: str = "PM2.5",
     if int(consecutive) != consecutive or consecutive < 1:
         raise ValueError(f"consecutive must be a whole number >= 1, got {consecutive!r}")
     threshold = np.inf if threshold is None or np.isnan(threshold) else float(threshold)
+    # a negative threshold or factor would switch a rule on for every reading
+    if threshold < 0:
+        raise ValueError(f"threshold must be a concentration >= 0, got {threshold!r}")
+    for name, factor in (("neighbour_factor", neighbour_factor), ("city_factor", city_factor)):
+        if factor is not None and not np.isnan(factor) and not factor > 0:
+            raise ValueError(f"{name} must be a factor > 0, got {factor!r}")
+    if radius is not None and not radius > 0:
+        raise ValueError(f"neighbour_radius_km must be a radius > 0 [km], got {radius!r}")
     from sourcegrid.grid.hotspots import require_columns
 
     require_columns(readings.columns, READING_COLUMNS, "observations")

@@ -440,6 +440,17 @@ def tracing_candidates(workspace, pollutant: str, period: str | None = None) -> 
     return merged[columns].sort_values("source_id").reset_index(drop=True)
 
 
+def _only_pollutant(frame: pd.DataFrame, pollutant: str | None) -> pd.DataFrame:
+    """The rows of ``pollutant`` (all when None); a pollutant the inventory lacks raises
+    NotFoundError naming the ones it has (never an empty table that looks like zero)."""
+    if pollutant is None:
+        return frame
+    known = sorted(str(p) for p in frame["pollutant"].dropna().unique())
+    if pollutant not in known:
+        raise NotFoundError("inventory pollutant", pollutant, known)
+    return frame.loc[frame["pollutant"] == pollutant]
+
+
 def inventory_summary(workspace, by: str = "sector", pollutant: str | None = None
                       ) -> pd.DataFrame:
     """The inventory by sector, pollutant or cell; emission in kg and tonnes.
@@ -455,17 +466,13 @@ def inventory_summary(workspace, by: str = "sector", pollutant: str | None = Non
             _require_inventory(workspace)
             raise WorkspaceError("the inventory is not on cells: create a grid with "
                                  "'sourcegrid grid create' and build or import again")
-        frame = workspace.read("cell_inventory")
-        if pollutant is not None:
-            frame = frame.loc[frame["pollutant"] == pollutant]
+        frame = _only_pollutant(workspace.read("cell_inventory"), pollutant)
         out = frame.groupby(["cell_id", "pollutant"], as_index=False)["emission"].sum()
         if workspace.has("cells"):
             cells = workspace.read("cells")[["cell_id", "row", "col", "lon", "lat"]]
             out = cells.merge(out, on="cell_id", how="inner")
     else:
-        frame = _require_inventory(workspace)
-        if pollutant is not None:
-            frame = frame.loc[frame["pollutant"] == pollutant]
+        frame = _only_pollutant(_require_inventory(workspace), pollutant)
         keys = ["sector", "pollutant"] if by == "sector" else ["pollutant"]
         out = frame.groupby(keys, as_index=False).agg(emission=("emission", "sum"),
                                                      sources=("source_id", "nunique"))

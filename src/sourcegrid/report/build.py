@@ -524,6 +524,12 @@ def check_folder(folder: str | Path) -> Path:
     folder = Path(folder).resolve()
     if folder.exists() and not folder.is_dir():
         raise SourcegridError(f"the report folder {folder} is a file; choose a folder")
+    for parent in folder.parents:  # checked before any work: the folder must be creatable
+        if parent.exists():
+            if not parent.is_dir():
+                raise SourcegridError(f"cannot create the report folder {folder}: {parent} is "
+                                      "a file, not a folder")
+            break
     if folder.is_dir() and any(folder.iterdir()) and not (folder / "index.html").is_file():
         raise SourcegridError(f"{folder} is a folder that holds other files and no report "
                               "(index.html): it would be replaced whole; choose a new or "

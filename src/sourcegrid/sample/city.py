@@ -264,6 +264,15 @@ def generate_city(seed: int = 7, *, start="2017-01-01", days: int = 28, size: st
         raise SourcegridError(f"n_unregistered must be 3–6, got {n_unregistered}")
     if days < 1:
         raise SourcegridError(f"days must be at least 1, got {days}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise SourcegridError(f"seed must be a non-negative integer, got {seed!r}")
+    for name, count, least in (("n_enterprises", n_enterprises, 1), ("n_micro", n_micro, 0)):
+        if count is not None and not least <= count <= 1_000_000:
+            raise SourcegridError(f"{name} must be {least} to 1,000,000, got {count}")
+    if not (np.isfinite(cell_size) and cell_size > 0 and np.isfinite(extent_km)
+            and extent_km * 1000.0 >= cell_size):
+        raise SourcegridError(f"cell_size [m] must be positive and at most extent_km [km], got "
+                              f"{cell_size} and {extent_km}")
     sizes = dict(SIZES[size])
     if n_enterprises is not None:
         sizes["enterprises"] = int(n_enterprises)

@@ -12,32 +12,48 @@ the fused cell-hours:
 3. **Wind** per hour from the ``wind`` table (vector mean of the sites, weighted by
    1/(d² + (5 km)²) to the cell); Pasquill stability by Turner's method from the wind
    speed and the sun (cloud unknown); Briggs plume rise from the stack parameters.
-4. **Predicted** series of each candidate (registered sources within ``radius_km``):
-   reported emission rate × the Gaussian-plume coupling to the cell, the cell taken as
-   the mean of ``receptor_points²`` points spread over it (so that a source inside the
-   cell counts for the part of the cell downwind of it).
-5. **Fit**: non-negative least squares of the excess on the predicted series, with a
-   weak prior pulling each scale factor towards 1 (the inventory is believed until the
-   data say otherwise): minimise ‖y − Xβ‖² + λ Σ_j ‖X_j‖² (β_j − 1)², β ≥ 0, solved as
-   one NNLS on the augmented system (``prior_sd`` = √λ). share_j = Σ_t β_j X_jt /
-   Σ_t y_t (of the mean excess), scale factor β_j (far above 1: under-reporting or
-   treatment not running; near 0: the source did not show).
-6. **Confounding**: candidates on nearly the same bearing (within ``confound_angle_deg``)
-   whose predicted series correlate above ``confound_correlation`` cannot be told apart
-   by the wind: they share one column (one scale factor) in the fit and are reported as
-   a group (``group`` column, the same evidence), not ranked as if separable.
-7. **Unregistered** sources: the residual (excess − fitted) is read with the CPF
-   (:func:`sourcegrid.tracing.wind.cpf`) to find its upwind sector, and a virtual
-   ground-level source is scanned over a lattice of points within the radius; the
-   point that explains most of the residual, if it explains enough, becomes a row of
-   kind ``'unregistered'`` with its location estimate, the cells of the sector and the
-   emission it would need. Up to ``max_unregistered`` such rows are found in turn.
+4. **Predicted** series of each candidate (registered sources within ``radius_km``;
+   lines and areas spread over points every 500 m along or over their geometry):
+   reported emission rate × the Gaussian-plume coupling to the cell's receptors. The
+   receptors are the cell's fixed monitors (reference and micro-stations: the cell's
+   observed values are their readings) or, without one, ``receptor_points²`` points
+   over the cell. Plumes are widened by a wind-direction uncertainty ``sigma_theta_deg``
+   (10°): one wind for a city is not the wind at every source.
+5. **Fit**: bounded least squares of the excess on the predicted series,
+
+   min ‖y − Σ_j β_j X_j − a − b·(B − B̄)‖² + (σ/τ)² Σ_j (β_j − 1)²,
+   0 ≤ β_j ≤ 100,
+
+   with a Gaussian prior (sd τ = ``prior_sd`` = 3) pulling each scale factor towards 1
+   (the inventory is believed until the data say otherwise; σ = 1.4826·MAD of y), and
+   per cell an offset a and a coefficient b of the background B: a sensor's offset and
+   gain error, which would otherwise be handed to whichever source is upwind most
+   often. share_j = mean(β_j X_j) / (mean excess − mean(a + b·(B − B̄))), scale factor
+   β_j (far above 1: under-reporting or treatment not running; near 0: the source did
+   not show). Solved by NNLS (free-sign columns split in two), falling back to
+   bounded-variable least squares when a bound is hit.
+6. **Confounding**: candidates on nearly the same bearing (within ``confound_angle_deg``,
+   5°), in the same distance band (within a factor 1.5) and whose predicted series
+   correlate above ``confound_correlation`` (0.9) cannot be told apart by the wind: they
+   share one column (one scale factor) in the fit and are reported as a group
+   (``group`` column, listed together, the same evidence), not ranked as if separable.
+7. **Unregistered** sources: a virtual ground-level source is scanned over a lattice
+   (1 km within the radius, 250 m within 2 km of the cell) for the point that explains
+   most of the residual (orthogonal matching pursuit: its series projected off the
+   strongest fitted columns), refitted jointly with the registered ones; it becomes a
+   row of kind ``'unregistered'`` when it explains ≥ 15 % of the excess and ≥ 5 % of
+   the residual variance over ≥ 24 hours downwind, with its location estimate, the
+   cells of its upwind sector (CPF of the residual, :func:`sourcegrid.tracing.wind.cpf`)
+   and the emission it would need. Up to ``max_unregistered`` (2) such rows.
 
 The ranked table (:attr:`TraceResult.table`) has the columns of
 :data:`RESULT_COLUMNS`; it is stored in the workspace table ``trace_results`` (with
 run_id, cell_id, start, end, pollutant) for dossiers and reports. When the workspace
 holds enough inspection findings, :mod:`sourcegrid.tracing.learning` re-ranks the rows
 (column ``probability``); otherwise the physical ranking stands.
+
+Skill on the sample city (``benchmarks/tracing.py``, whose truth uses another
+transport): see the README; it is well short of perfect.
 
 Limits
 ------
@@ -584,10 +600,29 @@ def confounded_groups(predicted: np.ndarray, bearings: np.ndarray, active: np.nd
     return labels
 
 
+def _bounded_least_squares(matrix, target, lower, upper) -> np.ndarray:
+    """min ‖A x − b‖ with lower ≤ x ≤ upper, lower ∈ {0, −∞}.
+
+    NNLS (Lawson-Hanson, fast) with each free-sign column split into a positive and a
+    negative part; when an upper bound is broken, bounded-variable least squares
+    (``scipy.optimize.lsq_linear``, method 'bvls') solves it exactly.
+    """
+    from scipy.optimize import lsq_linear, nnls
+
+    free = ~np.isfinite(lower)
+    split = np.hstack([matrix, -matrix[:, free]])
+    solution, _ = nnls(split, target, maxiter=50 * split.shape[1])
+    x = solution[:matrix.shape[1]].copy()
+    x[free] -= solution[matrix.shape[1]:]
+    if np.all(x <= upper * (1 + 1e-9)):
+        return x
+    return lsq_linear(matrix, target, bounds=(lower, upper), method="bvls").x
+
+
 def fit_contributions(excess: np.ndarray, predicted: np.ndarray, groups: np.ndarray, *,
                       prior_sd: float = 3.0, offsets: np.ndarray | None = None,
-                      covariate: np.ndarray | None = None,
-                      free: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                      covariate: np.ndarray | None = None, free: int = 0,
+                      max_scale: float = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scale factors β ≥ 0 of the candidates: bounded least squares with a prior β ~ 1.
 
     Minimises ‖y − Σ_g β_g X_g − c‖² + (σ/τ)² Σ_g (β_g − 1)² with 0 ≤ β_g ≤
@@ -613,7 +648,9 @@ def fit_contributions(excess: np.ndarray, predicted: np.ndarray, groups: np.ndar
         A series whose coefficient (either sign) is fitted per offset label.
     free : int
         The last ``free`` groups (by label order) get no prior and no upper bound
-        (virtual sources); the others are bounded by :data:`MAX_SCALE_FACTOR`.
+        (virtual sources); the others are bounded by ``max_scale``.
+    max_scale : float, optional
+        Upper bound of the scale factors (default :data:`MAX_SCALE_FACTOR`).
 
     Returns
     -------
@@ -622,8 +659,6 @@ def fit_contributions(excess: np.ndarray, predicted: np.ndarray, groups: np.ndar
         constant per offset label [µg/m³], and the fitted offset + covariate terms per
         sample [µg/m³].
     """
-    from scipy.optimize import lsq_linear
-
     labels, inverse = np.unique(groups, return_inverse=True)
     columns = np.zeros((len(labels), predicted.shape[1]))
     np.add.at(columns, inverse, predicted)
@@ -642,7 +677,8 @@ def fit_contributions(excess: np.ndarray, predicted: np.ndarray, groups: np.ndar
     if free:
         is_free[-free:] = True
     is_free = is_free[useful]
-    upper[0] = np.where(is_free, np.inf, MAX_SCALE_FACTOR * norms[useful])
+    bound = MAX_SCALE_FACTOR if max_scale is None else float(max_scale)
+    upper[0] = np.where(is_free, np.inf, bound * norms[useful])
     n_offsets = len(offset_labels)
     if n_offsets:
         indicator = (offsets[:, None] == offset_labels[None, :]).astype(float)
@@ -668,8 +704,8 @@ def fit_contributions(excess: np.ndarray, predicted: np.ndarray, groups: np.ndar
         prior[np.arange(int(keep.sum())), np.flatnonzero(keep)] = weights[keep]
         matrix = np.vstack([matrix, prior])
         target = np.concatenate([target, np.full(int(keep.sum()), mu)])
-    solution = lsq_linear(matrix, target, bounds=(np.concatenate(lower), np.concatenate(upper)),
-                          method="bvls").x
+    lower_all, upper_all = np.concatenate(lower), np.concatenate(upper)
+    solution = _bounded_least_squares(matrix, target, lower_all, upper_all)
     beta_group[useful] = solution[:n_used] / norms[useful]
     if n_offsets:
         offset_values = solution[n_used:n_used + n_offsets] / scale
@@ -1081,8 +1117,9 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
     # shares are of the excess the sources explain: the mean excess less the fitted
     # background offset of the cell
     attributable = mean_excess - nuisance_mean
-    if not attributable > 0:
-        attributable = mean_excess
+    if not attributable > 0:  # no excess left: shares of what the sources were fitted
+        attributable = float(mean_fitted.sum() + (
+            virtual_target[:, target_used].mean(axis=1).sum() if target_used.any() else 0.0))
     share = mean_fitted / attributable if attributable > 0 else np.full(n_sources, np.nan)
 
     # wind evidence
@@ -1266,6 +1303,8 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
     residual = target - (design.T @ beta if n_sources else 0.0) - nuisance
     target_used = search.used[0]
     picks: list[int] = []
+
+    scan_residual, scan_beta = residual, beta
     offset_columns = ((sample_cell[:, None] == np.unique(sample_cell)[None, :]).astype(float)
                       if len(sample_cell) else np.zeros((0, 0)))
     if len(sample_cell):
@@ -1275,7 +1314,7 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
         # the active columns (sources with beta > 0, offsets, virtual sources so far), so
         # that a registered source that soaked up a hidden one's signal can give it back
         current = np.vstack([design, virtual_design[picks]]) if picks else design
-        current_beta = np.concatenate([result["beta"], np.ones(len(picks))])
+        current_beta = np.concatenate([scan_beta, np.ones(len(picks))])
         weight = (np.linalg.norm(current, axis=1) * current_beta if len(current)
                   else np.zeros(0))
         strongest = np.argsort(-weight)[:OMP_COLUMNS]
@@ -1287,9 +1326,9 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
             projected = virtual_design - (virtual_design @ q) @ q.T
         else:
             projected = virtual_design
-        dots = projected @ residual
+        dots = projected @ scan_residual
         norms2 = np.einsum("ij,ij->i", projected, projected)
-        raw = virtual_design @ residual
+        raw = virtual_design @ scan_residual
         with np.errstate(invalid="ignore", divide="ignore"):
             gain = np.where((raw > 0) & (norms2 > 1e-12 * norms2.max(initial=1.0)),
                             dots * dots / norms2, 0.0)
@@ -1324,6 +1363,7 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
                       rates=list(rates))
         result["gains"].append(gain.copy())
         residual = target - full.T @ trial_beta - trial_nuisance
+        scan_residual, scan_beta = residual, trial_beta[:n_sources]
     if picks:
         result["virtual_target"] = virtual[picks, 0, :] * np.asarray(result["rates"])[:, None]
     return result

@@ -11,7 +11,8 @@ the fitted share of far, tall stacks is overrated, or that the hours upwind matt
 Features (:data:`FEATURES`, standardised): fitted share, log10 scale factor, log10
 predicted and fitted contributions, distance [km], share of hours upwind, correlation of
 the predicted series with the excess, CPF of the excess at the source's bearing,
-unregistered (0/1), confounded (group size > 1) and 1/physical rank.
+unregistered (0/1), confounded (group size > 1) and 1/physical rank. By default the
+model uses the six of :data:`MODEL_FEATURES` (fewer weights to learn from few findings).
 
 Labels: a row of ``trace_results`` whose (cell_id, source_id) has a finding is labelled
 by its ``confirmed`` value; an unregistered row is labelled by the findings of its cell
@@ -38,12 +39,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["FEATURES", "MIN_ROWS", "features", "training_rows", "RankingModel",
+__all__ = ["FEATURES", "MODEL_FEATURES", "MIN_ROWS", "features", "training_rows", "RankingModel",
            "rerank_with_workspace"]
 
 FEATURES = ["share", "log_scale_factor", "log_predicted", "log_fitted", "distance_km",
             "upwind_hours_share", "correlation", "cpf_at_bearing", "unregistered",
             "confounded", "inverse_rank"]
+#: The features the model is fitted on by default: few, so that a few dozen findings
+#: are enough (the others stay available through ``features=``).
+MODEL_FEATURES = ["share", "log_predicted", "distance_km", "upwind_hours_share",
+                  "unregistered", "inverse_rank"]
 #: Labelled rows needed before the model replaces the physical ranking.
 MIN_ROWS = 20
 MIN_PER_CLASS = 3
@@ -138,11 +143,12 @@ class RankingModel:
     positives: int = 0
     coefficients: dict = field(default_factory=dict)
     pipeline: object = None
+    columns: list = field(default_factory=list)
 
     @classmethod
     def fit(cls, results: pd.DataFrame, findings: pd.DataFrame, *, min_rows: int = MIN_ROWS,
-            min_per_class: int = MIN_PER_CLASS, regularisation: float = 1.0,
-            **label_options) -> RankingModel:
+            min_per_class: int = MIN_PER_CLASS, regularisation: float = 0.5,
+            model_features: list[str] | None = None, **label_options) -> RankingModel:
         """Fit on trace results labelled by findings (see :func:`training_rows`)."""
         labelled = training_rows(results, findings, **label_options)
         y = labelled["label"].to_numpy(int) if len(labelled) else np.zeros(0, int)
@@ -157,17 +163,24 @@ class RankingModel:
 
         pipeline = make_pipeline(StandardScaler(), LogisticRegression(
             C=regularisation, class_weight="balanced", max_iter=1000))
-        pipeline.fit(features(labelled), y)
+        chosen = list(model_features or MODEL_FEATURES)
+        unknown = [name for name in chosen if name not in FEATURES]
+        if unknown:
+            from sourcegrid.errors import NotFoundError
+
+            raise NotFoundError("feature", unknown[0], FEATURES)
+        columns = [FEATURES.index(name) for name in chosen]
+        pipeline.fit(features(labelled)[:, columns], y)
         weights = pipeline[-1].coef_[0]
         return cls(False, f"fitted on {len(y)} labelled rows ({positives} confirmed)", len(y),
-                   positives, dict(zip(FEATURES, weights.round(3).tolist(), strict=True)),
-                   pipeline)
+                   positives, dict(zip(chosen, weights.round(3).tolist(), strict=True)),
+                   pipeline, columns)
 
     def probability(self, table: pd.DataFrame) -> np.ndarray:
         """P(cause) of each row (NaN on fallback)."""
         if self.fallback or table.empty:
             return np.full(len(table), np.nan)
-        return self.pipeline.predict_proba(features(table))[:, 1]
+        return self.pipeline.predict_proba(features(table)[:, self.columns])[:, 1]
 
     def rerank(self, table: pd.DataFrame) -> pd.DataFrame:
         """The table ordered by probability (rank renumbered, physical_rank kept)."""

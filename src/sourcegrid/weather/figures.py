@@ -69,7 +69,7 @@ def series_figure(normalisation, path, *, title: str = "", unit: str = "µg/m³"
 
 
 def partial_dependence_figure(normalisation, met: pd.DataFrame, path, *, variables=None,
-                              rows: int = 3000, seed: int = 0, title: str = "") -> Path:
+                              rows: int = 2000, seed: int = 0, title: str = "") -> Path:
     """Partial dependence of the model on its main variables, to a PNG.
 
     Parameters
@@ -103,7 +103,7 @@ def partial_dependence_figure(normalisation, met: pd.DataFrame, path, *, variabl
                                 squeeze=False)
     for axis, name in zip(axes[0], variables, strict=True):
         column = normalisation.features.index(name)
-        result = partial_dependence(normalisation.model, x, [column], grid_resolution=30,
+        result = partial_dependence(normalisation.model, x, [column], grid_resolution=20,
                                     kind="average")
         grid = result["grid_values"][0]
         if name == "date_unix":

@@ -3,9 +3,18 @@
 The national '千里眼计划' picks its hotspot cells from PM2.5 after removing the
 weather's share. :func:`normalised_cell_hours` turns the workspace's
 ``cell_hours`` of one pollutant into the same table with each value replaced by
-its weather-normalised value (one pooled model over the grid's cells, see
-:func:`sourcegrid.weather.panel.normalise_pooled`); every hotspot method of
-:mod:`sourcegrid.grid.hotspots` then runs on it unchanged.
+its weather-adjusted value (one pooled model over the grid's cells, see
+:func:`sourcegrid.weather.panel.normalise_pooled`): the observation minus the
+model's weather anomaly of that hour,
+
+    adjusted = observed − f(T, M(t)) + mean_k f(T, M(s_k(t))),
+
+i.e. the weather-normalised value plus the residual the model does not explain.
+Ranking on the pure normalised value f̄ would rank the model's picture of the
+cells, which a few hundred shallow trees smooth over neighbouring cells; the
+adjusted value keeps every cell's own level and takes out only what the weather
+did. Every hotspot method of :mod:`sourcegrid.grid.hotspots` then runs on it
+unchanged.
 :func:`compare_lists` says which cells enter or leave the list compared with
 the ranking on the values as measured.
 
@@ -46,8 +55,8 @@ def normalised_cell_hours(workspace, pollutant: str, start, end, *, model="dewea
     Returns
     -------
     (pandas.DataFrame, dict)
-        cell_id, row, col, time, pollutant, value (normalised), observed; and the
-        model's skill and settings.
+        cell_id, row, col, time, pollutant, value (weather-adjusted), observed,
+        predicted; and the model's skill and settings.
     """
     from sourcegrid.weather.inputs import cell_series_from_workspace
     from sourcegrid.weather.panel import normalise_pooled
@@ -55,11 +64,13 @@ def normalised_cell_hours(workspace, pollutant: str, start, end, *, model="dewea
     series = cell_series_from_workspace(workspace, pollutant, start, end)
     result, skill = normalise_pooled(series, model=model, resampling=resampling, seed=seed,
                                      samples=samples)
-    hours = result.rename(columns={"unit": "cell_id", "normalised": "value"})
+    hours = result.drop(columns="normalised").rename(columns={"unit": "cell_id",
+                                                              "adjusted": "value"})
     hours["pollutant"] = pollutant
     hours["row"] = hours["row"].astype("int64")
     hours["col"] = hours["col"].astype("int64")
-    return hours[["cell_id", "row", "col", "time", "pollutant", "value", "observed"]], skill
+    return hours[["cell_id", "row", "col", "time", "pollutant", "value", "observed",
+                  "predicted"]], skill
 
 
 def raw_hotspots(method: str, hours, start, end, *, pollutant: str, top=None,
@@ -150,7 +161,7 @@ def normalised_hours_for(workspace, method: str, start, end, pollutant: str,
     hours, skill = normalised_cell_hours(workspace, pollutant, low, high, model=model,
                                          resampling=resampling, seed=seed)
     r2, rmse = skill.get("r2", float("nan")), skill.get("rmse", float("nan"))
-    note = (f"weather-normalised {pollutant} of {hours['cell_id'].nunique()} cells "
+    note = (f"weather-adjusted {pollutant} of {hours['cell_id'].nunique()} cells "
             f"({skill['model']} model, {skill['resampling']} resampling x{skill['resamples']}; "
             f"out-of-sample R2 {r2:.2f}, RMSE {rmse:.1f} on held-back blocks of time)")
     return hours, note

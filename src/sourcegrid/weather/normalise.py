@@ -227,7 +227,8 @@ def block_skill(features: np.ndarray, target: np.ndarray, date_unix: np.ndarray,
     parameters : str or ModelParameters
         Model setting.
     block_days : float
-        Length of a block [days].
+        Length of a block [days]; shorter records use blocks of a tenth of their span
+        (at least one day), so that at least two blocks are held back.
     every : int
         Every ``every``-th block is held back (5: 20 % of the time).
 
@@ -237,6 +238,8 @@ def block_skill(features: np.ndarray, target: np.ndarray, date_unix: np.ndarray,
         r2 [-], rmse and bias (mean predicted − observed) [unit of the target],
         n_train, n_test, block_days, held_back ('every 5th block').
     """
+    span_days = (date_unix.max() - date_unix.min()) / 86400.0 if len(date_unix) else 0.0
+    block_days = float(max(1.0, min(block_days, span_days / (2 * every))))
     block = np.floor((date_unix - date_unix.min()) / (block_days * 86400.0)).astype(np.int64)
     test = (block % every) == (every - 1)
     if test.sum() < 10 or (~test).sum() < 10:

@@ -83,8 +83,11 @@ def normalise_pooled(series: pd.DataFrame, *, unit_features=("row", "col"),
     Returns
     -------
     (pandas.DataFrame, dict)
-        unit, time, observed, normalised (plus the unit features) for rows with a
-        value; and the skill.
+        unit, time, observed, predicted (with the hour's own weather), normalised
+        (mean over the resampled weather), adjusted = observed − predicted +
+        normalised (the observation with the model's weather anomaly taken out; the
+        residual the model does not explain is kept), plus the unit features, for rows
+        with a value; and the skill.
     """
     model_set = model_parameters(model)
     resampling_set = resampling_parameters(resampling)
@@ -160,8 +163,19 @@ def normalise_pooled(series: pd.DataFrame, *, unit_features=("row", "col"),
                                 samples, chunk_rows=chunk_rows)
     result = frame.loc[targets, ["unit", "time", *unit_features]].copy()
     result["observed"] = y[targets]
+    with threads():
+        result["predicted"] = _predict_in_chunks(fitted, x[targets], chunk_rows)
     result["normalised"] = mean
+    # observed minus the model's weather anomaly: keeps each hour's residual
+    result["adjusted"] = result["observed"] - result["predicted"] + result["normalised"]
     result = result.sort_values(["unit", "time"]).reset_index(drop=True)
     scores = {**scores, "model": model_set.name, "resampling": resampling_set.name,
               "resamples": samples, "features": ";".join(features)}
     return result, scores
+
+
+def _predict_in_chunks(model, x: np.ndarray, chunk_rows: int) -> np.ndarray:
+    out = np.empty(len(x))
+    for start in range(0, len(x), chunk_rows):
+        out[start:start + chunk_rows] = model.predict(x[start:start + chunk_rows])
+    return out

@@ -137,6 +137,29 @@ def create_token(body: TokenBody, request: Request, caller: CallerDep) -> dict[s
     return {"token": token, "person_id": caller.person_id}
 
 
+@router.get("/tokens", tags=["auth"], responses=_ERRORS)
+def list_tokens(request: Request, caller: CallerDep) -> list[dict[str, Any]]:
+    """The caller's API tokens (ids and names; the secrets are never shown again)."""
+    from sourcegrid.web.views import clean
+
+    rows = _state(request).credentials.tokens_of(caller.person_id)
+    return [{k: clean(v) for k, v in row.items()} for row in rows]
+
+
+@router.delete("/tokens/{token_id}", tags=["auth"], responses=_ERRORS)
+def revoke_token(request: Request, caller: CallerDep,
+                 token_id: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", max_length=16)]
+                 ) -> dict[str, str]:
+    """Revoke one of the caller's tokens (an admin may revoke anyone's)."""
+    state = _state(request)
+    owner = state.credentials.token_owner(token_id)
+    if owner is None or (owner != caller.person_id and not caller.person.has_role("admin")):
+        raise HTTPException(404, f"no token {token_id} of {caller.person_id}")
+    if not state.credentials.revoke_token(token_id, by=caller.person_id):
+        raise HTTPException(409, f"token {token_id} is already revoked")
+    return {"detail": f"token {token_id} revoked"}
+
+
 # ---------------------------------------------------------------------------- map and cells
 
 
@@ -304,6 +327,46 @@ def api_station_aqi(request: Request, caller: CallerDep) -> dict[str, Any]:
 def api_good_days(request: Request, caller: CallerDep) -> dict[str, Any]:
     """Good days (AQI ≤ 100) per station and per cell in the caller's scope."""
     return service.good_days(_state(request), caller)
+
+
+# ---------------------------------------------------------------------------- assessment
+
+PeriodStart = Annotated[str | None, Query(max_length=40, description=(
+    "Period start (ISO 8601; naive = Beijing time); default the middle of the data"))]
+PeriodEnd = Annotated[str | None, Query(max_length=40, description=(
+    "Period end, excluded; default the end of the data"))]
+
+
+@router.get("/assessment", tags=["assessment"], responses=_ERRORS)
+def api_assessment(request: Request, caller: CallerDep, start: PeriodStart = None,
+                   end: PeriodEnd = None) -> dict[str, Any]:
+    """Assessment (考核) of the townships and grid heads in the caller's scope, ranked."""
+    from sourcegrid.web.views import clean
+
+    result = service.assessment(_state(request), caller, start, end)
+    return _jsonable(result.to_dict(), clean)
+
+
+@router.get("/assessment.xlsx", tags=["assessment"], responses={
+    **_ERRORS, 200: {"content": {"application/vnd.openxmlformats-officedocument."
+                                 "spreadsheetml.sheet": {}}}})
+def api_assessment_xlsx(request: Request, caller: CallerDep, start: PeriodStart = None,
+                        end: PeriodEnd = None) -> Response:
+    """The assessment as an XLSX workbook (download)."""
+    result = service.assessment(_state(request), caller, start, end)
+    return Response(service.assessment_file(result, ".xlsx"),
+                    media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": 'attachment; filename="assessment.xlsx"'})
+
+
+@router.get("/assessment.pdf", tags=["assessment"], responses={
+    **_ERRORS, 200: {"content": {"application/pdf": {}}}})
+def api_assessment_pdf(request: Request, caller: CallerDep, start: PeriodStart = None,
+                       end: PeriodEnd = None) -> Response:
+    """The assessment as a PDF report (download)."""
+    result = service.assessment(_state(request), caller, start, end)
+    return Response(service.assessment_file(result, ".pdf"), media_type="application/pdf",
+                    headers={"Content-Disposition": 'attachment; filename="assessment.pdf"'})
 
 
 # ---------------------------------------------------------------------------- findings

@@ -251,6 +251,12 @@ def create_app(workspace_path: str | Path | None = None, *, workspace=None,
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_upload_bytes + 1024 * 1024:
+            # refused before the body is read: nothing this app takes is that large
+            return JSONResponse({"detail": f"request body of {declared} bytes is more than "
+                                           f"the {max_upload_bytes} bytes a photo may have"},
+                                status_code=413)
         response = await call_next(request)
         # a closed network: nothing from another origin, no framing
         response.headers.setdefault(

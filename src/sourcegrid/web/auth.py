@@ -233,6 +233,17 @@ class Credentials:
                                  {"token_id": token_id, "name": name})
         return token
 
+    def tokens_of(self, username: str) -> list[dict]:
+        """A user's tokens (id, name, created_at, revoked_at; never the secret)."""
+        return self.store.query(
+            f'SELECT token_id, name, created_at, revoked_at FROM "{TOKENS_TABLE}" '
+            "WHERE username = ? ORDER BY created_at", [username])
+
+    def token_owner(self, token_id: str) -> str | None:
+        rows = self.store.query(f'SELECT username FROM "{TOKENS_TABLE}" WHERE token_id = ?',
+                                [token_id])
+        return rows[0]["username"] if rows else None
+
     def token_user(self, token: str | None) -> str | None:
         if not token or len(token) > 200:
             return None

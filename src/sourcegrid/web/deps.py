@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from fastapi import HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from sourcegrid.web.auth import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE
 
@@ -125,7 +126,7 @@ async def check_csrf(request: Request, caller: Caller) -> None:
 
 async def api_caller(request: Request) -> Caller:
     """The caller of an /api route (401 without a session or token; CSRF for writes)."""
-    caller = _resolve(request)
+    caller = await run_in_threadpool(_resolve, request)  # database look-ups: not in the loop
     if caller is None:
         raise HTTPException(401, "log in first, or send an API token "
                                  "(Authorization: Bearer <token>)",
@@ -136,7 +137,7 @@ async def api_caller(request: Request) -> Caller:
 
 async def page_caller(request: Request) -> Caller:
     """The caller of a page (a redirect to the login page without a session)."""
-    caller = _resolve(request)
+    caller = await run_in_threadpool(_resolve, request)
     if caller is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise HTTPException(303, "log in first",

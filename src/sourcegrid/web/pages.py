@@ -74,6 +74,7 @@ def _page(request: Request, template: str, caller: Caller | None, context: dict[
                  "text": message[:300]}
     base = {"user": caller.user_view() if caller else None,
             "csrf_token": caller.csrf_token if caller else None, "flash": flash,
+            "may_assess": caller.can("assess") if caller else False,
             "state_labels": STATE_LABELS, "action_labels": ACTION_LABELS,
             "level_labels": LEVEL_LABELS, "grade_labels": GRADE_LABELS}
     return _state(request).templates.TemplateResponse(request, template, {**base, **context},
@@ -355,6 +356,29 @@ def aqi_page(request: Request, caller: PageCaller):
         "good_stations": good.get("stations", []), "good_cells": good_cells[:30],
         "good_cells_total": len(good_cells),
         "summary": summary, "has_stations": bool(stations)})
+
+
+# ---------------------------------------------------------------------------- assessment
+
+
+@router.get("/assessment", response_class=HTMLResponse)
+def assessment_page(request: Request, caller: PageCaller,
+                    start: Annotated[str, Query(max_length=40)] = "",
+                    end: Annotated[str, Query(max_length=40)] = ""):
+    result = service.assessment(_state(request), caller, start or None, end or None)
+    tables = []
+    for name, zh, en in (("townships", "乡镇考核排名", "Townships, ranked"),
+                         ("grid_heads", "网格长考核排名", "Grid heads, ranked")):
+        columns, rows = _frame_table(getattr(result, name))
+        tables.append({"name": name, "zh": zh, "en": en, "columns": columns, "rows": rows})
+    city = {k: _shown(v) for k, v in (result.city or {}).items()}
+    query = f"?start={quote(result.start.isoformat())}&end={quote(result.end.isoformat())}"
+    return _page(request, "assessment.html", caller, {
+        "active": "assessment", "tables": tables, "city": city, "query": query,
+        "start": result.start.tz_convert("Asia/Shanghai").strftime("%Y-%m-%d"),
+        "end": result.end.tz_convert("Asia/Shanghai").strftime("%Y-%m-%d"),
+        "base": f"{result.base_start.tz_convert('Asia/Shanghai'):%Y-%m-%d} – "
+                f"{result.base_end.tz_convert('Asia/Shanghai'):%Y-%m-%d}"})
 
 
 # ---------------------------------------------------------------------------- inspector

@@ -212,7 +212,9 @@ def alert_detail(state, caller: Caller, alert_id: str) -> dict[str, Any]:
 
 def alert_cell(state, caller: Caller, alert_id: str) -> str:
     """The cell of an alert the caller may see (404 unknown, 403 outside the scope)."""
-    rows = state.store.query("SELECT cell_id FROM alerts_registry WHERE alert_id = ?",
+    from sourcegrid.workflow.tables import REGISTRY_TABLE
+
+    rows = state.store.query(f'SELECT cell_id FROM "{REGISTRY_TABLE}" WHERE alert_id = ?',
                              [alert_id])
     if not rows:
         raise NotFoundError("alert", alert_id, [])
@@ -421,3 +423,49 @@ def record_inspection(state, caller: Caller, *, alert_id: str | None, cell_id: s
                                          {**evidence, "note": note,
                                           "finding_recorded": recorded})
     return {"cell_id": cell_id, "event_id": event_id, "finding_recorded": recorded}
+
+
+# ---------------------------------------------------------------------------- assessment
+
+
+def assessment_period(state, start: str | None, end: str | None
+                      ) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The period asked for; by default the second half of the fused hours and the day
+    after them (the first half is then the base period of the PM2.5 change)."""
+    begin, finish = parse_time(start, "start"), parse_time(end, "end")
+    if begin is None or finish is None:
+        times = state.views.map_times("PM2.5")
+        if not times:
+            raise ValueError("start, end: give the period (the workspace has no cell_hours "
+                             "to choose one from)")
+        first = pd.Timestamp(times[0]).floor("D")
+        # and the day after: alerts are raised once the data of a period are in
+        last = (pd.Timestamp(times[-1]) + pd.Timedelta(hours=1)).ceil("D") + pd.Timedelta(days=1)
+        middle = first + (last - first) / 2
+        begin = begin if begin is not None else middle.floor("D")
+        finish = finish if finish is not None else last
+    if not finish > begin:
+        raise ValueError(f"end: {finish.isoformat()} must be after start {begin.isoformat()}")
+    return begin, finish
+
+
+def assessment(state, caller: Caller, start: str | None = None, end: str | None = None):
+    """The workflow's assessment of the townships and grid heads in the caller's scope."""
+    from sourcegrid.workflow.assessment import assess
+
+    caller.require("assess")
+    begin, finish = assessment_period(state, start, end)
+    return assess(state.workspace, begin, finish, person=caller.person,
+                  organisation=caller.organisation, now=state.now())
+
+
+def assessment_file(result, suffix: str) -> bytes:
+    """The assessment as XLSX or PDF bytes (written by the workflow to a temporary file)."""
+    import tempfile
+
+    from sourcegrid.workflow.assessment import write_pdf, write_xlsx
+
+    writer = {".xlsx": write_xlsx, ".pdf": write_pdf}[suffix]
+    with tempfile.TemporaryDirectory(prefix="sourcegrid-assessment-") as folder:
+        path = writer(result, Path(folder) / f"assessment{suffix}")
+        return Path(path).read_bytes()

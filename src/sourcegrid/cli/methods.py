@@ -1,0 +1,258 @@
+"""Accounting methods beyond coefficients: ``account-monitoring`` (monitoring, material
+balance and coefficients by priority), ``uncertainty`` and ``check macro``.
+
+Thin: reads files, calls :mod:`sourcegrid.accounting.monitoring`,
+:mod:`~sourcegrid.accounting.material_balance`, :mod:`~sourcegrid.accounting.methods`,
+:mod:`~sourcegrid.accounting.uncertainty` and :mod:`~sourcegrid.accounting.macro`, prints
+and writes their tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sourcegrid.cli.common import (
+    WorkspaceOption,
+    console,
+    err_console,
+    frame_table,
+    open_workspace,
+    reported_errors,
+)
+
+
+def _check_outputs(*paths: Path | None) -> None:
+    from sourcegrid.io.tables import OUTPUT_SUFFIXES, check_output_path
+
+    for path in paths:
+        if path is not None:
+            check_output_path(path, OUTPUT_SUFFIXES)
+
+
+def account_monitoring(
+    monitoring: Annotated[Path | None, typer.Argument(
+        help="Monitoring table (CEMS hours or manual measurements): enterprise_id, outlet_id, "
+        "time, pollutant, concentration (mg/m³), flow (m³/h), valid, kind, operating_hours.",
+        show_default=False)] = None,
+    activity: Annotated[Path | None, typer.Option(
+        "--activity", "-a", help="Activity table for the coefficient method.")] = None,
+    treatment: Annotated[Path | None, typer.Option(
+        "--treatment", "-t", help="Treatment table for the coefficient method.")] = None,
+    balance: Annotated[Path | None, typer.Option(
+        "--balance", "-b", help="Material-balance table (formula sulfur_balance or "
+        "solvent_balance with its inputs).")] = None,
+    library: Annotated[str, typer.Option("--library", "-l", help="Coefficient library "
+                                         "version.")] = "sample",
+    priority: Annotated[str, typer.Option(
+        "--priority", help="Method priority: permit (cems;manual;material_balance;coefficient), "
+        "coefficient_first, coefficient_only, or methods joined by ';'.")] = "permit",
+    priorities: Annotated[Path | None, typer.Option(
+        "--priorities", help="Per-enterprise priorities: enterprise_id, pollutant, "
+        "priority.")] = None,
+    period: Annotated[str, typer.Option("--period", help="Monitoring totals per year or "
+                                        "month (match the activity's period).")] = "year",
+    rule: Annotated[str, typer.Option("--rule", help="Fill rule for invalid/missing CEMS "
+                                      "hours: hj75_style or conservative.")] = "hj75_style",
+    min_capture: Annotated[float | None, typer.Option(
+        "--min-capture", help="Capture rate (0-1) a CEMS series needs to count as valid "
+        "(default: the rule's, 0.90).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Emissions (.csv, .parquet, "
+                                             ".xlsx).")] = None,
+    hours_out: Annotated[Path | None, typer.Option(
+        "--hours-out", help="The CEMS hours used, each marked measured/short_gap/long_gap.")]
+    = None,
+    monitoring_out: Annotated[Path | None, typer.Option(
+        "--monitoring-out", help="Monitoring totals per outlet with hour counts.")] = None,
+    rejects: Annotated[Path | None, typer.Option("--rejects", help="Rows the coefficient "
+                                                 "method rejected.")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Account by monitoring (实测法), material balance (物料衡算) and coefficients, one
+    method per enterprise × period × pollutant by priority; each row says which method
+    made it and why the others were not used."""
+    import pandas as pd
+
+    from sourcegrid.accounting.material_balance import account_balance
+    from sourcegrid.accounting.methods import combine_methods, parse_priority
+    from sourcegrid.accounting.monitoring import FILL_RULES
+    from sourcegrid.accounting.monitoring import account_monitoring as monitor
+    from sourcegrid.errors import NotFoundError, OptionError
+    from sourcegrid.io.tables import read_table, write_table
+
+    with reported_errors():
+        parse_priority(priority)
+        if rule not in FILL_RULES:
+            raise NotFoundError("fill rule", rule, FILL_RULES)
+        if period not in ("year", "month"):
+            raise OptionError("--period", period, "year or month")
+        if min_capture is not None and not 0 <= min_capture <= 1:
+            raise OptionError("--min-capture", min_capture, "a share in [0, 1]")
+        if monitoring is None and activity is None and balance is None:
+            raise OptionError("MONITORING", "(none)", "a monitoring table, --activity or "
+                              "--balance")
+        _check_outputs(out, hours_out, monitoring_out, rejects)
+        totals = hours = balance_rows = coefficient = None
+        problems = pd.DataFrame()
+        if monitoring is not None:
+            result = monitor(read_table(monitoring), period=period, rule=rule,
+                             source=monitoring.name, min_capture_rate=min_capture)
+            totals, hours = result.totals, result.hourly
+        if balance is not None:
+            balance_rows = account_balance(read_table(balance), source=balance.name)
+        overrides = read_table(priorities) if priorities is not None else None
+        if activity is not None:
+            from sourcegrid.accounting.engine import EMISSION_COLUMNS, account
+            from sourcegrid.cli.accounting import _library, _read_inputs
+
+            with open_workspace(workspace, create=True) as ws:
+                lib = _library(ws, library)
+                act, trt, trt_name = _read_inputs(activity, treatment, None)
+                run = account(act, lib, trt, con=ws.con, activity_source=activity.name,
+                              treatment_source=trt_name or "treatment", explain=False)
+            coefficient = run.emissions[EMISSION_COLUMNS]
+            problems = run.rejects
+        emissions = combine_methods(coefficient=coefficient, monitoring=totals,
+                                    balance=balance_rows, priority=priority,
+                                    overrides=overrides,
+                                    overrides_source=priorities.name if priorities else "")
+        if out is not None:
+            write_table(emissions, out)
+        if hours_out is not None and hours is not None:
+            write_table(hours.assign(time=hours["time"].astype(str)), hours_out)
+        if monitoring_out is not None and totals is not None:
+            write_table(totals, monitoring_out)
+        if rejects is not None:
+            write_table(problems, rejects)
+    summary = emissions.groupby(["method_detail", "pollutant"], as_index=False).agg(
+        rows=("emission", "size"), emission_kg=("emission", "sum"))
+    console.print(frame_table(summary, "Emissions by method and pollutant [kg]",
+                              float_format="{:,.1f}"))
+    if totals is not None:
+        filled = totals[["enterprise_id", "outlet_id", "pollutant", "period", "kind",
+                         "expected_hours", "valid_hours", "filled_short_hours",
+                         "filled_long_hours", "capture_rate", "valid_monitoring"]]
+        console.print(frame_table(filled, "Monitoring series (filled hours counted)"))
+    if len(problems):
+        err_console.print(f"{len(problems)} problem(s) in the activity rows (coefficient "
+                          "method)" + ("" if rejects else "; write them with --rejects FILE"))
+
+
+def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+    """Add account-monitoring (and uncertainty, check macro) to the app."""
+    app.command("account-monitoring")(account_monitoring)
+    app.command("uncertainty")(uncertainty)
+
+
+def _uncertainty_tables(emissions, keys, draws: int, seed: int, library, defaults: str):
+    """The totals with both intervals [t] and the largest variance terms, as rich tables."""
+    from sourcegrid.accounting.uncertainty import propagate
+
+    result = propagate(emissions, keys, draws=draws, seed=seed, library=library,
+                       defaults=defaults, unit="t")
+    shown = result.totals.rename(columns={
+        "emission": "emission_t", "low": "A1_low", "high": "A1_high",
+        "uncertainty_percent": "A1_U_%", "mc_mean": "A2_mean", "mc_low": "A2_low",
+        "mc_high": "A2_high"}).drop(columns=["sd", "mc_sd"])
+    top = result.contributions.sort_values("share", ascending=False).head(15)
+    return result, [
+        frame_table(shown, f"95 % intervals [t]: Approach 1 (error propagation) and Approach 2 "
+                    f"(Monte Carlo, {draws} draws)", max_rows=60, float_format="{:,.3f}"),
+        frame_table(top, "Largest variance contributions", float_format="{:,.3g}")]
+
+
+def uncertainty_tables(emissions, keys, draws: int, library=None):
+    """For ``account --uncertainty N``: the interval tables (checked before any work)."""
+    from sourcegrid.errors import OptionError
+
+    if draws < 2:
+        raise OptionError("--uncertainty", draws, "at least 2 draws")
+    return _uncertainty_tables(emissions, keys, draws, 2017, library, "sourcegrid_default")[1]
+
+
+def print_uncertainty(emissions, keys, draws: int, library=None, *, seed: int = 2017,
+                      defaults: str = "sourcegrid_default"):
+    """For ``account --uncertainty N``: print the intervals of the totals; return them."""
+    result, tables = _uncertainty_tables(emissions, keys, draws, seed, library, defaults)
+    for table in tables:
+        console.print(table)
+    return result
+
+
+NUMBER_COLUMNS = ("generation", "removal", "emission", "removal_efficiency", "k",
+                  "generation_coefficient_rsd", "activity_rsd", "removal_efficiency_rsd",
+                  "k_rsd")
+
+
+def uncertainty(
+    emissions: Annotated[Path, typer.Argument(
+        help="Explained emissions (from `account --explain --out`, or account-monitoring).",
+        show_default=False)],
+    draws: Annotated[int, typer.Option("--draws", "-n", help="Monte Carlo draws.")] = 1000,
+    by: Annotated[str, typer.Option("--by", help="Totals by these keys (comma separated): "
+                                    "enterprise, region, industry, section, pollutant.")]
+    = "pollutant",
+    library: Annotated[str | None, typer.Option(
+        "--library", "-l", help="Library whose rows carry generation_coefficient_rsd / "
+        "removal_efficiency_rsd (or _low/_high ranges).")] = None,
+    defaults: Annotated[str, typer.Option("--defaults", help="RSDs where rows and library "
+                                          "give none: sourcegrid_default or none.")]
+    = "sourcegrid_default",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 2017,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Totals with intervals.")]
+    = None,
+    contributions: Annotated[Path | None, typer.Option(
+        "--contributions", help="Variance contributions per group.")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Uncertainty (不确定性分析) of emission totals: 95 % intervals by error propagation
+    (IPCC 2006 Approach 1) and Monte Carlo (Approach 2), and the largest variance terms."""
+    import pandas as pd
+
+    from sourcegrid.accounting.monitoring import number_problems
+    from sourcegrid.accounting.uncertainty import GROUP_COLUMNS, UNCERTAINTY_DEFAULTS
+    from sourcegrid.errors import InputError, NotFoundError, OptionError
+    from sourcegrid.io.tables import read_table, write_table
+
+    keys = [k.strip() for k in by.split(",") if k.strip()]
+    with reported_errors():
+        for key in keys:
+            if key not in GROUP_COLUMNS:
+                raise NotFoundError("grouping key", key, GROUP_COLUMNS)
+        if defaults not in UNCERTAINTY_DEFAULTS:
+            raise NotFoundError("uncertainty defaults", defaults, UNCERTAINTY_DEFAULTS)
+        if draws < 2:
+            raise OptionError("--draws", draws, "at least 2")
+        _check_outputs(out, contributions)
+        frame = read_table(emissions)
+        problems = []
+        data = frame.copy()
+        for column in NUMBER_COLUMNS:
+            if column in frame.columns:
+                data[column] = number_problems(frame, column, problems,
+                                               required=column == "emission",
+                                               minimum=None if column in (
+                                                   "generation", "removal", "emission")
+                                               else 0.0).to_numpy()
+        missing = [c for k in keys for c in GROUP_COLUMNS[k] if c not in frame.columns]
+        missing += [c for c in ("emission", "generation") if c not in frame.columns]
+        if missing or problems:
+            from sourcegrid.errors import Problem
+
+            problems += [Problem(emissions.name, None, c, "", "missing_column",
+                                 f"the emissions table needs {c!r}") for c in missing]
+            raise InputError(problems, f"{emissions.name}: cannot compute the uncertainty")
+        lib = None
+        if library is not None:
+            from sourcegrid.cli.accounting import _library
+
+            with open_workspace(workspace, create=True) as ws:
+                lib = _library(ws, library)
+        result = print_uncertainty(pd.DataFrame(data), keys, draws, lib, seed=seed,
+                                   defaults=defaults)
+        if out is not None:
+            write_table(result.totals, out)
+        if contributions is not None:
+            write_table(result.contributions, contributions)
