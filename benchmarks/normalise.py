@@ -167,7 +167,7 @@ def city(samples: int, model: str, side: int) -> None:
     result, batched_s, batched_peak = measure(
         "batched resampling + predict (sourcegrid)",
         lambda: normalise_pooled(frame, model=model, resampling="deweather", samples=samples,
-                                 seed=0, skill=False, fitted=fitted))
+                                 seed=0, skill=False, fitted=fitted, adjusted=False))
     naive, naive_s, naive_peak = measure("naive per-resample loop (same model)",
                                          lambda: _naive_city(frame, fitted, samples))
     fast = result[0]["normalised"].to_numpy()

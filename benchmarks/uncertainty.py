@@ -22,7 +22,7 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 
-from sourcegrid.accounting.uncertainty import monte_carlo, row_uncertainties
+from sourcegrid.accounting.uncertainty import bounded_sd, monte_carlo, row_uncertainties
 
 
 def workload(rows: int, coefficients: int, seed: int = 1) -> pd.DataFrame:
@@ -56,14 +56,25 @@ def baseline(emissions: pd.DataFrame, u: pd.DataFrame, draws: int, seed: int) ->
     np.maximum.at(eta0, treatment, emissions["removal_efficiency"].to_numpy())
     u_a, u_k = u["u_activity"].to_numpy(), u["u_k"].to_numpy()
     k0 = np.where(emissions["removal_efficiency"] > 0, emissions["k"].fillna(1.0), 1.0)
+    k0 = np.asarray(k0, dtype=float)
     g0 = emissions["generation"].to_numpy()
+
+    def beta(mean, sd):
+        out, spread = mean.copy(), sd > 0
+        m, v = mean[spread], sd[spread] ** 2
+        nu = m * (1 - m) / v - 1
+        out[spread] = rng.beta(m * nu, (1 - m) * nu)
+        return out
+
+    sd_eta, sd_k = bounded_sd(eta0, u_eta), bounded_sd(k0, u_k)
+    treated = emissions["removal_efficiency"].to_numpy() > 0
     out = []
     for _ in range(draws):
         s_c, s_a = np.sqrt(np.log1p(u_c ** 2)), np.sqrt(np.log1p(u_a ** 2))
         c = np.exp(rng.standard_normal(u_c.size) * s_c - s_c ** 2 / 2)[coefficient]
         a = np.exp(rng.standard_normal(u_a.size) * s_a - s_a ** 2 / 2)
-        eta = np.clip(eta0 * (1 + u_eta * rng.standard_normal(u_eta.size)), 0, 1)[treatment]
-        k = np.clip(k0 * (1 + u_k * rng.standard_normal(k0.size)), 0, 1)
+        eta = beta(eta0, sd_eta)[treatment]
+        k = np.where(treated, beta(k0, np.where(treated, sd_k, 0.0)), 0.0)
         e = g0 * c * a * (1 - eta * k)
         out.append(pd.Series(e).groupby([emissions["region_code"], emissions["pollutant"]])
                    .sum().to_numpy())

@@ -19,6 +19,7 @@ import pandas as pd
 
 __all__ = [
     "SourcegridError",
+    "OptionError",
     "Problem",
     "InputError",
     "UnitError",

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from .conftest import flat, run_cli
 
-FUZZ = settings(max_examples=6, deadline=None, derandomize=True,
+FUZZ = settings(max_examples=4, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 BAD = frozenset({2, 3, 4})
@@ -266,19 +266,91 @@ def test_findings_import_with_bad_rows_stores_nothing(city_copy, tmp_path):
 
 
 def test_inventory_import_with_bad_values_stores_nothing(city_copy, tmp_path):
-    """Negative, non-finite and non-numeric emissions are refused, all at once."""
+    """Negative, non-finite, absurd and non-numeric emissions are refused, all at once,
+    with their rows; nothing is stored."""
     emissions = tmp_path / "emissions.csv"
     sources = tmp_path / "sources.csv"
-    emissions.write_text("source_id,pollutant,emission\nS1,PM2.5,-5\nS1,NOx,inf\n"
-                         "S1,SO2,abc\n", encoding="utf-8")
-    sources.write_text("source_id,kind,lon,lat\nS1,point,500,95\n", encoding="utf-8")
-    before = len(rows(city_copy, "inventory"))
+    emissions.write_text(
+        "enterprise_id,period,section,pollutant,pollutant_category,generation,removal,emission\n"
+        "S1,2017,a,PM2.5,废气,-5,0,-5\nS1,2017,a,NOx,废气,inf,0,inf\n"
+        "S1,2017,a,SO2,废气,abc,0,abc\nS1,2017,a,VOCs,废气,1e300,0,1e300\n"
+        "S1,2017,a,CO,废气,1,0,1\n", encoding="utf-8")
+    sources.write_text("source_id,kind,lon,lat,stack_height\nS1,point,116.6,38.1,20\n",
+                       encoding="utf-8")
+    before = rows(city_copy, "inventory")
     result = bad(["inventory", "import", emissions, "--sources", sources, "-w", city_copy])
-    assert "-5" in result.output and "abc" in result.output
-    assert len(rows(city_copy, "inventory")) == before
+    text = flat(result.output)
+    for reason in ("negative_amount", "not_a_number", "implausible_value"):
+        assert reason in text
+    for row in ("2", "3", "4", "5"):
+        assert f"│ {row} │ emission" in text, row
+    assert "│ 6 │" not in text
+    pd.testing.assert_frame_equal(rows(city_copy, "inventory"), before)
+
+
+@pytest.mark.parametrize("origin", ["", "   ", " padded", "two\nlines", "x" * 200])
+def test_inventory_import_bad_origin_creates_nothing(origin, tmp_path):
+    """A blank or unprintable --origin is refused before the workspace is created."""
+    emissions = tmp_path / "emissions.csv"
+    sources = tmp_path / "sources.csv"
+    emissions.write_text("enterprise_id,period,pollutant,emission\nS1,2017,PM2.5,5\n",
+                         encoding="utf-8")
+    sources.write_text("source_id,kind,lon,lat\nS1,point,116.6,38.1\n", encoding="utf-8")
+    workspace = tmp_path / "new-ws"
+    bad(["inventory", "import", emissions, "--sources", sources, "--origin", origin,
+         "-w", workspace], "--origin")
+    assert not workspace.exists()
+
+
+def test_inventory_import_accepted_is_physical(tmp_path):
+    """Accepted: stored emissions non-negative and finite; PM10 derived from PM is a
+    fraction of it (never more)."""
+    emissions = tmp_path / "emissions.csv"
+    sources = tmp_path / "sources.csv"
+    emissions.write_text("enterprise_id,period,pollutant,pollutant_category,emission\n"
+                         "S1,2017,PM,废气,50\nS1,2017,SO2,废气,0\n", encoding="utf-8")
+    sources.write_text("source_id,kind,lon,lat\nS1,point,116.6,38.1\n", encoding="utf-8")
+    workspace = tmp_path / "ws"
+    run_cli(["inventory", "import", emissions, "--sources", sources, "--origin", "mine",
+             "-w", workspace], allowed={0})
+    stored = rows(workspace, "inventory")
+    physical(stored, ["emission"])
+    by = stored.groupby("pollutant")["emission"].sum()
+    assert by["PM"] == 50 and 0 < by["PM10"] <= 50 and by["SO2"] == 0
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    ("S1,point,500,95,20", "bad_coordinate"),
+    ("S1,point,inf,38,20", "bad_coordinate"),
+    ("S1,point,116.6,38.1,-20", "not_positive"),
+    ("S1,point,116.6,38.1,1e9", "implausible_value"),
+    ("S1,volcano,116.6,38.1,20", "bad_kind"),
+    ("S1,point,,,20", "missing_coordinate"),
+])
+def test_inventory_import_bad_sources(line, reason, city_copy, tmp_path):
+    emissions = tmp_path / "emissions.csv"
+    sources = tmp_path / "sources.csv"
+    emissions.write_text("enterprise_id,period,pollutant,emission\nS1,2017,PM2.5,5\n",
+                         encoding="utf-8")
+    sources.write_text(f"source_id,kind,lon,lat,stack_height\n{line}\n", encoding="utf-8")
+    before = len(rows(city_copy, "sources"))
+    bad(["inventory", "import", emissions, "--sources", sources, "-w", city_copy], reason)
+    assert len(rows(city_copy, "sources")) == before
 
 
 # --------------------------------------------------------------------------- demo
+
+
+@pytest.mark.parametrize(("where", "code", "words"), [
+    ("{file}", 2, ["is a file"]), ("{file}/sub", 2, ["is a file"]),
+    ("{corrupt}", 4, ["not a valid duckdb", "what to do"]),
+])
+def test_init_bad_workspace_paths(where, code, words, files, corrupt_workspace):
+    where = where.replace("{file}", str(files["a_file"])).replace("{corrupt}",
+                                                                   str(corrupt_workspace))
+    bad(["init", "-w", where], *words, allowed={code})
+    assert files["a_file"].read_text(encoding="utf-8") == "x"
+
 
 
 @pytest.mark.parametrize(("options", "words"), [
@@ -422,7 +494,9 @@ def test_inventory_show_any_pollutant(pollutant, city_workspace):
 def test_trace_bad_input(options, words, city_copy, city_cell, tmp_path):
     options = [o.replace("{cell}", city_cell).replace("{tmp}", str(tmp_path)) for o in options]
     if "--from" not in options:
-        options += ["--from", DAY_FROM, "--to", DAY_TO]
+        options += ["--from", DAY_FROM]
+    if "--to" not in options:
+        options += ["--to", DAY_TO]
     before = len(rows(city_copy, "trace_results"))
     bad(["trace", *options, "-w", city_copy], *words)
     assert len(rows(city_copy, "trace_results")) == before
@@ -444,16 +518,27 @@ def test_trace_impossible_dates(month, day, city_workspace, city_cell):
         bad(["trace", city_cell, "--from", text, "--to", DAY_TO, "-w", city_workspace], text)
 
 
-@pytest.mark.xfail(strict=True, reason="tracing.attribution._cell_series: ValueError 'cannot "
-                   "reshape array of size 0 into shape (0,newaxis)' when the traced cell has "
-                   "no candidate source in reach (trace_cell; exit 70)")
 def test_trace_accepted_cell_is_physical(city_copy, city_cell, tmp_path):
+    """Accepted: distances and shares non-negative and finite, shares sum to at most 1,
+    the file complete, the ranking stored."""
     out = tmp_path / "trace.csv"
     run_cli(["trace", city_cell, "--from", DAY_FROM, "--to", DAY_TO, "--radius-km", "20",
              "--out", out, "-w", city_copy], allowed={0})
     frame = pd.read_csv(out)
+    assert len(frame)
     physical(frame, ["distance_m", "share"])
     assert frame["share"].sum() <= 1 + 1e-9
+    assert len(rows(city_copy, "trace_results")) >= len(frame)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".trace")]
+
+
+@pytest.mark.xfail(strict=True, reason="trace with the default --radius-km 10 on the sample "
+                   "city's first hotspot cell: exit 70, 'ValueError: cannot reshape array of "
+                   "size 0 into shape (0,newaxis)' in tracing.attribution._cell_series (no "
+                   "candidate source in reach)")
+def test_trace_cell_without_sources_in_reach(city_copy, city_cell):
+    result = run_cli(["trace", city_cell, "--from", DAY_FROM, "--to", DAY_TO, "-w", city_copy])
+    assert result.exit_code in (0, 2)
 
 
 # --------------------------------------------------------------------------- findings
@@ -510,7 +595,9 @@ def test_findings_list_bad_out_suffix(shared_city, tmp_path):
     (["--resampling", "nope"], ["--resampling"]),
     (["--base", "garbage"], ["--base"]),
     (["--compare", "2024-13"], ["--compare"]),
-    (["--unit", "CO"], ["--unit"]),
+    pytest.param(["--unit", "CO"], ["--unit"], marks=pytest.mark.xfail(
+        strict=True, reason="trend --unit CO (no '=UNIT'): accepted and ignored "
+        "(cli/weather.py does not use common.parse_units)")),
     ([], ["too_few_hours"]),  # one day of readings: 24 hours, 200 needed
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_trend_bad_input(options, words, city_copy, tmp_path):
@@ -530,7 +617,9 @@ def test_trend_bad_input(options, words, city_copy, tmp_path):
 def test_hotspots_normalise_weather_bad_input(options, words, city_copy):
     before = rows(city_copy, "hotspots")
     if "--from" not in options:
-        options += ["--from", DAY_FROM, "--to", DAY_TO]
+        options += ["--from", DAY_FROM]
+    if "--to" not in options:
+        options += ["--to", DAY_TO]
     bad(["hotspots", "--normalise-weather", *options, "-w", city_copy], *words)
     pd.testing.assert_frame_equal(rows(city_copy, "hotspots"), before)
 

@@ -46,11 +46,11 @@ SO2_PER_S = 2.0
 
 #: Named balances: pollutant, category and their input columns (required, optional).
 FORMULAS: dict[str, dict] = {
-    "sulfur_balance": {"pollutant": "SO2", "pollutant_category": "废气",
+    "sulfur_balance": {"pollutant": "SO2", "pollutant_category": "air",
                        "required": ("fuel", "sulfur_percent"),
                        "optional": ("fuel_unit", "retention", "removal",
                                     "removal_efficiency")},
-    "solvent_balance": {"pollutant": "VOCs", "pollutant_category": "废气",
+    "solvent_balance": {"pollutant": "VOCs", "pollutant_category": "air",
                         "required": ("solvent_input",),
                         "optional": ("recovered", "in_product", "destroyed")},
 }

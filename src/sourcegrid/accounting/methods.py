@@ -48,7 +48,7 @@ METHOD_PRIORITIES: dict[str, tuple[str, ...]] = {
 _CANONICAL = {"cems": "monitoring", "manual": "monitoring",
               "material_balance": "material_balance", "coefficient": "coefficient"}
 KEYS = ["enterprise_id", "period", "pollutant"]
-#: Pollutants measured at wastewater outlets (废水); the others are 废气.
+#: Pollutants measured at wastewater outlets (废水, 'water'); the others are 废气 ('air').
 WATER_POLLUTANTS = ("COD", "NH3-N", "TN", "TP", "石油类", "BOD5")
 COLUMNS = ["enterprise_id", "period", "section", "pollutant", "pollutant_category",
            "generation", "removal", "emission", "method", "library", "coefficient_row",
@@ -223,7 +223,7 @@ def combine_methods(*, coefficient: pd.DataFrame | None = None,
             g = part.groupby(KEYS, sort=False).agg(
                 emission=("emission", "sum"), note=("text", "; ".join),
                 method_reason=("method_reason", "first")).reset_index()
-            category = np.where(g["pollutant"].isin(WATER_POLLUTANTS), "废水", "废气")
+            category = np.where(g["pollutant"].isin(WATER_POLLUTANTS), "water", "air")
             pieces.append(g.assign(section="", pollutant_category=category, generation=np.nan,
                                    removal=np.nan, method="monitoring", library="",
                                    coefficient_row=pd.NA, treatment="",

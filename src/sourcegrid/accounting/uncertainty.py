@@ -15,7 +15,7 @@ Each of c (generation coefficient), A (activity), η (removal efficiency) and k
 
 **Approach 2, Monte Carlo** (IPCC 2006 Vol. 1 §3.2.3.2; EMEP/EEA Guidebook 2019 Part A
 Ch. 5, Tier 2): c and A are drawn as lognormal multipliers with mean 1 and the given RSD
-(positive, right-skewed), η and k as normal values clipped to [0, 1]. Correlation: one c
+(positive, right-skewed), η and k from Beta distributions (see Limits). Correlation: one c
 multiplier per coefficient row and draw (every enterprise accounted with that row shares
 it), one η per (coefficient row, treatment), one A per activity row (shared by the
 pollutants of that row), one k per emission row. Draws are made in blocks (float32), and group
@@ -33,7 +33,9 @@ U = 1.96 √Var(T) / T (Eq. 3.1's percentage half-width). Each term's share of V
 *variance contribution*; the largest ones are listed.
 
 Limits: for a row of technologies in series the combined η·k is perturbed as one η (its
-nominal combined efficiency) and one k; Approach 1 is only first order and symmetric: with
+nominal combined efficiency) and one k; η and k are Beta-distributed with the row's mean
+and an sd of min(mean × RSD, 0.5 √(mean (1 − mean))) (``bounded_sd``), so they stay in
+[0, 1] and keep their mean (the same capped sd enters Approach 1); Approach 1 is only first order and symmetric: with
 RSDs above ~30 % (IPCC's rule of thumb) Monte Carlo is the better figure.
 
 References
@@ -187,6 +189,30 @@ def _lognormal(rng, rsd: np.ndarray, draws: int) -> np.ndarray:
     return np.exp(z, out=z)
 
 
+#: An efficiency's (or k's) standard deviation is capped at this share of the largest one
+#: a distribution on [0, 1] with that mean can have, √(m(1 − m)): a 10 % RSD on η = 0.99
+#: would otherwise allow η > 1.
+BOUNDED_SD_CAP = 0.5
+
+
+def bounded_sd(mean, rsd) -> np.ndarray:
+    """Standard deviation of a share in [0, 1]: min(mean × rsd, 0.5 √(mean (1 − mean)))."""
+    mean = np.clip(np.asarray(mean, float), 0, 1)
+    return np.minimum(mean * np.asarray(rsd, float), BOUNDED_SD_CAP * np.sqrt(mean * (1 - mean)))
+
+
+def _beta(rng, mean: np.ndarray, sd: np.ndarray, draws: int) -> np.ndarray:
+    """Draws (draws × len(mean), float32) of a Beta distribution with this mean and sd
+    (the mean itself where sd = 0): shares stay in [0, 1] and keep their mean."""
+    out = np.broadcast_to(mean.astype(np.float32), (draws, mean.size)).copy()
+    spread = sd > 0
+    if spread.any():
+        m, v = mean[spread], sd[spread] ** 2
+        nu = m * (1 - m) / v - 1
+        out[:, spread] = rng.beta(m * nu, (1 - m) * nu, size=(draws, int(spread.sum())))
+    return out
+
+
 def _per_id(u: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """One RSD per shared id (the largest of its rows)."""
     out = np.zeros(ids.max() + 1 if ids.size else 0)
@@ -246,10 +272,10 @@ def monte_carlo(emissions: pd.DataFrame, u: pd.DataFrame, by: Sequence[str] = ("
     totals = np.empty((draws, len(table)))
     identity = bool(np.array_equal(m["activity"], np.arange(n)))
     treated = np.flatnonzero(m["eta"] > 0)
-    k_treated = m["k"][treated].astype(np.float32)
-    u_k_treated = u_k[treated].astype(np.float32)
+    k_treated = m["k"][treated]
+    sd_k = bounded_sd(k_treated, u_k[treated])
+    sd_eta = bounded_sd(eta0, u_eta)
     generation = m["generation"].astype(np.float32)
-    eta0, u_eta = eta0.astype(np.float32), u_eta.astype(np.float32)
     for start in range(0, draws, block):
         d = min(block, draws - start)
         # one float32 block of (d × n): coefficient × activity multipliers, then (1 − η k)
@@ -258,13 +284,8 @@ def monte_carlo(emissions: pd.DataFrame, u: pd.DataFrame, by: Sequence[str] = ("
         kept *= activity if identity else activity[:, m["activity"]]
         del activity
         if treated.size:
-            eta = eta0 * (1 + u_eta * rng.standard_normal((d, u_eta.size), dtype=np.float32))
-            np.clip(eta, 0, 1, out=eta)
-            k = rng.standard_normal((d, treated.size), dtype=np.float32)
-            k *= u_k_treated
-            k += 1
-            k *= k_treated
-            np.clip(k, 0, 1, out=k)
+            eta = _beta(rng, eta0, sd_eta, d)
+            k = _beta(rng, k_treated, sd_k, d)
             k *= eta[:, m["treatment"][treated]]
             kept[:, treated] *= 1 - k
             del k, eta
@@ -311,13 +332,17 @@ def analytic(emissions: pd.DataFrame, u: pd.DataFrame, by: Sequence[str] = ("pol
     groups, table = _codes(emissions, columns)
     e = emissions["emission"].to_numpy(float)
     removed = m["generation"] * m["eta"] * m["k"]
+    with np.errstate(divide="ignore", invalid="ignore"):  # the capped sd as an RSD
+        u_eta = np.nan_to_num(bounded_sd(m["eta"], u["u_removal_efficiency"]) / m["eta"])
+        u_k = np.nan_to_num(bounded_sd(m["k"], u["u_k"]) / m["k"])
     terms = []
-    for parameter, ids, weight, name in (
-            ("generation_coefficient", m["coefficient"], e, "coefficient_row"),
-            ("activity", m["activity"], e, "activity_row"),
-            ("removal_efficiency", m["treatment"], removed, "coefficient_row|treatment"),
-            ("k", np.arange(len(e)), removed, "emission_row")):
-        rsd = u[f"u_{parameter}"].to_numpy(float)
+    for parameter, ids, weight, name, rsd in (
+            ("generation_coefficient", m["coefficient"], e, "coefficient_row",
+             u["u_generation_coefficient"].to_numpy(float)),
+            ("activity", m["activity"], e, "activity_row", u["u_activity"].to_numpy(float)),
+            ("removal_efficiency", m["treatment"], removed, "coefficient_row|treatment",
+             u_eta),
+            ("k", np.arange(len(e)), removed, "emission_row", u_k)):
         frame = pd.DataFrame({"group": groups, "id": ids, "w": weight, "u": rsd})
         s = frame.groupby(["group", "id"], sort=False).agg(w=("w", "sum"), u=("u", "max"))
         s["variance"] = (s["w"] * s["u"]) ** 2
@@ -332,10 +357,13 @@ def analytic(emissions: pd.DataFrame, u: pd.DataFrame, by: Sequence[str] = ("pol
     result = table.copy()
     result["emission"] = np.bincount(groups, weights=e, minlength=len(table))
     result["sd"] = np.sqrt(variance)
-    result["low"] = result["emission"] - Z95 * result["sd"]
+    result["low"] = (result["emission"] - Z95 * result["sd"]).clip(lower=0)
     result["high"] = result["emission"] + Z95 * result["sd"]
     with np.errstate(divide="ignore", invalid="ignore"):
         result["uncertainty_percent"] = 100 * Z95 * result["sd"] / result["emission"]
+    # first-order propagation is for moderate uncertainties; above U = 100 % (RSD ≈ 50 %)
+    # read Approach 2 (sourcegrid's threshold after IPCC 2006 Vol. 1 §3.2.3.1's caveat)
+    result["approach1_applicable"] = result["uncertainty_percent"] <= 100
     terms["share"] = terms["variance"] / variance[terms["group"]].clip(min=1e-300)
     top_terms = terms.sort_values(["group", "variance"], ascending=[True, False]).groupby(
         "group").head(top)
@@ -393,7 +421,8 @@ def propagate(emissions: pd.DataFrame, by: Sequence[str] = ("pollutant",), *, dr
     first, contributions = analytic(emissions, u, by, top=top)
     second = monte_carlo(emissions, u, by, draws=draws, seed=seed)
     keys = [c for c in first.columns if c not in ("emission", "sd", "low", "high",
-                                                  "uncertainty_percent")]
+                                                  "uncertainty_percent",
+                                                  "approach1_applicable")]
     totals = first.merge(second.drop(columns="emission"), on=keys) if keys else pd.concat(
         [first, second.drop(columns="emission")], axis=1)
     factor = conversion_factor("kg", unit)

@@ -114,6 +114,10 @@ def account(
         "separated: enterprise, region, industry, section, pollutant.")] = None,
     totals: Annotated[Path | None, typer.Option(
         "--totals", help="Write the --by totals to .csv, .parquet or .xlsx.")] = None,
+    route: Annotated[str, typer.Option(
+        "--route", help="census2017 (generation coefficients) or census2007 (emission "
+        "coefficients 排污系数 by treatment; sourcegrid.accounting.census2007).")]
+    = "census2017",
     uncertainty: Annotated[int | None, typer.Option(
         "--uncertainty", help="Add 95 % intervals to the totals (by --by, default pollutant): "
         "error propagation and N Monte Carlo draws (sourcegrid.accounting.uncertainty).")]
@@ -128,16 +132,18 @@ def account(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from sourcegrid.accounting.engine import EMISSION_COLUMNS
-    from sourcegrid.accounting.engine import account as run_account
     from sourcegrid.accounting.store import save_run
     from sourcegrid.io.tables import write_ibis_table, write_table
 
     run = run or activity.name
     keys = [key.strip() for key in by.split(",")] if by else []
     with reported_errors():
+        from sourcegrid.accounting.census2007 import ROUTES
         from sourcegrid.accounting.engine import AGGREGATE_KEYS
         from sourcegrid.errors import NotFoundError
 
+        if route not in ROUTES:
+            raise NotFoundError("accounting route", route, ROUTES)
         for key in keys:  # checked before any work is done
             if key not in AGGREGATE_KEYS:
                 raise NotFoundError("aggregation key", key, AGGREGATE_KEYS)
@@ -154,10 +160,12 @@ def account(
         activity_table, treatment_table, treatment_name = _read_inputs(activity, treatment, sheet)
         progress.update(task, description=f"accounting {activity_table.num_rows:,} rows with "
                         f"library {lib.name!r}")
-        result = run_account(activity_table, lib, treatment_table, con=ws.con,
-                             activity_source=activity.name,
-                             treatment_source=treatment_name or "treatment",
-                             into="_last_run_emissions", explain=explain)
+        from sourcegrid.accounting.census2007 import route_account
+
+        result = route_account(route, activity_table, lib, treatment_table, con=ws.con,
+                               activity_source=activity.name,
+                               treatment_source=treatment_name or "treatment",
+                               into="_last_run_emissions", explain=explain)
         _keep_stored_run(ws, result, run)
         progress.update(task, description="storing the run in the workspace")
         save_run(ws, result, run=run, activity_file=str(activity), treatment_file=treatment_name)

@@ -139,25 +139,34 @@ def demo(
 
     began = time.perf_counter()
     with reported_errors():  # options are checked before any work
-        if report is not None:
-            check_folder(report)
-    with reported_errors(), open_workspace(workspace, create=True) as ws:
+        from sourcegrid.errors import WorkspaceError
+        from sourcegrid.store.workspace import default_workspace_path
+
+        target = Path(workspace) if workspace is not None else default_workspace_path()
+        if target.exists() and not target.is_dir():
+            raise WorkspaceError(f"the workspace {target} is a file; a workspace is a folder "
+                                 "holding workspace.duckdb")
+        check_folder(report if report is not None else target / "report")
+    with reported_errors(), console.status("generating the sample city …"):
+        # generated before the workspace is opened: a city the generator refuses (a
+        # window outside the packaged weather) leaves no workspace behind
+        city = _generate(seed, days, rows)
+    with reported_errors(), open_workspace(workspace, create=True) as ws, \
+            console.status("running the pipeline …") as status:
         folder_of_report = check_folder(report if report is not None else ws.path / "report")
-        with console.status("generating the sample city …") as status:
-            city = _generate(seed, days, rows)
-            folder = ws.path / "demo"
-            city.write(folder)
-            console.print(f"[green]✓[/] sample city: {len(city.activity):,} section-activity "
-                          f"rows, {len(city.sources):,} sources, {len(city.readings):,} "
-                          f"readings ({time.perf_counter() - began:.1f} s; inputs in {folder})",
-                          highlight=False)
-            result = run_city_pipeline(ws, city, progress=_step_printer(status))
-            if len(result.emissions):
-                write_table(result.emissions, folder / "emissions.csv")
-                write_table(aggregate(result.emissions, ["region", "industry", "pollutant"]),
-                            folder / "totals_by_county.csv")
-            status.update("writing the report …")
-            report_path = build_report(ws, folder_of_report)
+        folder = ws.path / "demo"
+        city.write(folder)
+        console.print(f"[green]✓[/] sample city: {len(city.activity):,} section-activity "
+                      f"rows, {len(city.sources):,} sources, {len(city.readings):,} "
+                      f"readings ({time.perf_counter() - began:.1f} s; inputs in {folder})",
+                      highlight=False)
+        result = run_city_pipeline(ws, city, progress=_step_printer(status))
+        if len(result.emissions):
+            write_table(result.emissions, folder / "emissions.csv")
+            write_table(aggregate(result.emissions, ["region", "industry", "pollutant"]),
+                        folder / "totals_by_county.csv")
+        status.update("writing the report …")
+        report_path = build_report(ws, folder_of_report)
     _print_summary(result, report_path, folder, time.perf_counter() - began)
 
 

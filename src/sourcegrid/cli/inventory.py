@@ -63,8 +63,10 @@ def import_(
 ) -> None:
     """Load an inventory made elsewhere (emissions + sources), checked in full first."""
     from sourcegrid.inventory import import_inventory
+    from sourcegrid.inventory.build import check_origin
 
     with reported_errors():
+        check_origin(origin)  # before the workspace is created or opened
         ws = open_workspace(workspace, create=True)
         result = import_inventory(ws, emissions, sources, origin=origin)
     _print_result(result)

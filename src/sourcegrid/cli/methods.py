@@ -140,10 +140,226 @@ def account_monitoring(
                           "method)" + ("" if rejects else "; write them with --rejects FILE"))
 
 
+def check_macro(
+    emissions: Annotated[Path, typer.Argument(
+        help="Explained emissions (`account --explain --out`, or a demo's emissions.csv).",
+        show_default=False)],
+    reference: Annotated[str, typer.Option("--reference", help="National reference totals "
+                                           "(census2017: 2nd census bulletin).")]
+    = "census2017",
+    share: Annotated[float | None, typer.Option("--share", help="The region's share of the "
+                                                "nation (0-1).")] = None,
+    population: Annotated[float | None, typer.Option(
+        "--population", help="The region's population (share = population / 1,390.08 "
+        "million, 2017).")] = None,
+    area: Annotated[float | None, typer.Option("--area", help="The region's area in km² "
+                                               "(share = area / 9.6 million km²).")] = None,
+    low: Annotated[float, typer.Option("--low", help="Plausible from low × the scaled "
+                                       "reference.")] = 0.05,
+    high: Annotated[float, typer.Option("--high", help="... to high × the scaled "
+                                        "reference.")] = 5.0,
+    energy: Annotated[Path | None, typer.Option(
+        "--energy", help="Energy statistics: region_code, coal, coal_unit, sulfur_percent.")]
+    = None,
+    production: Annotated[Path | None, typer.Option(
+        "--production", help="Production statistics: industry_code, output, unit "
+        "(region_code).")] = None,
+    activity: Annotated[Path | None, typer.Option(
+        "--activity", help="Activity table whose summed activity meets --production.")] = None,
+    tolerance: Annotated[float, typer.Option("--tolerance", help="Production check: "
+                                             "activity within 1 ± tolerance.")] = 0.2,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="The checks with their "
+                                             "numbers and status.")] = None,
+    outliers: Annotated[Path | None, typer.Option("--outliers", help="Intensity "
+                                                  "outliers.")] = None,
+) -> None:
+    """Macro checks (宏观校核): totals against scaled national totals, SO2 generation against
+    coal × sulfur, activity against production statistics, and intensity outliers."""
+    import pandas as pd
+
+    from sourcegrid.accounting.macro import REFERENCE_TOTALS, macro_check
+    from sourcegrid.accounting.monitoring import number_problems
+    from sourcegrid.errors import InputError, NotFoundError, OptionError, Problem
+    from sourcegrid.io.tables import read_table, write_table
+
+    with reported_errors():
+        if reference not in REFERENCE_TOTALS:
+            raise NotFoundError("reference totals", reference, REFERENCE_TOTALS)
+        if not 0 <= tolerance < 1:
+            raise OptionError("--tolerance", tolerance, "a share in [0, 1)")
+        if production is not None and activity is None:
+            raise OptionError("--production", production, "--activity as well")
+        _check_outputs(out, outliers)
+        frame = read_table(emissions)
+        problems = [Problem(emissions.name, None, c, "", "missing_column",
+                            f"the emissions table needs {c!r}")
+                    for c in ("pollutant", "emission", "generation", "region_code")
+                    if c not in frame.columns]
+        if problems:
+            raise InputError(problems, f"{emissions.name}: cannot be checked")
+        data = frame.copy()
+        for column in ("generation", "emission", "activity_in_basis"):
+            if column in frame.columns:
+                data[column] = number_problems(frame, column, problems, minimum=None,
+                                               required=column == "emission").to_numpy()
+        if problems:
+            raise InputError(problems, f"{emissions.name}: cannot be checked")
+        checks, far = macro_check(
+            pd.DataFrame(data), reference=reference, share=share, population=population,
+            area_km2=area, low=low, high=high,
+            energy=read_table(energy) if energy is not None else None,
+            production=read_table(production) if production is not None else None,
+            activity=read_table(activity) if activity is not None else None,
+            tolerance=tolerance)
+        if out is not None:
+            write_table(checks, out)
+        if outliers is not None:
+            write_table(far, outliers)
+    if len(checks):
+        shown = checks.drop(columns=["basis"])
+        console.print(frame_table(shown, "Macro checks", max_rows=80, float_format="{:,.3g}"))
+        for basis in checks["basis"].unique():
+            console.print(f"  {basis}")
+        bad = checks.loc[checks["status"] != "within"]
+        console.print(f"{len(checks) - len(bad)} within tolerance, {len(bad)} not"
+                      + (": " + ", ".join(bad["check"].str.split(":").str[0] + " "
+                                          + bad["pollutant"].astype(str) + " " + bad["status"])
+                         if len(bad) else ""))
+    else:
+        err_console.print("no reference given (--share, --population or --area, --energy, "
+                          "--production): only the intensity check ran")
+    console.print(frame_table(far, f"Intensity outliers ({len(far)}; |modified z| > 3.5 "
+                              "and ≥ 2 × or ≤ ½ × the combination's median)", max_rows=20, float_format="{:,.3g}"))
+
+
+def coefficients_stats(
+    name: Annotated[str, typer.Argument(help="Library version.", show_default=False)],
+    against: Annotated[str | None, typer.Option(
+        "--against", help="A second version: accounting steps per industry of both.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the steps per "
+                                             "industry.")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """The counts the census reports for a library (industries 大类/小类, sections, products,
+    raw materials, processes, generation coefficients, treatment efficiencies) and the
+    accounting steps (sections) per industry, compared with --against."""
+    from sourcegrid.cli.accounting import _library
+    from sourcegrid.coefficients.stats import accounting_steps, library_stats
+    from sourcegrid.io.tables import write_table
+
+    with reported_errors():
+        _check_outputs(out)
+        with open_workspace(workspace, create=True) as ws:
+            first = _library(ws, name)
+            second = _library(ws, against) if against else None
+        counts = library_stats(first)
+        if second is not None:
+            other = library_stats(second)
+            order = list(dict.fromkeys([*counts["item"], *other["item"]]))
+            counts = counts.merge(other, on=["item", "中文"], how="outer",
+                                  suffixes=(f" {name}", f" {against}"))
+            counts = counts.set_index("item").loc[order].reset_index()
+        steps = accounting_steps(first, second, names=(name, against or ""))
+        if out is not None:
+            write_table(steps, out)
+    console.print(frame_table(counts, f"Library {name}" + (f" and {against}" if against
+                                                           else "")))
+    console.print(frame_table(steps, "Accounting steps (sections) per industry", max_rows=80,
+                              float_format="{:,.2f}"))
+
+
+def coefficients_emission(
+    name: Annotated[str, typer.Argument(help="Library version to derive from.",
+                                        show_default=False)],
+    new: Annotated[str, typer.Option("--name", help="Name of the new version.")],
+    replace: Annotated[bool, typer.Option("--replace", help="Replace a version of that "
+                                          "name.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Store an illustrative 2007-route copy of a library: emission coefficients (排污系数)
+    e = c × (1 − η) on every row, for `account --route census2007` (not the 1st census
+    tables)."""
+    from sourcegrid.accounting.census2007 import illustrative_emission_coefficients
+    from sourcegrid.cli.accounting import _library
+    from sourcegrid.coefficients import store_library
+
+    with reported_errors(), open_workspace(workspace, create=True) as ws:
+        lib = illustrative_emission_coefficients(_library(ws, name), new)
+        store_library(ws, lib, replace=replace)
+    console.print(f"stored library [bold]{new}[/] ({len(lib.rows)} rows with emission "
+                  f"coefficients e = c × (1 − η), from {name})")
+
+
+def compare_routes(
+    activity: Annotated[Path, typer.Argument(help="Activity table.", show_default=False)],
+    first: Annotated[str, typer.Option("--a", help="First run as ROUTE:LIBRARY (routes: "
+                                       "census2017, census2007).")] = "census2017:sample",
+    second: Annotated[str, typer.Option("--b", help="Second run as ROUTE:LIBRARY.")]
+    = "census2007:sample",
+    treatment: Annotated[Path | None, typer.Option("--treatment", "-t",
+                                                   help="Treatment table.")] = None,
+    by: Annotated[str, typer.Option("--by", help="Group columns: industry_code, section, "
+                                    "pollutant, region_code, enterprise_id.")]
+    = "industry_code,section,pollutant",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="The side-by-side "
+                                             "table.")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """The same enterprises accounted twice (two routes or two library versions), side by
+    side by industry, section and pollutant: totals and emission per unit of activity."""
+    from sourcegrid.accounting.census2007 import ROUTES, route_account
+    from sourcegrid.accounting.census2007 import compare_routes as compare
+    from sourcegrid.cli.accounting import _library, _read_inputs
+    from sourcegrid.errors import NotFoundError, OptionError
+    from sourcegrid.io.tables import write_table
+
+    allowed = ("industry_code", "section", "pollutant", "region_code", "enterprise_id")
+    keys = [k.strip() for k in by.split(",") if k.strip()]
+    with reported_errors():
+        runs = []
+        for option, text in (("--a", first), ("--b", second)):
+            route, _, library = text.partition(":")
+            if not library:
+                raise OptionError(option, text, "ROUTE:LIBRARY, e.g. census2007:sample2007")
+            if route not in ROUTES:
+                raise NotFoundError("accounting route", route, ROUTES)
+            runs.append((route, library))
+        for key in keys:
+            if key not in allowed:
+                raise NotFoundError("grouping column", key, allowed)
+        _check_outputs(out)
+        with open_workspace(workspace, create=True) as ws:
+            libraries = [_library(ws, library) for _, library in runs]
+            act, trt, trt_name = _read_inputs(activity, treatment, None)
+            results = [route_account(route, act, lib, trt, con=ws.con,
+                                     activity_source=activity.name,
+                                     treatment_source=trt_name or "treatment")
+                       for (route, _), lib in zip(runs, libraries, strict=True)]
+        names = tuple(f"{r}:{n}" for r, n in runs)
+        if names[0] == names[1]:
+            names = (names[0] + " (a)", names[1] + " (b)")
+        table = compare(results[0].emissions, results[1].emissions, keys, names=names)
+        if out is not None:
+            write_table(table, out)
+    console.print(frame_table(table, f"{names[0]} against {names[1]} [kg; per unit: kg per "
+                              "unit of activity]".replace("[", "(").replace("]", ")"),
+                              max_rows=80, float_format="{:,.4g}"))
+    for result, name in zip(results, names, strict=True):
+        if len(result.rejects):
+            err_console.print(f"{name}: {len(result.rejects)} problem(s) in "
+                              f"{result.rejected_rows} row(s)")
+
+
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     """Add account-monitoring (and uncertainty, check macro) to the app."""
     app.command("account-monitoring")(account_monitoring)
     app.command("uncertainty")(uncertainty)
+    check = groups.setdefault("check", typer.Typer(
+        help="Checks of accounted results: macro (宏观校核).", no_args_is_help=True))
+    check.command("macro")(check_macro)
+    app.command("compare-routes")(compare_routes)
+    groups["coefficients"].command("stats")(coefficients_stats)
+    groups["coefficients"].command("emission-coefficients")(coefficients_emission)
 
 
 def _uncertainty_tables(emissions, keys, draws: int, seed: int, library, defaults: str):
@@ -158,7 +374,7 @@ def _uncertainty_tables(emissions, keys, draws: int, seed: int, library, default
         "mc_high": "A2_high"}).drop(columns=["sd", "mc_sd"])
     top = result.contributions.sort_values("share", ascending=False).head(15)
     return result, [
-        frame_table(shown, f"95 % intervals [t]: Approach 1 (error propagation) and Approach 2 "
+        frame_table(shown, f"95 % intervals (t): Approach 1 (error propagation) and Approach 2 "
                     f"(Monte Carlo, {draws} draws)", max_rows=60, float_format="{:,.3f}"),
         frame_table(top, "Largest variance contributions", float_format="{:,.3g}")]
 

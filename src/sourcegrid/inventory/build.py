@@ -103,6 +103,13 @@ def read_emissions_file(emissions: pd.DataFrame | str | Path, source: str | None
     return frame.drop(columns=[c for c in ("_row", "_source") if c in frame]), rows, source
 
 
+#: Largest emission one source may have for one pollutant and period [kg]: 10^12 kg (a
+#: million kilotonnes) is above any single plant's annual CO2 (the largest coal plants emit
+#: about 3·10^10 kg a year; IEA, CO2 Emissions from Fuel Combustion), so a larger value is
+#: a unit or typing error, as is inf.
+MAX_EMISSION_KG = 1e12
+
+
 def _check_emissions(frame: pd.DataFrame, rows: np.ndarray, source: str,
                      known_sources: set[str] | None) -> pd.DataFrame:
     problems: list[Problem] = []
@@ -134,6 +141,11 @@ def _check_emissions(frame: pd.DataFrame, rows: np.ndarray, source: str,
         for i in np.flatnonzero(value < 0):
             problems.append(Problem(source, int(rows[i]), "emission", text.iat[i],
                                     "negative_amount", "an emission ≥ 0 kg"))
+        for i in np.flatnonzero((value >= 0) & ~(value <= MAX_EMISSION_KG)):
+            problems.append(Problem(source, int(rows[i]), "emission", text.iat[i],
+                                    "implausible_value", f"a finite emission of at most "
+                                    f"{MAX_EMISSION_KG:.0e} kg per source, pollutant and "
+                                    "period"))
     hours = period_hours(out["period"])
     for i in np.flatnonzero(np.isnan(hours)):
         problems.append(Problem(source, int(rows[i]), "period", out["period"].iat[i],
@@ -337,6 +349,17 @@ def build_inventory(workspace, run: str | None = None, sources=None, *, activity
     return _store(workspace, rows, located, run, spec)
 
 
+def check_origin(origin: str | None) -> None:
+    """Refuse an inventory name that is blank, padded, unprintable or over 120 characters
+    (OptionError naming ``--origin``); None (the default name) is fine."""
+    if origin is not None and (not origin.strip() or origin != origin.strip()
+                               or len(origin) > 120 or not origin.isprintable()):
+        from sourcegrid.errors import OptionError
+
+        raise OptionError("--origin", repr(origin), "a name of 1 to 120 printable characters "
+                          "without leading or trailing blanks")
+
+
 def import_inventory(workspace, emissions, sources, *, origin: str | None = None, spec=None,
                      size_fractions: str = "sourcegrid_2024") -> InventoryResult:
     """Load an inventory made elsewhere: canonical Emissions rows plus a sources table.
@@ -348,6 +371,7 @@ def import_inventory(workspace, emissions, sources, *, origin: str | None = None
     """
     if size_fractions not in SIZE_FRACTIONS:
         raise NotFoundError("size fraction set", size_fractions, SIZE_FRACTIONS)
+    check_origin(origin)
     frame, rows, source = read_emissions_file(emissions)
     origin = origin or (Path(emissions).name if isinstance(emissions, str | Path)
                         else "imported")

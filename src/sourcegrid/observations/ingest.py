@@ -288,7 +288,9 @@ def _ingest_file(workspace, path, kind, sheet, units, date, variable, pollutant,
         result = ingest_raster(workspace, read_spec(workspace), path, date=date,
                                variable=variable, pollutant=pollutant)
     else:
-        batch = readers.read_observations(path, site_kind=kind, sheet=sheet, units=units)
+        # fusion places every reading by its position: a stored reading without one is lost
+        batch = readers.read_observations(path, site_kind=kind, sheet=sheet, units=units,
+                                          require_position=True)
         result = ingest_readings(workspace, batch.readings, source=path.name,
                                  chunk_size=chunk_size, progress=progress)
         result.rejects = batch.rejects

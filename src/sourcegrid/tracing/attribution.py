@@ -731,7 +731,7 @@ def _cell_series(coupling_result, receptor_cell: np.ndarray, n_cells: int) -> np
     source = coupling_result.source_index[pair]
     cell = receptor_cell[coupling_result.receptor_index[pair]]
     flat_row = source * n_cells + cell
-    weight = values.data / counts[cell]
+    weight = values.data.astype(np.float64) / counts[cell]
     summed = sparse.csr_matrix((weight, (flat_row, values.col)),
                                shape=(n_sources * n_cells, n_hours)).toarray()
     del n_receptors
@@ -1047,7 +1047,7 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
                                receptor_height=receptor_height, terrain=terrain,
                                mixing_height=mixing_height,
                                max_distance=reach + spec.cell_size * 2,
-                               sigma_theta_deg=sigma_theta_deg, dtype=np.float64)
+                               sigma_theta_deg=sigma_theta_deg, dtype=np.float32)
     per_emitter = _cell_series(unit, receptor_cell, len(joint))  # E × K × T
     from scipy import sparse
 
@@ -1294,7 +1294,7 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
                                receptor_height=search.receptor_height, terrain=search.terrain,
                                mixing_height=search.mixing_height,
                                max_distance=search.radius_km * 1000.0 + 2 * search.spec.cell_size,
-                               sigma_theta_deg=search.sigma_theta_deg, dtype=np.float64)
+                               sigma_theta_deg=search.sigma_theta_deg, dtype=np.float32)
     virtual = _cell_series(unit, search.receptor_cell, len(search.joint))  # V × K × T
     virtual_design = virtual.reshape(len(gx), -1)[:, search.used.ravel()]
     result["lattice"] = (gx, gy)
@@ -1322,8 +1322,9 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
         active = current[strongest] if len(current) else np.zeros((0, len(target)))
         basis = np.hstack([active.T, offset_columns]) if active.size else offset_columns
         if basis.size:
-            q, _ = np.linalg.qr(basis)
-            projected = virtual_design - (virtual_design @ q) @ q.T
+            # projection off span(B): V − (V B) (BᵀB)⁺ Bᵀ (a small Gram matrix, no QR)
+            gram_inverse = np.linalg.pinv(basis.T @ basis)
+            projected = virtual_design - ((virtual_design @ basis) @ gram_inverse) @ basis.T
         else:
             projected = virtual_design
         dots = projected @ scan_residual

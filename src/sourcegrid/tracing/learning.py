@@ -52,6 +52,52 @@ MODEL_FEATURES = ["share", "log_predicted", "distance_km", "upwind_hours_share",
 #: Labelled rows needed before the model replaces the physical ranking.
 MIN_ROWS = 20
 MIN_PER_CLASS = 3
+#: Cross-validation that decides between the model and the physical ranking: folds by
+#: cell, and the top-k hit rate compared.
+CV_FOLDS = 5
+CV_TOP = 3
+
+
+def _top_hits(frame: pd.DataFrame, score: np.ndarray, top: int) -> int:
+    """Cells whose confirmed row is among the first ``top`` rows by ``score`` (high first,
+    ties by physical rank)."""
+    ordered = frame.assign(_score=score).sort_values(
+        ["cell_id", "_score", "_rank"], ascending=[True, False, True], kind="mergesort")
+    position = ordered.groupby("cell_id").cumcount()
+    hit = ordered.loc[(position < top) & (ordered["label"] == 1), "cell_id"]
+    return int(hit.nunique())
+
+
+def _cross_validated_hits(labelled: pd.DataFrame, matrix: np.ndarray, y: np.ndarray, pipeline,
+                          *, folds: int, top: int) -> tuple[int, int, int]:
+    """(model hits, physical hits, cells) in ``folds``-fold cross-validation by cell."""
+    from sklearn.base import clone
+
+    frame = labelled[["cell_id"]].astype(str).copy()
+    if "run_id" in labelled:
+        frame["cell_id"] = labelled["run_id"].astype(str)
+    rank = pd.to_numeric(labelled.get("physical_rank", labelled.get("rank")), errors="coerce")
+    frame["_rank"] = rank.fillna(1e9).to_numpy(float)
+    frame["label"] = y
+    cells = np.array(sorted(frame.loc[frame["label"] == 1, "cell_id"].unique()))
+    if len(cells) < 2:
+        return 0, 0, 0
+    fold_of = {cell: number % folds for number, cell in enumerate(cells)}
+    fold = frame["cell_id"].map(fold_of).fillna(-1).to_numpy(int)
+    score = np.full(len(frame), np.nan)
+    for number in range(folds):
+        test = fold == number
+        train = ~test
+        if not test.any():
+            continue
+        if len(np.unique(y[train])) < 2:
+            return 0, 0, 0
+        model = clone(pipeline).fit(matrix[train], y[train])
+        score[test] = model.predict_proba(matrix[test])[:, 1]
+    scored = fold >= 0
+    frame, score = frame.loc[scored], score[scored]
+    return (_top_hits(frame, score, top), _top_hits(frame, -frame["_rank"].to_numpy(), top),
+            len(cells))
 
 
 def features(table: pd.DataFrame) -> np.ndarray:
@@ -148,8 +194,16 @@ class RankingModel:
     @classmethod
     def fit(cls, results: pd.DataFrame, findings: pd.DataFrame, *, min_rows: int = MIN_ROWS,
             min_per_class: int = MIN_PER_CLASS, regularisation: float = 0.5,
-            model_features: list[str] | None = None, **label_options) -> RankingModel:
-        """Fit on trace results labelled by findings (see :func:`training_rows`)."""
+            model_features: list[str] | None = None, cross_validate: bool = True,
+            folds: int = CV_FOLDS, top: int = CV_TOP, **label_options) -> RankingModel:
+        """Fit on trace results labelled by findings (see :func:`training_rows`).
+
+        With ``cross_validate`` (default) the model is kept only when, in ``folds``-fold
+        cross-validation by cell on the labelled traces, it puts the confirmed cause in
+        the first ``top`` rows of more cells than the physical ranking does; otherwise
+        the physical ranking stands (:attr:`fallback`), so feedback cannot make the
+        ranking worse on the hotspots it was learned from.
+        """
         labelled = training_rows(results, findings, **label_options)
         y = labelled["label"].to_numpy(int) if len(labelled) else np.zeros(0, int)
         positives, negatives = int(y.sum()), int(len(y) - y.sum())
@@ -170,7 +224,17 @@ class RankingModel:
 
             raise NotFoundError("feature", unknown[0], FEATURES)
         columns = [FEATURES.index(name) for name in chosen]
-        pipeline.fit(features(labelled)[:, columns], y)
+        matrix = features(labelled)[:, columns]
+        if cross_validate:
+            model_hits, physical_hits, cells = _cross_validated_hits(
+                labelled, matrix, y, pipeline, folds=folds, top=top)
+            if cells and model_hits <= physical_hits:
+                return cls(True, f"{len(y)} labelled row(s) ({positives} confirmed) on {cells} "
+                                 f"cell(s): in {folds}-fold cross-validation by cell the model "
+                                 f"put the cause in the top {top} of {model_hits}, the "
+                                 f"physical ranking of {physical_hits}; physical ranking kept",
+                           len(y), positives)
+        pipeline.fit(matrix, y)
         weights = pipeline[-1].coef_[0]
         return cls(False, f"fitted on {len(y)} labelled rows ({positives} confirmed)", len(y),
                    positives, dict(zip(chosen, weights.round(3).tolist(), strict=True)),

@@ -227,8 +227,10 @@ def block_skill(features: np.ndarray, target: np.ndarray, date_unix: np.ndarray,
     parameters : str or ModelParameters
         Model setting.
     block_days : float
-        Length of a block [days]; shorter records use blocks of a tenth of their span
-        (at least one day), so that at least two blocks are held back.
+        Length of a block [days]; records of fewer than 10 blocks' worth of days with
+        data use blocks of a tenth of those days (at least one day), so that at least
+        two blocks are held back. Blocks are numbered over those holding data (a gap
+        in the record does not swallow the held-back blocks).
     every : int
         Every ``every``-th block is held back (5: 20 % of the time).
 
@@ -238,9 +240,10 @@ def block_skill(features: np.ndarray, target: np.ndarray, date_unix: np.ndarray,
         r2 [-], rmse and bias (mean predicted − observed) [unit of the target],
         n_train, n_test, block_days, held_back ('every 5th block').
     """
-    span_days = (date_unix.max() - date_unix.min()) / 86400.0 if len(date_unix) else 0.0
-    block_days = float(max(1.0, min(block_days, span_days / (2 * every))))
+    data_days = len(np.unique(np.floor(date_unix / 86400.0))) if len(date_unix) else 0
+    block_days = float(max(1.0, min(block_days, data_days / (2 * every))))
     block = np.floor((date_unix - date_unix.min()) / (block_days * 86400.0)).astype(np.int64)
+    _, block = np.unique(block, return_inverse=True)  # number the blocks that hold data
     test = (block % every) == (every - 1)
     if test.sum() < 10 or (~test).sum() < 10:
         return {"r2": np.nan, "rmse": np.nan, "bias": np.nan, "n_train": int((~test).sum()),

@@ -7,9 +7,11 @@
   row and column as explanatory variables beside time and meteorology (the
   trees learn each cell's level and its own response to the weather), and the
   meteorology of each cell's nearest met site resampled with the time kept. One
-  model for 400 cells × 8,760 hours instead of 400 models; the draws of a met
-  site are made for all its cells at once and the K × rows predictions are
-  batched in chunks (see :func:`sourcegrid.weather.normalise.predict_resampled`).
+  model for 400 cells × 8,760 hours instead of 400 models. The K weather draws
+  are made once per met site and hour and shared by all cells of that site and
+  hour (so cells are compared under the same weather draws, and the draws cost
+  hours, not cell-hours); the K × rows predictions are batched in chunks (see
+  :func:`sourcegrid.weather.normalise.predict_resampled`).
 
 Limits: the pooled model shares the trend term across cells (a cell's own
 trend enters through splits on row/col × date_unix, which a few hundred trees
@@ -61,8 +63,8 @@ def normalise_each(series: pd.DataFrame, **options) -> dict[str, Normalisation]:
 def normalise_pooled(series: pd.DataFrame, *, unit_features=("row", "col"),
                      model="deweather", resampling="deweather", seed: int = 0,
                      samples: int | None = None, skill: bool = True,
-                     chunk_rows: int = 1_000_000, skill_rows: int = 400_000, fitted=None
-                     ) -> tuple[pd.DataFrame, dict]:
+                     chunk_rows: int = 1_000_000, skill_rows: int = 400_000, fitted=None,
+                     adjusted: bool = True) -> tuple[pd.DataFrame, dict]:
     """Normalise all cells of a grid with one pooled model.
 
     Parameters
@@ -79,6 +81,9 @@ def normalise_pooled(series: pd.DataFrame, *, unit_features=("row", "col"),
         rows, drawn at random, seeded).
     fitted : fitted regressor, optional
         A model already fitted on these features (the benchmark shares one).
+    adjusted : bool
+        Also predict each hour with its own weather and give ``predicted`` and
+        ``adjusted`` (one more prediction per row).
 
     Returns
     -------
@@ -117,57 +122,56 @@ def normalise_pooled(series: pd.DataFrame, *, unit_features=("row", "col"),
     resampled = met if not resampling_set.resample_time else [
         f for f in features if f not in ("date_unix", *unit_features)]
     columns = [features.index(c) for c in resampled]
-    sites = frame["met_site"].astype(str).to_numpy()
-    pools, offsets, samplers = [], {}, {}
+    site_codes, site_names = pd.factorize(frame["met_site"].astype(str), sort=True)
+    time_codes, _ = pd.factorize(frame["time"], sort=True)
+    pools, offsets = [], np.zeros(len(site_names), dtype=np.int64)
     total = 0
-    for site in sorted(set(sites)):
-        mask = complete & (sites == site)
-        times = frame.loc[mask, "time"]
-        first = ~times.duplicated().to_numpy()
-        rows = np.flatnonzero(mask)[first]
-        pools.append(x[rows][:, columns])
-        offsets[site] = total
-        total += len(rows)
-        if resampling_set.scheme == "constrained":
-            samplers[site] = ConstrainedSampler(x[rows, 1], x[rows, 3],
-                                                resampling_set.window_days,
-                                                resampling_set.window_hours)
-        elif resampling_set.scheme != "all":
+    rng = np.random.default_rng(seed)
+    targets = np.flatnonzero(np.isfinite(y))
+    targets = targets[np.argsort(site_codes[targets], kind="stable")]
+    # one set of K draws per met site and hour, shared by every cell of that site and
+    # hour (cells are compared under the same weather draws)
+    draws = np.empty((samples, len(targets)), dtype=np.int64)
+    for code in range(len(site_names)):
+        mask = complete & (site_codes == code)
+        first = np.flatnonzero(mask)[~pd.Series(time_codes[mask]).duplicated().to_numpy()]
+        pools.append(x[first][:, columns])
+        offsets[code] = total
+        total += len(first)
+        chosen = np.flatnonzero(site_codes[targets] == code)
+        if not len(chosen):
+            continue
+        hours, inverse = np.unique(time_codes[targets[chosen]], return_inverse=True)
+        rows = targets[chosen][np.unique(inverse, return_index=True)[1]]  # one row per hour
+        if len(first) == 0:
+            index = rng.integers(0, max(total, 1), (samples, len(hours)))
+        elif resampling_set.scheme == "constrained":
+            sampler = ConstrainedSampler(x[first, 1], x[first, 3], resampling_set.window_days,
+                                         resampling_set.window_hours)
+            index, _ = sampler.draw(x[rows, 1], x[rows, 3], samples, rng)
+            index = index + offsets[code]
+        elif resampling_set.scheme == "all":
+            index = rng.integers(0, len(first), (samples, len(hours))) + offsets[code]
+        else:
             from sourcegrid.errors import NotFoundError
 
             raise NotFoundError("resampling scheme", resampling_set.scheme, SCHEMES)
+        draws[:, chosen] = index[:, inverse]
     pool = np.concatenate(pools) if pools else np.empty((0, len(columns)))
-    sizes = {site: len(p) for site, p in zip(sorted(set(sites)), pools, strict=True)}
-    targets = np.flatnonzero(np.isfinite(y))
-    targets = targets[np.argsort(sites[targets], kind="stable")]
-    target_sites = sites[targets]
-    rng = np.random.default_rng(seed)
 
     def indices_of(start, stop):
-        out = np.empty((samples, stop - start), dtype=np.int64)
-        chunk_sites = target_sites[start:stop]
-        for site in np.unique(chunk_sites):
-            where = np.flatnonzero(chunk_sites == site)
-            rows = targets[start:stop][where]
-            if sizes[site] == 0:
-                out[:, where] = rng.integers(0, max(len(pool), 1), (samples, len(where)))
-                continue
-            if resampling_set.scheme == "constrained":
-                index, _ = samplers[site].draw(x[rows, 1], x[rows, 3], samples, rng)
-            else:
-                index = rng.integers(0, sizes[site], (samples, len(where)))
-            out[:, where] = index + offsets[site]
-        return out
+        return draws[:, start:stop]
 
     mean, _ = predict_resampled(fitted, x[targets], columns, pool, indices_of, len(targets),
                                 samples, chunk_rows=chunk_rows)
     result = frame.loc[targets, ["unit", "time", *unit_features]].copy()
     result["observed"] = y[targets]
-    with threads():
-        result["predicted"] = _predict_in_chunks(fitted, x[targets], chunk_rows)
     result["normalised"] = mean
-    # observed minus the model's weather anomaly: keeps each hour's residual
-    result["adjusted"] = result["observed"] - result["predicted"] + result["normalised"]
+    if adjusted:
+        with threads():
+            result["predicted"] = _predict_in_chunks(fitted, x[targets], chunk_rows)
+        # observed minus the model's weather anomaly: keeps each hour's residual
+        result["adjusted"] = result["observed"] - result["predicted"] + result["normalised"]
     result = result.sort_values(["unit", "time"]).reset_index(drop=True)
     scores = {**scores, "model": model_set.name, "resampling": resampling_set.name,
               "resamples": samples, "features": ";".join(features)}

@@ -239,10 +239,12 @@ def dossier_page(request: Request, caller: PageCaller,
     cell = {k: _shown(v) for k, v in (getattr(dossier, "cell", {}) or {}).items()}
     grade = {k: _shown(v) for k, v in (getattr(dossier, "grade", {}) or {}).items()
              if k != "cell_id"}
-    alerts = service.alerts_for(state, caller, cell_id=cell_id)
+    alerts = service.alerts_for(state, caller, cell_id=cell_id)  # newest first
+    alerts.sort(key=lambda a: a["state"] in ("resolved", "false_alarm"))  # open ones first
     return _page(request, "dossier.html", caller, {
         "active": "map", "cell_id": cell_id, "cell": cell, "grade": grade,
-        "sections": sections, "trend_json": trend_json, "alerts": alerts,
+        "sections": sections, "trend_json": trend_json, "alerts": alerts[:50],
+        "alerts_total": len(alerts),
         "notes": getattr(dossier, "notes", []),
         "generated_at": clean(getattr(dossier, "generated_at", None)),
         "hotspot": cell_id in state.views.hotspot_cells()})

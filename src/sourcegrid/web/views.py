@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -309,16 +308,3 @@ class Views:
         dates = pd.to_datetime(daily["date"])
         return good_days(daily, dates.min().date(), dates.max().date())
 
-
-def visible_filter(frame: pd.DataFrame, visible: set[str] | None,
-                   column: str = "cell_id") -> pd.DataFrame:
-    """Rows of ``frame`` whose ``column`` is a visible cell (all when ``visible`` is None)."""
-    if visible is None or column not in frame:
-        return frame
-    return frame.loc[frame[column].astype(str).isin(visible)]
-
-
-def first(values: Iterable[Any], default: Any = None) -> Any:
-    for value in values:
-        return value
-    return default

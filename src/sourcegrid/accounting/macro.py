@@ -1,0 +1,274 @@
+"""Macro checks (宏观校核): accounted totals against top-down references.
+
+Four checks, each a table of rows with the numbers, the bounds and ``status`` (``within``
+| ``above`` | ``below``):
+
+1. **Reference totals** (``REFERENCE_TOTALS``): national totals scaled to the region by a
+   share (given, or population / 1,390.08 million, or area / 9.6 million km²); the
+   accounted total is plausible between ``low`` × and ``high`` × the scaled reference
+   (default 0.05–5: per-capita and per-area emissions of Chinese cities spread over an
+   order of magnitude around the national mean; sourcegrid's documented default).
+2. **Energy statistics**: coal burnt × sulfur content bounds SO2 generation,
+   ``G_SO2 ≤ 2 × coal × S/100`` (all the sulfur to SO2; 2 = M(SO2)/M(S)); the accounted
+   SO2 generation of the region (or industry) must not exceed it (× (1 + tolerance)), and a
+   generation below ``min_share`` of the bound is flagged as low.
+3. **Production statistics**: industrial output against the summed activity of the same
+   industry (and unit): the ratio activity / statistics must be within 1 ± tolerance.
+4. **Intensity outliers**: emission per unit of activity of every enterprise against the
+   enterprises of the same combination (industry, section, product, raw material, process,
+   pollutant): modified z-score of the log intensity, z = 0.6745 (x − median) / MAD,
+   outlier when |z| > 3.5 (Iglewicz and Hoaglin 1993) in combinations of at least 5
+   enterprises and the intensity is at least 2 × or at most ½ × the median (sourcegrid's
+   default: near-identical intensities give a tiny MAD); each outlier says how far out
+   it is (z and ratio to the median).
+
+References
+----------
+.. [1] 第二次全国污染源普查公报 (2020): national totals of 2017 (DESIGN.md).
+.. [2] 国家统计局, 2017年国民经济和社会发展统计公报: year-end population 139,008 万.
+.. [3] Iglewicz, B. and Hoaglin, D. (1993). How to Detect and Handle Outliers. ASQC.
+.. [4] 生态环境部公告 2021年第24号 (系数手册), 使用说明: 宏观校核 of census results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sourcegrid.accounting.monitoring import _text, missing_columns, number_problems
+from sourcegrid.errors import InputError, NotFoundError, OptionError
+from sourcegrid.io.tables import with_row_numbers
+
+__all__ = ["REFERENCE_TOTALS", "NATIONAL_POPULATION", "NATIONAL_AREA_KM2", "reference_check",
+           "energy_check", "production_check", "intensity_outliers", "macro_check"]
+
+#: National totals [t]. census2017: 2nd census bulletin, 2017, all sources (10⁴ t × 10⁴).
+REFERENCE_TOTALS: dict[str, dict[str, float]] = {
+    "census2017": {"COD": 2143.98e4, "NH3-N": 96.34e4, "TN": 304.14e4, "TP": 31.54e4,
+                   "SO2": 696.32e4, "NOx": 1785.22e4, "PM": 1684.05e4},
+}
+#: Year-end 2017 population (国家统计局 statistical communiqué 2017) and land area of China.
+NATIONAL_POPULATION = 1_390_080_000
+NATIONAL_AREA_KM2 = 9_600_000.0
+COMBINATION = ["industry_code", "section", "product", "raw_material", "process", "pollutant"]
+
+
+def _status(value, low, high) -> np.ndarray:
+    value, low, high = (np.asarray(x, float) for x in (value, low, high))
+    return np.where(value > high, "above", np.where(value < low, "below", "within"))
+
+
+def reference_check(emissions: pd.DataFrame, *, reference: str = "census2017",
+                    share: float | None = None, population: float | None = None,
+                    area_km2: float | None = None, low: float = 0.05,
+                    high: float = 5.0) -> pd.DataFrame:
+    """Accounted totals [t] per pollutant against the scaled national reference.
+
+    Returns
+    -------
+    pandas.DataFrame
+        check, pollutant, accounted_t, reference_t (scaled), ratio, low_t, high_t, status,
+        basis (how the share was found).
+    """
+    if reference not in REFERENCE_TOTALS:
+        raise NotFoundError("reference totals", reference, REFERENCE_TOTALS)
+    given = [x for x in (share, population, area_km2) if x is not None]
+    if len(given) != 1:
+        raise OptionError("--share/--population/--area", len(given),
+                          "exactly one of a share, a population or an area")
+    if not 0 < given[0] or (share is not None and share > 1):
+        raise OptionError("--share/--population/--area", given[0],
+                          "a positive number (a share at most 1)")
+    if not 0 < low < high:
+        raise OptionError("--low/--high", f"{low}/{high}", "0 < low < high")
+    if share is not None:
+        basis = f"share {share:g}"
+    elif population is not None:
+        share = population / NATIONAL_POPULATION
+        basis = f"population {population:,.0f} / {NATIONAL_POPULATION:,} = {share:.3g}"
+    else:
+        share = area_km2 / NATIONAL_AREA_KM2
+        basis = f"area {area_km2:,.0f} km² / {NATIONAL_AREA_KM2:,.0f} km² = {share:.3g}"
+    totals = emissions.groupby("pollutant")["emission"].sum() / 1000.0
+    ref = pd.Series(REFERENCE_TOTALS[reference])
+    out = pd.DataFrame({"pollutant": ref.index, "accounted_t": totals.reindex(ref.index)
+                        .fillna(0.0).to_numpy(), "reference_t": ref.to_numpy() * share})
+    out["ratio"] = out["accounted_t"] / out["reference_t"]
+    out["low_t"], out["high_t"] = low * out["reference_t"], high * out["reference_t"]
+    out["status"] = _status(out["accounted_t"], out["low_t"], out["high_t"])
+    out.insert(0, "check", f"reference {reference}")
+    out["basis"] = basis + f"; plausible {low:g}–{high:g} × the scaled reference"
+    return out
+
+
+def energy_check(emissions: pd.DataFrame, energy: pd.DataFrame, *, tolerance: float = 0.0,
+                 min_share: float = 0.3, source: str = "energy") -> pd.DataFrame:
+    """SO2 generation against 2 × coal × S/100 per region (energy statistics).
+
+    Parameters
+    ----------
+    energy : pandas.DataFrame
+        region_code, coal [t] (column ``coal``; ``coal_unit`` optional, default 吨),
+        sulfur_percent [%] (mean sulfur content of the coal burnt).
+    """
+    from sourcegrid.units import conversion_factor
+
+    frame = with_row_numbers(energy, source, {"行政区划代码": "region_code", "煤炭消费量": "coal",
+                                              "硫分": "sulfur_percent"})
+    problems = missing_columns(frame, ("region_code", "coal", "sulfur_percent"), source)
+    if problems:
+        raise InputError(problems, f"{source}: the energy statistics lack columns")
+    coal = number_problems(frame, "coal", problems, expected="coal burnt ≥ 0")
+    sulfur = number_problems(frame, "sulfur_percent", problems, maximum=100.0,
+                             expected="a sulfur content in [0, 100] %")
+    unit = _text(frame, "coal_unit").replace("", "吨")
+    factors = {}
+    for text in unit.unique():
+        try:
+            factors[text] = conversion_factor(text, "t")
+        except Exception:  # noqa: BLE001 (reported as a problem below)
+            factors[text] = np.nan
+    factor = unit.map(factors)
+    from sourcegrid.errors import Problem
+    from sourcegrid.io.tables import ROW, SOURCE
+
+    for i in np.flatnonzero(factor.isna().to_numpy()):
+        problems.append(Problem(str(frame[SOURCE].iat[i]), int(frame[ROW].iat[i]), "coal_unit",
+                                str(unit.iat[i]), "unit_mismatch",
+                                "coal_unit: expected a mass unit (吨, 万吨, t)"))
+    if problems:
+        raise InputError(problems, f"{source}: nothing was checked")
+    bound = pd.DataFrame({"region_code": _text(frame, "region_code"),
+                          "bound_t": 2 * coal * factor * sulfur / 100})
+    bound = bound.groupby("region_code", as_index=False)["bound_t"].sum()
+    so2 = emissions.loc[emissions["pollutant"] == "SO2"]
+    generation = so2.groupby(so2["region_code"].astype(str))["generation"].sum() / 1000.0
+    out = bound.assign(accounted_t=bound["region_code"].map(generation).fillna(0.0).to_numpy())
+    out["ratio"] = out["accounted_t"] / out["bound_t"]
+    out["low_t"] = min_share * out["bound_t"]
+    out["high_t"] = out["bound_t"] * (1 + tolerance)
+    out["status"] = _status(out["accounted_t"], out["low_t"], out["high_t"])
+    out.insert(0, "check", "energy: SO2 generation ≤ 2 × coal × S")
+    out.insert(1, "pollutant", "SO2")
+    out["basis"] = (f"bound = 2 × coal × S/100 (all sulfur to SO2); below {min_share:g} × bound "
+                    "flagged low")
+    return out.rename(columns={"bound_t": "reference_t"})
+
+
+def production_check(activity: pd.DataFrame, production: pd.DataFrame, *,
+                     tolerance: float = 0.2, source: str = "production") -> pd.DataFrame:
+    """Summed activity per industry (and region when given) against production statistics.
+
+    Parameters
+    ----------
+    activity : pandas.DataFrame
+        Activity rows: industry_code, activity, activity_unit (region_code when the
+        statistics have it).
+    production : pandas.DataFrame
+        industry_code, output, unit (region_code optional).
+    """
+    from sourcegrid.units import conversion_factor
+
+    frame = with_row_numbers(production, source, {"行业代码": "industry_code", "产量": "output",
+                                                  "单位": "unit"})
+    problems = missing_columns(frame, ("industry_code", "output", "unit"), source)
+    if problems:
+        raise InputError(problems, f"{source}: the production statistics lack columns")
+    output = number_problems(frame, "output", problems, expected="an output ≥ 0")
+    if problems:
+        raise InputError(problems, f"{source}: nothing was checked")
+    keys = ["industry_code"] + (["region_code"] if "region_code" in frame else [])
+    stats = pd.DataFrame({k: _text(frame, k) for k in keys}).assign(
+        output=output.to_numpy(), unit=_text(frame, "unit").to_numpy())
+    act = activity.assign(**{k: activity[k].astype(str) for k in keys})
+    act = act.assign(amount=pd.to_numeric(act["activity"], errors="coerce"))
+    rows = []
+    for row in stats.itertuples(index=False):  # one per statistics row (a few dozen)
+        mask = np.ones(len(act), dtype=bool)
+        for k in keys:
+            mask &= (act[k] == getattr(row, k)).to_numpy()
+        part = act.loc[mask]
+        total = 0.0
+        for unit, amount in part.groupby("activity_unit")["amount"].sum().items():
+            try:
+                total += amount * conversion_factor(unit, row.unit)
+            except Exception:  # noqa: BLE001 (other units are not this statistic's)
+                continue
+        rows.append({**{k: getattr(row, k) for k in keys}, "accounted_t": total,
+                     "reference_t": row.output, "unit": row.unit})
+    out = pd.DataFrame(rows)
+    out["ratio"] = out["accounted_t"] / out["reference_t"].replace(0, np.nan)
+    out["low_t"] = (1 - tolerance) * out["reference_t"]
+    out["high_t"] = (1 + tolerance) * out["reference_t"]
+    out["status"] = _status(out["accounted_t"], out["low_t"], out["high_t"])
+    out.insert(0, "check", "production: summed activity vs statistics")
+    out["basis"] = f"activity within ±{tolerance:.0%} of the statistics (in {out['unit'].iloc[0]})" \
+        if len(out) else ""
+    return out.rename(columns={"accounted_t": "accounted", "reference_t": "reference",
+                               "low_t": "low", "high_t": "high"})
+
+
+def intensity_outliers(emissions: pd.DataFrame, *, threshold: float = 3.5,
+                       min_enterprises: int = 5, min_ratio: float = 2.0) -> pd.DataFrame:
+    """Enterprises whose emission per unit of activity is far from their combination's.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per outlier: enterprise_id, the combination, intensity [kg per unit of the
+        coefficient basis], the combination's median, ratio to it, modified z, n.
+
+    References
+    ----------
+    .. [1] Iglewicz and Hoaglin (1993): modified z = 0.6745 (x − median) / MAD, |z| > 3.5.
+    """
+    columns = [c for c in COMBINATION if c in emissions]
+    data = emissions.loc[pd.to_numeric(emissions["activity_in_basis"], errors="coerce") > 0]
+    data = data.assign(intensity=data["emission"] / pd.to_numeric(data["activity_in_basis"]))
+    data = data.loc[data["intensity"] > 0]
+    if data.empty:
+        return pd.DataFrame(columns=["enterprise_id", *columns, "intensity", "median", "ratio",
+                                     "z", "n"])
+    per = data.groupby(["enterprise_id", *columns], dropna=False, as_index=False).agg(
+        emission=("emission", "sum"), activity=("activity_in_basis", "sum"))
+    per["intensity"] = per["emission"] / per["activity"]
+    log = np.log(per["intensity"])
+    group = per.groupby(columns, dropna=False)
+    median = group["intensity"].transform("median")
+    log_median = np.log(median)
+    mad = (log - log.groupby([per[c] for c in columns], dropna=False).transform("median")).abs() \
+        .groupby([per[c] for c in columns], dropna=False).transform("median")
+    n = group["intensity"].transform("size")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = 0.6745 * (log - log_median) / mad
+    z = z.where(mad > 0, 0.0)
+    per = per.assign(median=median, ratio=per["intensity"] / median, z=z, n=n)
+    far = (per["ratio"] >= min_ratio) | (per["ratio"] <= 1 / min_ratio)
+    out = per.loc[(per["n"] >= min_enterprises) & (per["z"].abs() > threshold) & far]
+    return out.sort_values("z", key=np.abs, ascending=False)[
+        ["enterprise_id", *columns, "intensity", "median", "ratio", "z", "n"]].reset_index(
+        drop=True)
+
+
+def macro_check(emissions: pd.DataFrame, *, reference: str = "census2017",
+                share=None, population=None, area_km2=None, low: float = 0.05,
+                high: float = 5.0, energy: pd.DataFrame | None = None,
+                production: pd.DataFrame | None = None, activity: pd.DataFrame | None = None,
+                tolerance: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All the checks: one table of checks (status per row) and the intensity outliers."""
+    checks = []
+    if any(x is not None for x in (share, population, area_km2)):
+        checks.append(reference_check(emissions, reference=reference, share=share,
+                                      population=population, area_km2=area_km2, low=low,
+                                      high=high))
+    if energy is not None:
+        checks.append(energy_check(emissions, energy))
+    if production is not None:
+        if activity is None:
+            raise OptionError("--production", "(given)", "--activity as well (the summed "
+                              "activity is checked against the statistics)")
+        checks.append(production_check(activity, production, tolerance=tolerance).rename(
+            columns={"accounted": "accounted_t", "reference": "reference_t", "low": "low_t",
+                     "high": "high_t"}))
+    table = pd.concat(checks, ignore_index=True) if checks else pd.DataFrame()
+    return table, intensity_outliers(emissions)
