@@ -43,7 +43,9 @@ ACTORS = ["head_a", "super_a", "chief_a", "town_a", "county", "city", "admin"]
 SERVER = """
 import sys, uvicorn
 from sourcegrid.web import create_app
-uvicorn.run(create_app(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]),
+# no escalation runs: the log must hold exactly the clients' acknowledged writes
+uvicorn.run(create_app(sys.argv[1], escalation_interval=0), host="127.0.0.1",
+            port=int(sys.argv[2]),
             log_level="warning", access_log=False)
 """
 

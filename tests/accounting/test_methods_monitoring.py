@@ -206,6 +206,15 @@ def test_cli_account_monitoring(tmp_path):
     emissions = pd.read_csv(out)
     assert emissions["emission"].tolist() == pytest.approx([10.0])  # hour 2 filled with 1 kg
     assert "Monitoring series" in result.output
+    # expected hours from 2017-02-28 23:00 to 2017-03-01 11:00 Beijing time: 12 hours, the
+    # first filled from the first valid hour (1 kg), the last two from the last (1 kg each)
+    result = runner.invoke(app, ["account-monitoring", str(monitoring), "--out", str(out),
+                                 "--from", "2017-02-28 23:00", "--to", "2017-03-01 11:00",
+                                 "--min-capture", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out)["emission"].tolist() == pytest.approx([12.0])
+    result = runner.invoke(app, ["account-monitoring", str(monitoring), "--from", "soon"])
+    assert result.exit_code == 2 and "--from soon" in result.output
     result = runner.invoke(app, ["account-monitoring", str(monitoring), "--rule", "x"])
     assert result.exit_code == 2 and "unknown fill rule 'x'" in result.output
     assert runner.invoke(app, ["account-monitoring", "--help"]).exit_code == 0

@@ -85,3 +85,31 @@ def test_build_without_sources_uses_the_runs_activity_locations(runner, tmp_path
     assert done.exit_code == 0, done.output
     # every enterprise became a point source with the default stack parameters
     assert "8 source(s) took default stack parameters" in done.output
+
+
+def test_a_second_inventory_of_the_same_sources_needs_replace(runner, tmp_path):
+    """Review 1.4: the same source × pollutant × period from two origins is refused (the
+    mass would be counted twice) until --replace says to replace it."""
+    ws = tmp_path / "ws"
+    assert run(runner, "grid", "create", "--bbox", BBOX, "--workspace", ws).exit_code == 0
+    first = run(runner, "inventory", "import", DATA / "other_emissions.csv", "--sources",
+                DATA / "sources.csv", "--origin", "ours", "--workspace", ws)
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, ["inventory", "import", str(DATA / "other_emissions.csv"),
+                                "--sources", str(DATA / "sources.csv"), "--origin", "theirs",
+                                "--workspace", str(ws)])
+    assert again.exit_code == 2
+    assert "already in the inventory from 'ours'" in again.output
+    assert "overlapping_origin" in again.output
+    done = run(runner, "inventory", "import", DATA / "other_emissions.csv", "--sources",
+               DATA / "sources.csv", "--origin", "theirs", "--replace", "--workspace", ws)
+    assert done.exit_code == 0, done.output
+    out = tmp_path / "by_pollutant.csv"
+    assert run(runner, "inventory", "show", "--by", "pollutant", "--out", out,
+               "--workspace", ws).exit_code == 0
+    once = pd.read_csv(DATA / "other_emissions.csv", encoding="utf-8-sig")
+    given = once.groupby("pollutant")["emission"].sum()
+    table = pd.read_csv(out).set_index("pollutant")
+    # the file's mass once, not twice (its pollutants are given directly)
+    for pollutant, total in given.items():
+        assert table.loc[pollutant, "emission"] == pytest.approx(total, rel=1e-9)

@@ -282,4 +282,73 @@ def test_tracing_candidates_of_a_month_fall_back_to_the_year(workspace, spec):
         candidates = tracing_candidates(workspace, "SO2", period)
         # 87.6 kg over 8760 h = 0.01 kg/h = 10/3600 g/s
         assert candidates["emission_rate"].iloc[0] == pytest.approx(10 / 3600)
-    assert tracing_candidates(workspace, "SO2", "2018").empty
+    # a window the inventory does not cover uses its latest year, and says so
+    later = tracing_candidates(workspace, "SO2", ["2018-03"])
+    assert later["emission_rate"].iloc[0] == pytest.approx(10 / 3600)
+    assert later["period"].iloc[0] == "2017"
+
+
+def test_a_second_origin_for_the_same_sources_is_refused_or_replaces(workspace, spec):
+    import_inventory(workspace, emissions_frame(), hand_sources(spec), origin="ours")
+    before = workspace.read("inventory")
+    other = emissions_frame().loc[[3]].assign(emission=175.2)   # P1 SO2 2017 again
+    with pytest.raises(InputError, match="already in the inventory from 'ours'") as caught:
+        import_inventory(workspace, other, hand_sources(spec), origin="theirs")
+    assert {p.reason for p in caught.value.problems} == {"overlapping_origin"}
+    assert "P1 SO2 2017" in {p.value for p in caught.value.problems}
+    pd.testing.assert_frame_equal(workspace.read("inventory"), before)   # nothing written
+    # a month of that year clashes as well (the year row covers it)
+    month = other.assign(period="2017-03")
+    with pytest.raises(InputError, match="pass --replace"):
+        import_inventory(workspace, month, hand_sources(spec), origin="theirs")
+    # --replace: the other origin's row goes, the SO2 mass is theirs alone (175.2 kg)
+    import_inventory(workspace, other, hand_sources(spec), origin="theirs", replace=True)
+    after = workspace.read("inventory")
+    so2 = after.loc[after["pollutant"] == "SO2"]
+    assert so2["origin"].tolist() == ["theirs"]
+    assert so2["emission"].sum() == pytest.approx(175.2)
+    cells = workspace.read("cell_inventory")
+    assert cells.loc[cells["pollutant"] == "SO2", "emission"].sum() == pytest.approx(175.2)
+    # the PM rows of 'ours' did not clash and stay
+    assert after.loc[after["pollutant"] == "PM", "emission"].sum() == pytest.approx(10160.0)
+
+
+def test_a_year_row_and_its_month_rows_are_never_summed(workspace, spec):
+    both = pd.concat([emissions_frame().loc[[3]],
+                      emissions_frame().loc[[3]].assign(period="2017-01", emission=7.3)],
+                     ignore_index=True)
+    with pytest.raises(InputError, match="given for a year and for months") as caught:
+        import_inventory(workspace, both, hand_sources(spec), origin="x")
+    problem = caught.value.problems[0]
+    assert (problem.reason, problem.value) == ("overlapping_period", "P1 SO2 2017 + 2017-01")
+    assert not workspace.has("inventory")
+
+
+def test_tracing_candidates_of_a_window_use_its_months(workspace, spec):
+    months = pd.DataFrame({"enterprise_id": "P1", "pollutant": "SO2", "pollutant_category": "废气",
+                           "period": ["2017-01", "2017-02", "2017-03"],
+                           "emission": [74.4, 67.2, 0.0]})
+    import_inventory(workspace, months, hand_sources(spec), origin="m")
+    # January: 74.4 kg over 31 × 24 = 744 h = 0.1 kg/h = 100/3600 g/s
+    january = tracing_candidates(workspace, "SO2", ["2017-01"])
+    assert january["emission_rate"].iloc[0] == pytest.approx(100 / 3600)
+    # January + February: (74.4 + 67.2) kg over (744 + 672) h = 0.1 kg/h
+    both = tracing_candidates(workspace, "SO2", ["2017-01", "2017-02"])
+    assert both["emission_rate"].iloc[0] == pytest.approx(100 / 3600)
+    assert both["period"].iloc[0] == "2017-01;2017-02"
+    assert tracing_candidates(workspace, "SO2", "2017-03")["emission_rate"].iloc[0] == 0.0
+
+
+def test_header_variants_accepted_as_elsewhere(workspace, spec):
+    """Review item 5: the shared header matching of sourcegrid.io.tables (case, blanks,
+    underscores, a unit in brackets), not exact-match aliases."""
+    sources = hand_sources(spec).rename(columns={"source_id": "Source ID", "lon": " Lon ",
+                                                 "stack_height": "排气筒高度(m)"})
+    emissions = emissions_frame().rename(columns={"enterprise_id": "Enterprise_ID",
+                                                  "emission": "排放量(千克)"})
+    import_inventory(workspace, emissions, sources, origin="variants")
+    stored = workspace.read("sources").set_index("source_id")
+    assert stored.loc["P1", "stack_height"] == 30.0
+    assert np.isfinite(stored.loc["P1", "lon"])
+    so2 = workspace.read("inventory").query("pollutant == 'SO2'")
+    assert so2["emission"].tolist() == [87.6]

@@ -40,6 +40,9 @@ def test_demo_runs_the_chain_and_ends_with_the_report_path(tmp_path, monkeypatch
     # the inputs README examples account, and the explained emissions
     for name in ("activity.csv", "treatment.csv", "emissions.csv"):
         assert (workspace / "demo" / name).is_file()
+    # the ground truth never lands in the user's workspace (review item 2)
+    assert not list(workspace.rglob("truth"))
+    assert not [path for path in workspace.rglob("*.parquet") if "contribution" in path.name]
     emissions = pd.read_csv(workspace / "demo" / "emissions.csv", encoding="utf-8-sig")
     assert (emissions["generation"] - emissions["removal"] - emissions["emission"]).abs().max() \
         < 1e-6

@@ -128,11 +128,13 @@ def test_mobile_tracks_move_along_roads_every_two_minutes(city):
     assert one[["lon", "lat"]].drop_duplicates().shape[0] > 0.9 * len(one)
 
 
-def test_write_puts_tables_and_truth_in_a_folder(city, tmp_path: Path):
-    folder = city.write(tmp_path / "city")
+def test_write_puts_tables_in_a_folder_and_truth_only_when_asked(city, tmp_path: Path):
+    plain = city.write(tmp_path / "plain")
     for name in ("activity", "treatment", "sources", "other_emissions", "readings", "wind",
                  "met"):
-        assert (folder / f"{name}.csv").stat().st_size > 0
+        assert (plain / f"{name}.csv").stat().st_size > 0
+    assert not (plain / "truth").exists()
+    folder = city.write(tmp_path / "city", truth=True)
     assert (folder / "truth" / "contributions.parquet").exists()
     back = pd.read_parquet(folder / "truth" / "contributions.parquet")
     assert len(back) == len(city.truth.contributions)
@@ -146,6 +148,60 @@ def test_the_truth_transport_is_not_the_tracer():
         text = Path(module.__file__).read_text(encoding="utf-8")
         assert "import sourcegrid.tracing" not in text
         assert "from sourcegrid.tracing" not in text
+
+
+def test_the_truth_and_the_tracer_give_different_numbers_for_one_source_and_hour():
+    """The same 1 g/s, 10 m, non-buoyant source, 3 m/s from the north, receptor 1 km and
+    3 km due south at 1.5 m, lid 1000 m, no perturbation, one hour per class A–F: the
+    truth (ISC3 sigmas, meander) and the tracer's coupling (Briggs 1973) must not agree,
+    and their ratio must vary with the hour's stability (no one scale factor maps one on
+    the other), or the tracer would be scored against itself."""
+    import sourcegrid.sample.transport as tr
+    from sourcegrid.tracing.dispersion import coupling
+
+    hours = 6
+    classes = np.arange(6)
+    met = tr.HourlyMet(np.full(hours, 3.0), np.zeros(hours), classes, np.full(hours, 1000.0),
+                       np.full(hours, 283.15), np.full(hours, 1013.0))
+    one = np.ones((1, hours))
+    for distance in (1000.0, 3000.0):
+        points = tr.SourcePoints(np.zeros(1), np.zeros(1), np.zeros(1, dtype=int), np.ones(1),
+                                 np.full(1, 10.0), np.zeros(1), np.zeros(1),
+                                 np.full(1, 283.15), np.zeros(1))
+        receptors = tr.Receptors(np.zeros(1), np.array([-distance]), np.array([1.5]),
+                                 np.zeros(1), np.zeros(1, dtype=int), np.ones(1))
+        truth, _ = tr.static_contributions(points, receptors, met, emission=one,
+                                           direction_offset=0 * one, sigma_y_factor=one,
+                                           sigma_z_factor=one, n_groups=1, n_parents=1)
+        tracer = coupling([0.0], [0.0], [0.0], [-distance], met.wind_speed, met.wind_from,
+                          classes, effective_height=10.0, mixing_height=met.mixing_height,
+                          dtype=np.float64).to_dense()[0, 0]
+        assert (truth[0] > 0).all() and (tracer > 0).all()   # both see the receptor
+        ratio = truth[0] / tracer
+        assert np.abs(np.log(ratio)).max() > np.log(1.25), ratio
+        assert ratio.max() / ratio.min() > 1.25, ratio
+
+
+def test_mixing_height_stays_within_50_to_2000_m(monkeypatch):
+    """Review 1.1: the city's lid is the season's afternoon maximum (700 m in winter)
+    shaped by the hour, never the shape times that maximum again (100+ km lids)."""
+    import sourcegrid.sample.transport as tr
+
+    seen = []
+    original = tr.HourlyMet
+
+    def capture(*args, **kwargs):
+        met = original(*args, **kwargs)
+        seen.append(np.asarray(met.mixing_height, dtype=float))
+        return met
+
+    monkeypatch.setattr(tr, "HourlyMet", capture)
+    generate_city(5, days=2, n_enterprises=20, n_micro=10, extent_km=18.0)
+    zi = seen[0]
+    assert len(zi) == 48 and np.isfinite(zi).all()
+    assert zi.min() >= 50.0 and zi.max() <= 2000.0, (zi.min(), zi.max())
+    # January afternoons reach a few hundred metres (700 m ± noise), nights stay low
+    assert 300.0 < zi.max() < 1200.0
 
 
 def test_bad_options_are_reported():

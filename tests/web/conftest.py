@@ -93,6 +93,7 @@ def start_live(path: Path, *, build: bool = True, **options) -> Live:
 
     if build:
         build_sample_workspace(path, password_hasher=TEST_HASHER).close()
+    options.setdefault("escalation_interval", 0)  # tests move alerts themselves
     app = create_app(path, password_hasher=TEST_HASHER, **options)
     tokens = {person: app.state.web.credentials.create_token(person, "tests")
               for person in USERS}

@@ -41,6 +41,33 @@ def test_map_values_time_slider_and_hotspots(live):
     assert {f["id"] for f in everything if f["properties"]["hotspot"]} == set(HOTSPOT_CELLS)
 
 
+def test_map_colour_levels_follow_hj633_by_pollutant_and_edition(live):
+    """The map's levels are HJ 633's: PM2.5 hourly against the 24-h column (2012: 35, 75,
+    115, 150, 250 µg/m³, HJ 633-2012 Table 1; from 2026-03-01 the 2026 edition's 35, 60,
+    115, 150, 250, HJ 633-2026 Table 3), colours of Table A.1; SO2 against its 1-h column
+    (150, 500, 650, then open: the column ends at IAQI 200)."""
+    from sourcegrid.web.views import colour_scale
+
+    with live.client("head_a") as client:
+        pm = client.get("/api/map").json()["scale"]
+        pm10 = client.get("/api/map", params={"pollutant": "PM10"}).json()["scale"]
+    assert pm["edition"] == "2012" and pm["period"] == "24h"
+    assert [level["upper"] for level in pm["levels"]] == [35, 75, 115, 150, 250, None]
+    assert [level["colour"] for level in pm["levels"]] == [
+        "#00E400", "#FFFF00", "#FF7E00", "#FF0000", "#99004C", "#7E0023"]
+    assert pm["levels"][0]["category"] == "优"
+    assert [level["upper"] for level in pm10["levels"]] == [50, 150, 250, 350, 420, None]
+    # 2026-03-01 08:00 Beijing is in the 2026 edition, 2026-02-28 23:00 Beijing is not
+    new = colour_scale("PM2.5", pd.Timestamp("2026-03-01T00:00Z"))
+    old = colour_scale("PM2.5", pd.Timestamp("2026-02-28T15:00Z"))
+    assert new["edition"] == "2026" and [lv["upper"] for lv in new["levels"]][:2] == [35, 60]
+    assert old["edition"] == "2012"
+    so2 = colour_scale("SO2", pd.Timestamp("2017-01-05T00:00Z"))
+    assert so2["period"] == "1h" and [lv["upper"] for lv in so2["levels"]] == [
+        150, 500, 650, None]
+    assert colour_scale("NOx", None) is None
+
+
 def test_dossier_content(live):
     with live.client("head_a") as client:
         dossier = client.get(f"/api/cells/{CELL_A}/dossier").json()
@@ -88,18 +115,74 @@ def test_dossier_page_shows_the_sections(live):
 
 def test_inventory_by_region_sums_the_sources_of_the_scope(live):
     inventory = live.state.store.frame("SELECT * FROM inventory")
-    # the sample's sources in township A: E001 (R0001C0001), E002 (R0002C0001), E005 (R0000C0000)
+    # the sample's point sources in township A: E001 (R0001C0001), E002 (R0002C0001),
+    # E005 (R0000C0000); the road L001 (PM2.5 800 kg, NOx 4000 kg) lies 1/8 in C0001 and
+    # 1/4 in C0002 of row 3 (township A = columns 0-2): 3/8 of it; the site A001 (PM2.5
+    # 600 kg) lies half in R0002C0002 (A) and half in R0002C0003 (B).
     township_a = inventory[inventory["source_id"].isin(["E001", "E002", "E005"])]
+    want = township_a.groupby("pollutant")["emission"].sum().to_dict()
+    want["PM2.5"] += 800.0 * 3 / 8 + 600.0 / 2
+    want["NOx"] += 4000.0 * 3 / 8
     with live.client("head_a") as client:
         rows = client.get("/api/inventory", params={"by": "region"}).json()["rows"]
     assert {r["region"] for r in rows} == {TOWNSHIP_A}
     got = {r["pollutant"]: r["emission_kg"] for r in rows}
-    want = township_a.groupby("pollutant")["emission"].sum().to_dict()
     assert got.keys() == want.keys()
-    assert all(abs(got[p] - want[p]) < 1e-6 for p in want)
+    assert all(abs(got[p] - want[p]) < 1e-6 for p in want), (got, want)
     with live.client("county") as client:
         total = client.get("/api/inventory", params={"by": "pollutant"}).json()["rows"]
+        regions = client.get("/api/inventory", params={"by": "region"}).json()["rows"]
+    # conservation: the whole sample lies inside the grid, so the townships add up to it
     assert abs(sum(r["emission_kg"] for r in total) - inventory["emission"].sum()) < 1e-6
+    assert abs(sum(r["emission_kg"] for r in regions) - inventory["emission"].sum()) < 1e-6
+
+
+def test_inventory_matches_cell_inventory_per_township(live):
+    """The by-region view agrees with the allocated cell_inventory (lines and areas split)."""
+    cell_inventory = live.state.store.frame("SELECT * FROM cell_inventory")
+    cells = live.state.store.frame("SELECT cell_id, township_code FROM cells")
+    allocated = (cell_inventory.merge(cells, on="cell_id")
+                 .groupby(["township_code", "pollutant"])["emission"].sum())
+    with live.client("county") as client:
+        rows = client.get("/api/inventory", params={"by": "region"}).json()["rows"]
+    got = {(r["region"], r["pollutant"]): r["emission_kg"] for r in rows}
+    assert got.keys() == set(allocated.index)
+    assert all(abs(got[key] - allocated[key]) < 1e-6 for key in got)
+    # township B: the road's other 5/8 of its NOx, 4000 kg × 5/8 = 2500 kg of traffic
+    with live.client("head_b") as client:
+        traffic = client.get("/api/inventory", params={"by": "sector",
+                                                        "pollutant": "NOx"}).json()["rows"]
+    assert abs({r["sector"]: r["emission_kg"] for r in traffic}["traffic"] - 2500.0) < 1e-6
+
+
+def test_inventory_unknown_pollutant_is_refused_with_the_valid_names(live):
+    with live.client("head_a") as client:
+        response = client.get("/api/inventory", params={"pollutant": "XYZ"})
+    assert response.status_code in (400, 422)
+    text = response.text
+    assert "XYZ" in text and "NOx" in text and "PM2.5" in text and "SO2" in text
+
+
+def test_dossier_lists_a_line_and_an_area_in_every_cell_they_cross(live):
+    """A road in each cell it crosses with its length share; a site by its area share."""
+    with live.client("head_a") as client:
+        road = client.get("/api/cells/R0003C0002/dossier").json()
+        site = client.get("/api/cells/R0002C0002/dossier").json()
+    with live.client("head_b") as client:
+        road_b = client.get("/api/cells/R0003C0005/dossier").json()
+        site_b = client.get("/api/cells/R0002C0003/dossier").json()
+    for dossier, source_id, share in ((road, "L001", 0.25), (road_b, "L001", 0.125),
+                                      (site, "A001", 0.5), (site_b, "A001", 0.5)):
+        listed = {s["source_id"]: s for s in dossier["sources"]}
+        assert source_id in listed, dossier["cell"]["cell_id"]
+        assert abs(listed[source_id]["share"] - share) < 1e-9
+    emitted = {(e["source_id"], e["pollutant"]): e["emission"] for e in road["emissions"]}
+    assert abs(emitted[("L001", "PM2.5")] - 800.0 / 4) < 1e-6       # 1 of 4 cells of length
+    assert abs(emitted[("L001", "NOx")] - 4000.0 / 4) < 1e-6
+    emitted = {(e["source_id"], e["pollutant"]): e["emission"] for e in site_b["emissions"]}
+    assert abs(emitted[("A001", "PM2.5")] - 300.0) < 1e-6
+    mix = {(m["pollutant"], m["sector"]): m["emission"] for m in road["sector_mix"]}
+    assert abs(mix[("PM2.5", "traffic")] - 200.0) < 1e-6
 
 
 def test_cell_aqi_follows_hj633(live):
@@ -167,3 +250,19 @@ def httpx_client(live):
     import httpx
 
     return httpx.Client(base_url=live.url)
+
+
+def test_default_assessment_period_is_whole_beijing_days(live):
+    """The sample's hours run 2017-01-05T00:00Z (08:00 Beijing) to 2017-01-07T23:00Z: the
+    default period starts at a Beijing midnight (16:00Z the day before), never 08:00.
+    Days 2017-01-05 .. 2017-01-09 Beijing (the data's days and the day after): the second
+    half starts 2017-01-07 00:00 Beijing = 2017-01-06T16:00Z, ends 2017-01-10 00:00
+    Beijing = 2017-01-09T16:00Z."""
+    from sourcegrid.web.service import assessment_period
+
+    start, end = assessment_period(live.state, None, None)
+    assert start == pd.Timestamp("2017-01-06T16:00Z")
+    assert end == pd.Timestamp("2017-01-09T16:00Z")
+    with live.client("town_a") as client:
+        body = client.get("/api/assessment").json()
+    assert pd.Timestamp(body["start"]) == start and pd.Timestamp(body["end"]) == end

@@ -118,3 +118,60 @@ def test_other_ranking_and_scope(world):
         assess(workspace, T0, END, ranking="best")
     with pytest.raises(ValueError, match="must be after its start"):
         assess(workspace, END, T0)
+
+
+def test_one_overdue_rule_for_inbox_and_assessment(world):
+    """The assessment counts an alert overdue exactly when the inbox would have shown it
+    overdue: the current level's deadline from the last dispatch/escalate (DEADLINES)."""
+    from sourcegrid.workflow.alerts import alert_states
+
+    workspace, organisation = world
+    person = organisation.person
+    alert = new_alert(workspace, cell="R0000C0000", start="2024-03-01T05:00Z", grade="red")
+    dispatch_alerts(workspace, now=T0 + H, alert_ids=[alert])
+    # escalated by hand at T0 + 1.5 h, before the township's 2 h; county red: acknowledge
+    # within 2 h (by T0 + 3.5 h), close within 12 h (by T0 + 13.5 h)
+    act(workspace, alert, "escalate", person("twpA"), now=T0 + 1.5 * H)
+    act(workspace, alert, "acknowledge", person("headA"), now=T0 + 3.25 * H)  # 1.75 h: in time
+
+    def counted(now):
+        towns = assess(workspace, T0, END, now=now).townships.set_index("unit_code")
+        return int(towns.loc[TOWN_A, "overdue"])
+
+    def inbox(now):
+        states = alert_states(workspace, alert_ids=[alert], now=now)
+        return bool(states["overdue"].iloc[0])
+
+    # the township's rule from the first dispatch would call it late (acknowledged 2.25 h
+    # after dispatch > 2 h); the one rule does not
+    assert (inbox(T0 + 10 * H), counted(T0 + 10 * H)) == (False, 0)
+    # not closed by T0 + 13.5 h: overdue in both
+    assert (inbox(T0 + 14 * H), counted(T0 + 14 * H)) == (True, 1)
+
+
+def test_scoped_reader_sees_only_its_heads_and_its_alert_counts(world):
+    """A township office's assessment: no head of another township (also none without
+    cells), and the city block counts the alerts of its own cells (A1, A2, A3 = 3 of the
+    city's 4), while the city's PM2.5 change stays the yardstick (-22.667 %)."""
+    from sourcegrid.workflow.org import Person, add_person, save_units
+    from tests.workflow.world import COUNTY
+
+    workspace, organisation = world
+    _scenario(workspace, organisation)
+    # a grid head of a new township C that has no cells yet
+    save_units(workspace, pd.DataFrame([{"unit_code": "130902003", "name": "丙镇",
+                                         "level": "township", "parent_code": COUNTY}]),
+               actor="setup", now=T0)
+    add_person(workspace, Person("head00", "丙镇网格长", ("grid_head",), ("130902003",), ()),
+               actor="setup", now=T0)
+    from sourcegrid.workflow.org import Organisation
+
+    organisation = Organisation.load(workspace)
+    mine = assess(workspace, T0, END, person=organisation.person("twpA"),
+                  organisation=organisation)
+    assert set(mine.grid_heads["person_id"]) == {"chiefA", "headA"}
+    assert mine.city["alerts_received"] == 3 and mine.city["alerts_of"].endswith("scope")
+    assert mine.city["pm25_change_percent"] == pytest.approx(-22.0 - 2 / 3)
+    everything = assess(workspace, T0, END, organisation=organisation)
+    assert everything.city["alerts_received"] == 4
+    assert "head00" in set(everything.grid_heads["person_id"])

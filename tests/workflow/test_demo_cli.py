@@ -99,7 +99,7 @@ def test_cli_round_trip(file_world, tmp_path):
                      tmp_path / "a.xlsx", *w)
     assert code == 0 and (tmp_path / "a.xlsx").exists(), out
     code, out = _run("alerts", "list", "--now", "yesterday-ish", *w)
-    assert code == 2 and "expected an ISO 8601 time" in out
+    assert code == 2 and "--now" in out and "ISO 8601" in out
     with Workspace(folder) as reopened:
         events = alert_events(reopened, alert)
         assert events["action"].tolist()[:4] == ["raise", "dispatch", "acknowledge", "inspect"]
@@ -134,3 +134,43 @@ def test_cli_bad_output_types(file_world, args):
     workspace.close()
     code, out = _run(*args, "--workspace", folder)
     assert code == 2 and "expected a" in out
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["alerts", "add", "R0000C0000", "--title", "x", "--start", "2024-13-45"],
+     ["--start", "2024-13-45"]),
+    (["alerts", "add", "R9999C9999", "--title", "x"], ["R9999C9999", "unknown_cell"]),
+    (["alerts", "add", "garbage", "--title", "x"], ["garbage"]),
+    (["alerts", "add", "R0000C0000", "--title", "x", "-p", "XYZ"], ["XYZ", "PM2.5"]),
+    (["assess", "--from", "2024-13-45", "--to", "2024-03-08"], ["--from", "2024-13-45"]),
+    (["assess", "--from", "2024-03-01", "--to", "2024-03-08", "--base-from", "2024-02-25",
+      "--base-to", "2024-02-20"], ["--base-from", "--base-to", "after"]),
+    (["assess", "--from", "2024-03-08", "--to", "2024-03-01"], ["--from", "--to", "after"]),
+    (["dossier", "R0000C0000", "--out", "{tmp}/d.html", "--from", "2024-13-45"],
+     ["--from", "2024-13-45"]),
+    (["dossier", "R0000C0000", "--out", "{tmp}/d.html", "--from", "2024-03-08", "--to",
+      "2024-03-01"], ["--to", "after"]),
+    (["dossier", "R0000C0000", "--out", "{file}/d.html"], ["is a file"]),
+    (["org", "log", "--last", "-5"], ["--last"]),
+])
+def test_cli_names_the_option_at_fault(file_world, tmp_path, args, words):
+    """Each bad time names its own option (not --now); a reversed period is refused; an
+    output under a file is refused before the work; nothing is recorded."""
+    from sourcegrid.workflow.alerts import alert_events
+
+    workspace, _ = file_world
+    folder = workspace.path
+    workspace.close()
+    (tmp_path / "a_file").write_text("x")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    args = [a.replace("{tmp}", str(out_dir)).replace("{file}", str(tmp_path / "a_file"))
+            for a in args]
+    code, out = _run(*args, "--workspace", folder)
+    flat = " ".join(out.split())
+    assert code == 2, out
+    for word in words:
+        assert word in flat, (word, out)
+    assert not any(out_dir.iterdir())
+    with Workspace(folder) as reopened:
+        assert alert_events(reopened).empty

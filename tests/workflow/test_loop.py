@@ -126,6 +126,61 @@ def test_overlapping_window_records_nothing_twice(world):
     assert len(alert_events(workspace)) == 3  # one 'raise' each
 
 
+def test_rolling_windows_merge_into_the_open_alert(world):
+    """A hotspot that persists over rolling 7-day windows (each starting a day later) is one
+    alert: each overlapping window is folded into it with one 'comment' event, once."""
+    workspace, _ = world
+    day = pd.Timestamp("2024-03-01T00:00Z")
+
+    def window(start_day, cells=("R0001C0001",)):
+        start = day + start_day * 24 * HOUR
+        return from_hotspots(pd.DataFrame({
+            "rank": range(1, len(cells) + 1), "cell_id": list(cells), "mean": 80.0,
+            "ratio_to_city_mean": 1.6, "method": "rank", "pollutant": "PM2.5",
+            "period_start": start, "period_end": start + 7 * 24 * HOUR}))
+
+    first = register_alerts(workspace, window(0), now=T0)
+    assert len(first.new) == 1
+    (open_alert,) = first.new
+    # days 1 .. 9: every window overlaps the (widening) window of the open alert
+    for start_day in range(1, 10):
+        later = register_alerts(workspace, window(start_day), now=T0 + start_day * HOUR)
+        assert later.new == [] and list(later.merged.values()) == [open_alert]
+    # offering day 3 again records nothing more
+    again = register_alerts(workspace, window(3), now=T0 + 20 * HOUR)
+    assert again.new == [] and list(again.merged.values()) == [open_alert]
+    registry = store.query(workspace, "SELECT * FROM alerts_registry")
+    assert registry["alert_id"].tolist() == [open_alert]
+    events = alert_events(workspace, open_alert)
+    assert events["action"].tolist() == ["raise"] + ["comment"] * 9
+    state = alert_states(workspace, alert_ids=[open_alert])
+    assert state["state"].tolist() == ["new"]
+    # another cell, or a window that does not overlap (day 30), is a new alert
+    other = register_alerts(workspace, window(1, ("R0000C0000",)), now=T0 + 21 * HOUR)
+    late = register_alerts(workspace, window(30), now=T0 + 22 * HOUR)
+    assert len(other.new) == 1 and len(late.new) == 1 and late.merged == {}
+
+
+def test_a_closed_alert_does_not_absorb_a_new_window(world):
+    workspace, organisation = world
+    day = pd.Timestamp("2024-04-01T00:00Z")
+
+    def window(start_day):
+        start = day + start_day * 24 * HOUR
+        return from_hotspots(pd.DataFrame({
+            "rank": [1], "cell_id": ["R0001C0001"], "mean": 80.0, "ratio_to_city_mean": 1.6,
+            "method": "rank", "pollutant": "PM2.5", "period_start": start,
+            "period_end": start + 7 * 24 * HOUR}))
+
+    (first,) = register_alerts(workspace, window(0), now=T0).new
+    act(workspace, first, "false_alarm", organisation.person("admin"), now=T0 + HOUR,
+        note="no source found")
+    # the same window, twice in one batch: one new alert
+    batch = pd.concat([window(2), window(3)], ignore_index=True)
+    result = register_alerts(workspace, batch, now=T0 + 2 * HOUR)
+    assert len(result.new) == 1 and list(result.merged.values()) == result.new
+
+
 def test_dispatch_is_idempotent_and_goes_to_the_cells_people(world):
     workspace, organisation = world
     a = new_alert(workspace, cell="R0000C0000")
@@ -185,6 +240,33 @@ def test_inspection_finding_goes_to_tracing(world):
     assert found[["cell_id", "source_id", "problem", "inspector"]].values.tolist() == [
         ["R0000C0000", "S9", "uncovered yard", "supA"]]
     assert bool(found["confirmed"].iloc[0])
+
+
+def test_finding_and_inspect_event_commit_together(world):
+    """When the finding cannot be stored, the inspect event is not recorded either."""
+    pytest.importorskip("sourcegrid.tracing.findings")
+    from sourcegrid.errors import WorkspaceError
+    from sourcegrid.tracing.findings import FINDINGS_TABLE, read_findings
+
+    workspace, organisation = world
+    alert = alert_in(workspace, organisation, "acknowledged")
+    evidence = {"source_found": {"source_id": "S7", "confirmed": True, "problem": "boiler"}}
+    with store.cursor(workspace) as handle:  # a findings table of another shape
+        handle.execute(f'CREATE TABLE "{FINDINGS_TABLE}" (finding_id INTEGER)')
+    with pytest.raises(WorkspaceError, match="was not recorded: the inspection finding"):
+        act(workspace, alert, "inspect", organisation.person("supA"), now=T0 + HOUR,
+            evidence=evidence, organisation=organisation)
+    assert alert_events(workspace, alert)["action"].tolist() == [
+        "raise", "dispatch", "acknowledge"]
+    with store.cursor(workspace) as handle:
+        handle.execute(f'DROP TABLE "{FINDINGS_TABLE}"')
+    # the repaired workspace: the event and its finding, once, even when inspected twice
+    act(workspace, alert, "inspect", organisation.person("supA"), now=T0 + 2 * HOUR,
+        evidence=evidence, organisation=organisation)
+    act(workspace, alert, "inspect", organisation.person("supA"), now=T0 + 2 * HOUR,
+        evidence=evidence, organisation=organisation)
+    assert alert_events(workspace, alert)["action"].tolist()[-2:] == ["inspect", "inspect"]
+    assert read_findings(workspace)["source_id"].tolist() == ["S7"]
 
 
 def test_stale_expected_seq_is_refused(world):

@@ -31,6 +31,10 @@ def init(workspace: WorkspaceOption = None) -> None:
 def _library(ws, name: str):
     from sourcegrid.coefficients import ensure_sample_library, stored_library
 
+    if name == "default":  # the latest approved version (sourcegrid.coefficients.update)
+        from sourcegrid.coefficients.update import default_library_name
+
+        name = default_library_name(ws, fallback=SAMPLE)
     return ensure_sample_library(ws) if name == SAMPLE else stored_library(ws, name)
 
 

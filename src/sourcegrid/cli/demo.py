@@ -155,7 +155,7 @@ def demo(
             console.status("running the pipeline …") as status:
         folder_of_report = check_folder(report if report is not None else ws.path / "report")
         folder = ws.path / "demo"
-        city.write(folder)
+        city.write(folder, truth=False)   # inputs only: the ground truth stays out
         console.print(f"[green]✓[/] sample city: {len(city.activity):,} section-activity "
                       f"rows, {len(city.sources):,} sources, {len(city.readings):,} "
                       f"readings ({time.perf_counter() - began:.1f} s; inputs in {folder})",

@@ -60,6 +60,9 @@ def import_(
     origin: Annotated[str | None, typer.Option(
         "--origin", help="Name of this inventory in the workspace (default the file name).",
         show_default=False)] = None,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Replace rows of other inventories covering the same source × "
+        "pollutant × period (default: refuse, so that no mass is counted twice).")] = False,
 ) -> None:
     """Load an inventory made elsewhere (emissions + sources), checked in full first."""
     from sourcegrid.inventory import import_inventory
@@ -68,7 +71,7 @@ def import_(
     with reported_errors():
         check_origin(origin)  # before the workspace is created or opened
         ws = open_workspace(workspace, create=True)
-        result = import_inventory(ws, emissions, sources, origin=origin)
+        result = import_inventory(ws, emissions, sources, origin=origin, replace=replace)
     _print_result(result)
 
 
@@ -82,13 +85,17 @@ def build(
     activity: Annotated[Path | None, typer.Option(
         "--activity", help="The activity table of the run (for its lon/lat).",
         show_default=False)] = None,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Replace rows of other inventories covering the same source × "
+        "pollutant × period (default: refuse, so that no mass is counted twice).")] = False,
 ) -> None:
     """Build the inventory from an accounting run and allocate it to the grid's cells."""
     from sourcegrid.inventory import build_inventory
 
     with reported_errors():
         ws = open_workspace(workspace)
-        result = build_inventory(ws, run=run, sources=sources, activity=activity)
+        result = build_inventory(ws, run=run, sources=sources, activity=activity,
+                                 replace=replace)
     _print_result(result)
 
 

@@ -1,7 +1,8 @@
 """The ``sourcegrid`` command line.
 
-Each topic module (accounting, coefficients, quality, observations, grid,
-hotspots) registers its commands on the main app or on a command group.
+Each topic module (accounting and its other methods, coefficients, inventory, quality,
+observations, grid, hotspots, tracing, weather, workflow, the web server and the demo)
+registers its commands on the main app or on a command group.
 
 ``app`` itself is the protected entry point: its click group
 (:class:`sourcegrid.cli.common.SafeGroup`) runs every command, of every module,
@@ -18,18 +19,25 @@ import typer
 from sourcegrid.cli import (
     accounting,
     coefficients,
+    demo,
     grid,
     hotspots,
+    inventory,
+    methods,
     observe,
     quality,
     quality_more,
+    serve,
+    tracing,
+    weather,
+    workflow,
 )
 from sourcegrid.cli.common import SafeGroup, set_debug
 
 app = typer.Typer(
     name="sourcegrid",
-    help="sourcegrid: emission accounting (二污普 coefficient method), hotspot grid monitoring "
-    "and environmental quality assessment.",
+    help="sourcegrid: emission accounting (二污普), hotspot grid monitoring, source tracing "
+    "(溯源), grid management and environmental quality assessment.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     cls=SafeGroup,
@@ -55,19 +63,12 @@ groups: dict[str, typer.Typer] = {
                            no_args_is_help=True),
 }
 
-from sourcegrid.cli import demo  # noqa: E402 (the demo helper's module)
 
-from sourcegrid.cli import weather  # noqa: E402 (weather normalisation, trend)
 
-from sourcegrid.cli import serve  # noqa: E402 (the web app: serve, web password/token)
 
-from sourcegrid.cli import workflow  # noqa: E402 (org, alerts, dossier, assess)
 
-from sourcegrid.cli import tracing  # noqa: E402 (trace, findings)
 
-from sourcegrid.cli import inventory  # noqa: E402 (inventory import, build, show)
 
-from sourcegrid.cli import methods  # noqa: E402 (monitoring, balance, uncertainty, macro)
 
 for module in (accounting, coefficients, quality, quality_more, observe, grid, hotspots, demo,
                weather, serve, workflow, tracing, inventory, methods):

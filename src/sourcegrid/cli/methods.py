@@ -59,6 +59,12 @@ def account_monitoring(
     min_capture: Annotated[float | None, typer.Option(
         "--min-capture", help="Capture rate (0-1) a CEMS series needs to count as valid "
         "(default: the rule's, 0.90).")] = None,
+    start: Annotated[str | None, typer.Option(
+        "--from", help="Expected CEMS hours from this time (Beijing time; default: each "
+        "series' first record).")] = None,
+    end: Annotated[str | None, typer.Option(
+        "--to", help="... to this time, excluded (default: each series' last record).")]
+    = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Emissions (.csv, .parquet, "
                                              ".xlsx).")] = None,
     hours_out: Annotated[Path | None, typer.Option(
@@ -94,11 +100,15 @@ def account_monitoring(
             raise OptionError("MONITORING", "(none)", "a monitoring table, --activity or "
                               "--balance")
         _check_outputs(out, hours_out, monitoring_out, rejects)
+        for option, value in (("--from", start), ("--to", end)):
+            if value is not None and pd.isna(pd.to_datetime(value, errors="coerce")):
+                raise OptionError(option, value, "a time, e.g. 2017-01-01 or 2017-01-01T08:00")
         totals = hours = balance_rows = coefficient = None
         problems = pd.DataFrame()
         if monitoring is not None:
             result = monitor(read_table(monitoring), period=period, rule=rule,
-                             source=monitoring.name, min_capture_rate=min_capture)
+                             source=monitoring.name, min_capture_rate=min_capture,
+                             start=start, end=end)
             totals, hours = result.totals, result.hourly
         if balance is not None:
             balance_rows = account_balance(read_table(balance), source=balance.name)
@@ -350,6 +360,203 @@ def compare_routes(
                               f"{result.rejected_rows} row(s)")
 
 
+def coefficients_design(
+    population: Annotated[Path, typer.Argument(help="Enterprises to sample from (one row "
+                                               "each).", show_default=False)],
+    strata: Annotated[str, typer.Option("--strata", help="Stratum columns, comma separated "
+                                        "(combination and region).")]
+    = "industry_code,region_code",
+    cv: Annotated[float, typer.Option("--cv", help="Expected coefficient of variation of "
+                                      "the coefficient between enterprises.")] = 0.5,
+    precision: Annotated[float, typer.Option("--precision", help="Target relative "
+                                             "precision of the mean (0-1).")] = 0.1,
+    confidence: Annotated[float, typer.Option("--confidence")] = 0.95,
+    allocation: Annotated[str, typer.Option("--allocation", help="proportional or "
+                                            "neyman.")] = "proportional",
+    sd_column: Annotated[str | None, typer.Option("--sd-column", help="Neyman: column with "
+                                                  "each stratum's sd.")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 2017,
+    min_per_stratum: Annotated[int, typer.Option("--min-per-stratum", help="At least this "
+                                                 "many per stratum (for its variance).")] = 2,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="The population with the "
+                                             "'selected' column.")] = None,
+) -> None:
+    """Sampling design for deriving coefficients (系数制定): the sample size for a target
+    relative precision, its allocation to strata and the seeded draw."""
+    from sourcegrid.coefficients.derivation import ALLOCATIONS, allocate, draw_sample, sample_size
+    from sourcegrid.errors import NotFoundError, OptionError
+    from sourcegrid.io.tables import read_table, write_table
+
+    keys = [k.strip() for k in strata.split(",") if k.strip()]
+    with reported_errors():
+        if allocation not in ALLOCATIONS:
+            raise NotFoundError("allocation", allocation, ALLOCATIONS)
+        _check_outputs(out)
+        frame = read_table(population)
+        missing = [k for k in keys if k not in frame.columns]
+        if missing:
+            raise OptionError("--strata", ",".join(missing), "columns of the population "
+                              f"({', '.join(c for c in frame.columns if not c.startswith('_'))})")
+        n = sample_size(cv, precision, confidence=confidence, population=len(frame))
+        if min_per_stratum < 0:
+            raise OptionError("--min-per-stratum", min_per_stratum, "≥ 0")
+        table = allocate(frame, keys, n, method=allocation, sd=sd_column,
+                         min_per_stratum=min_per_stratum)
+        drawn = draw_sample(frame, table, keys, seed=seed)
+        if out is not None:
+            write_table(drawn.drop(columns=["_row", "_source"], errors="ignore"), out)
+    console.print(f"sample size n = {n} of N = {len(frame)} (CV {cv:g}, relative precision "
+                  f"{precision:.0%}, confidence {confidence:.0%}, finite-population "
+                  f"corrected); drawn: {int(drawn['selected'].sum())} in {len(table)} strata "
+                  f"(at least {min_per_stratum} per stratum; seed {seed})")
+    console.print(frame_table(table, f"Allocation ({allocation})", max_rows=80))
+
+
+def coefficients_derive(
+    measurements: Annotated[Path, typer.Argument(
+        help="Sample enterprises: enterprise_id, industry_code, section, product, "
+        "raw_material, process, scale, pollutant, generation (kg), activity.",
+        show_default=False)],
+    base: Annotated[str, typer.Option("--base", help="Library whose rows get the derived "
+                                      "values.")] = "sample",
+    name: Annotated[str, typer.Option("--name", help="Name of the new version.")]
+    = "derived",
+    pairs: Annotated[Path | None, typer.Option(
+        "--pairs", help="Inlet/outlet pairs: the keys, treatment, inlet, outlet.")] = None,
+    validation: Annotated[Path | None, typer.Option(
+        "--validation", help="Typical enterprises not in the sample (same columns as "
+        "MEASUREMENTS).")] = None,
+    sample: Annotated[str, typer.Option("--sample", help="Name of the sample (provenance).")]
+    = "",
+    report: Annotated[Path | None, typer.Option("--report", help="Quality report per "
+                                                "combination.")] = None,
+    replace: Annotated[bool, typer.Option("--replace")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Derive generation coefficients (and removal efficiencies) from sample enterprises,
+    validate them on other enterprises and store the result as a new library version."""
+    from sourcegrid.cli.accounting import _library
+    from sourcegrid.coefficients import store_library
+    from sourcegrid.coefficients.derivation import (
+        COMBINATION_KEYS,
+        derived_library,
+        estimate_generation,
+        estimate_removal,
+        validate,
+    )
+    from sourcegrid.io.tables import read_table, write_table
+
+    with reported_errors():
+        _check_outputs(report)
+        estimates, _ = estimate_generation(read_table(measurements), source=measurements.name)
+        efficiencies = estimate_removal(read_table(pairs), source=pairs.name) \
+            if pairs is not None else None
+        quality = estimates
+        if validation is not None:
+            _, per_combination = validate(estimates, read_table(validation),
+                                          source=validation.name)
+            quality = estimates.merge(per_combination, on=COMBINATION_KEYS, how="left")
+        with open_workspace(workspace, create=True) as ws:
+            lib, unmatched = derived_library(_library(ws, base), estimates, name=name,
+                                             efficiencies=efficiencies,
+                                             sample=sample or measurements.name)
+            store_library(ws, lib, replace=replace)
+        if report is not None:
+            write_table(quality, report)
+    console.print(frame_table(quality, "Derived coefficients (kg per unit activity) and "
+                              "their quality", max_rows=60))
+    if efficiencies is not None:
+        console.print(frame_table(efficiencies, "Removal efficiencies (0-1)", max_rows=60))
+    console.print(f"stored library [bold]{name}[/] ({len(lib.rows)} rows; {lib.source})")
+    if len(unmatched):
+        err_console.print(f"{len(unmatched)} estimate(s) match no row of {base!r} and are not "
+                          "in the new version")
+
+
+def coefficients_propose(
+    measured: Annotated[Path, typer.Argument(
+        help="Measured emissions (monitoring or permit data): enterprise_id, period, "
+        "pollutant, emission (kg); e.g. the output of account-monitoring.",
+        show_default=False)],
+    accounted: Annotated[Path, typer.Option(
+        "--accounted", help="Coefficient-method emissions of the same enterprises "
+        "(`account --out`).")],
+    base: Annotated[str, typer.Option("--base", help="Library the enterprises were "
+                                      "accounted with.")] = "sample",
+    name: Annotated[str, typer.Option("--name", help="Name of the candidate version.")]
+    = "proposed",
+    min_enterprises: Annotated[int, typer.Option("--min-enterprises")] = 10,
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
+    by: Annotated[str, typer.Option("--by", help="Who proposes.")] = "sourcegrid",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Evidence per coefficient "
+                                             "row.")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Dynamic update (动态更新): where monitoring differs significantly from the
+    coefficients (Wilcoxon signed-rank on log ratios, enough enterprises), store a
+    candidate library version in state 'proposed' with its diff and evidence."""
+    from sourcegrid.cli.accounting import _library
+    from sourcegrid.coefficients.update import evidence, propose, store_proposal
+    from sourcegrid.io.tables import read_table, write_table
+
+    with reported_errors():
+        _check_outputs(out)
+        frames = []
+        for path in (measured, accounted):
+            frame = read_table(path)
+            for column in ("emission",):
+                frame[column] = pd_numbers(frame, column, path.name)
+            frames.append(frame)
+        if "method" in frames[0]:  # account-monitoring output: its monitoring rows only
+            frames[0] = frames[0].loc[frames[0]["method"] == "monitoring"]
+        table = evidence(frames[0], frames[1], min_enterprises=min_enterprises, alpha=alpha)
+        if out is not None:
+            write_table(table, out)
+        with open_workspace(workspace, create=True) as ws:
+            candidate, diff = propose(_library(ws, base), table, name=name)
+            store_proposal(ws, candidate, diff, base=base, by=by)
+    console.print(frame_table(table, "Measured against accounted, per coefficient row",
+                              float_format="{:,.4g}"))
+    console.print(frame_table(diff, f"Proposed version {name} (state: proposed)",
+                              float_format="{:,.4g}"))
+
+
+def pd_numbers(frame, column: str, source: str):
+    """A column as numbers; every bad value reported at once."""
+    from sourcegrid.accounting.monitoring import number_problems
+    from sourcegrid.errors import InputError, Problem
+
+    problems: list = []
+    if column not in frame.columns:
+        raise InputError([Problem(source, None, column, "", "missing_column",
+                                  f"the table needs {column!r}")], f"{source}: bad table")
+    values = number_problems(frame, column, problems, minimum=None)
+    if problems:
+        raise InputError(problems, f"{source}: bad values")
+    return values.to_numpy()
+
+
+def coefficients_review(
+    name: Annotated[str, typer.Argument(help="Proposed library version.",
+                                        show_default=False)],
+    approve: Annotated[bool, typer.Option("--approve/--reject", help="Approve (it becomes "
+                                          "the default library, --library default) or "
+                                          "reject.")],
+    by: Annotated[str, typer.Option("--by", help="Who reviews.")],
+    note: Annotated[str, typer.Option("--note")] = "",
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Approve or reject a proposed library version; the log keeps who and when."""
+    from sourcegrid.coefficients.update import default_library_name, review, review_log
+
+    with reported_errors(), open_workspace(workspace) as ws:
+        review(ws, name, "approved" if approve else "rejected", by=by, note=note)
+        log = review_log(ws)
+        default = default_library_name(ws)
+    console.print(frame_table(log.loc[log["library"] == name], f"Review of {name}"))
+    console.print(f"default library for new runs: [bold]{default}[/]")
+
+
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     """Add account-monitoring (and uncertainty, check macro) to the app."""
     app.command("account-monitoring")(account_monitoring)
@@ -360,6 +567,10 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     app.command("compare-routes")(compare_routes)
     groups["coefficients"].command("stats")(coefficients_stats)
     groups["coefficients"].command("emission-coefficients")(coefficients_emission)
+    groups["coefficients"].command("sample-design")(coefficients_design)
+    groups["coefficients"].command("derive")(coefficients_derive)
+    groups["coefficients"].command("propose")(coefficients_propose)
+    groups["coefficients"].command("review")(coefficients_review)
 
 
 def _uncertainty_tables(emissions, keys, draws: int, seed: int, library, defaults: str):

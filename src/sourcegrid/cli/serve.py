@@ -60,6 +60,14 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             "--secure-cookies", help="Always mark the session cookie Secure (behind a TLS "
                                      "proxy); by default only requests over https get it."
         )] = False,
+        escalation_interval: Annotated[float, typer.Option(
+            "--escalation-interval", min=0.0,
+            help="Seconds between two runs of the dispatch of new alerts and the "
+                 "escalation of overdue ones inside the app (0: off; 'sourcegrid alerts "
+                 "escalate' cannot write while the app holds the workspace).")] = 300.0,
+        deadlines: Annotated[str, typer.Option(
+            "--deadlines", help="Deadline set of the escalation (sourcegrid_default, "
+                                "strict).")] = "sourcegrid_default",
     ) -> None:
         """Serve the web app (map, dossiers, alerts, inventory, AQI, API) on one workspace.
 
@@ -81,8 +89,12 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                     console.print(f"demo password '{DEMO_PASSWORD}' given to {len(given)} "
                                   f"people: {', '.join(given[:12])}"
                                   + (" ..." if len(given) > 12 else ""))
+            from sourcegrid.workflow.alerts import deadline_set
+
+            deadline_set(deadlines)  # a wrong name lists the valid ones before anything starts
             application = create_app(workspace=ws, secure_cookies=True if secure_cookies
-                                     else None)
+                                     else None, escalation_interval=escalation_interval,
+                                     deadlines=deadlines)
             people = application.state.web.credentials.usernames()
             if not people:
                 err_console.print("[yellow]nobody can log in yet:[/] set a password with "

@@ -41,16 +41,24 @@ ActorOption = Annotated[str, typer.Option(
     "--actor", help="Name recorded in the log when not acting --as a person.")]
 
 
-def _now(text: str | None):
-    from sourcegrid.workflow.tables import as_utc, utc_now
+def _now(text: str | None, option: str = "--now"):
+    """The clock (``--now``), or another time option named ``option``; naive = Beijing.
 
-    if text is None:
-        return utc_now()
-    try:
-        return as_utc(text)
-    except (ValueError, TypeError):
-        raise typer.BadParameter(f"expected an ISO 8601 time such as 2024-01-10T08:00, got "
-                                 f"{text!r}", param_hint="--now") from None
+    :func:`sourcegrid.observations.readers.utc_timestamp` (an OptionError naming the
+    option); None gives the system clock.
+    """
+    from sourcegrid.observations.readers import utc_timestamp
+    from sourcegrid.workflow.tables import utc_now
+
+    return utc_now() if text is None else utc_timestamp(text, option)
+
+
+def _period(start: str | None, end: str | None, options: tuple[str, str], *,
+            required: bool = False):
+    """[start, end) from two options, checked (a reversed or empty period is refused)."""
+    from sourcegrid.observations.readers import utc_period
+
+    return utc_period(start, end, options=options, required=required)
 
 
 def _person(ws, person_id: str | None):
@@ -141,7 +149,7 @@ def org_list(workspace: WorkspaceOption = None) -> None:
 
 
 def org_log(
-    last: Annotated[int, typer.Option("--last", help="Show the last N changes.")] = 40,
+    last: Annotated[int, typer.Option("--last", min=1, help="Show the last N changes.")] = 40,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Show the organisation's change log (who, when, what)."""
@@ -214,11 +222,19 @@ def alerts_add(
     from sourcegrid.workflow.intake import manual_alert
 
     with reported_errors():
+        from sourcegrid.errors import NotFoundError
+        from sourcegrid.observations.readers import POLLUTANTS
+        from sourcegrid.workflow.org import Organisation
+
+        clock = _now(now)
+        began = _now(start, "--start") if start else clock.floor("s")
+        if pollutant not in POLLUTANTS:
+            raise NotFoundError("pollutant", pollutant, POLLUTANTS)
         ws = open_workspace(workspace)
         person, organisation = _person(ws, as_person)
-        clock = _now(now)
+        organisation = organisation or Organisation.load(ws)  # the cell must be the grid's
         frame = manual_alert(cell, title, pollutant=pollutant, grade=grade, note=note,
-                             start=_now(start) if start else clock.floor("s"))
+                             start=began)
         result = register_alerts(ws, frame, actor=person or actor, now=clock,
                                  organisation=organisation)
         state = "new" if result.new else "already known"
@@ -375,22 +391,28 @@ def dossier(
     """Write the dossier of one cell (一格一档) as HTML, PDF or JSON."""
     import json
 
-    from sourcegrid.workflow.dossier import _atomic, cell_dossier, write_dossier
+    from sourcegrid.io.tables import atomic_path
+    from sourcegrid.workflow.dossier import cell_dossier, write_dossier
 
     if out.suffix.lower() not in (".html", ".htm", ".pdf", ".json"):
         raise typer.BadParameter("expected a .html, .pdf or .json file", param_hint="--out")
     with reported_errors():
+        from sourcegrid.io.tables import check_output_path
+
+        low, high = _period(start, end, ("--from", "--to"))
+        clock = _now(now)
+        check_output_path(out)  # before the work
         ws = open_workspace(workspace)
         person, organisation = _person(ws, as_person)
         try:
             result = cell_dossier(ws, cell, person, organisation=organisation,
-                                  start=_now(start) if start else None,
-                                  end=_now(end) if end else None, now=_now(now))
+                                  start=low, end=high, now=clock)
         except ValueError as error:
             raise typer.BadParameter(str(error)) from None
         if out.suffix.lower() == ".json":
             text = json.dumps(result.to_dict(), ensure_ascii=False, indent=1, default=str)
-            _atomic(out, lambda p: p.write_text(text, encoding="utf-8"))
+            with atomic_path(out) as temporary:
+                temporary.write_text(text, encoding="utf-8")
         else:
             write_dossier(result, out)
         summary = result.summary
@@ -423,14 +445,23 @@ def assess(
     if out is not None and out.suffix.lower() not in (".xlsx", ".pdf"):
         raise typer.BadParameter("expected a .xlsx or .pdf file", param_hint="--out")
     with reported_errors():
+        from sourcegrid.io.tables import check_output_path
+
+        low, high = _period(start, end, ("--from", "--to"), required=True)
+        if base_start is not None or base_end is not None:
+            base_low, base_high = _period(base_start, base_end, ("--base-from", "--base-to"),
+                                          required=True)
+        else:
+            base_low = base_high = None
+        clock = _now(now)
+        if out is not None:
+            check_output_path(out)  # before the work
         ws = open_workspace(workspace)
         person, organisation = _person(ws, as_person)
         try:
-            result = run(ws, _now(start), _now(end),
-                         base_start=_now(base_start) if base_start else None,
-                         base_end=_now(base_end) if base_end else None, person=person,
-                         organisation=organisation, deadlines=deadlines, ranking=ranking,
-                         now=_now(now))
+            result = run(ws, low, high, base_start=base_low, base_end=base_high,
+                         person=person, organisation=organisation, deadlines=deadlines,
+                         ranking=ranking, now=clock)
         except ValueError as error:
             raise typer.BadParameter(str(error)) from None
         columns = ["rank", "unit_code", "name", "alerts_received", "median_response_hours",

@@ -8,7 +8,12 @@ Workspace tables (written here):
   (emission over the period's hours), sector, origin (the accounting run name or the
   imported file), size_fraction (for PM2.5/PM10 rows derived from PM (颗粒物): the
   fraction, its set and source type; empty for rows given directly). Rows of one
-  origin are replaced when that origin is built or imported again;
+  origin are replaced when that origin is built or imported again. Every source ×
+  pollutant × month is covered by at most one row: a year row and a month row of the
+  same year, or two origins covering the same source × pollutant × period, are refused
+  (``overlapping_period``, ``overlapping_origin``) unless ``replace=True`` (CLI
+  ``--replace``) removes the other origins' overlapping rows — so mass is never
+  counted twice in ``cell_inventory`` or by :func:`tracing_candidates`;
 - ``cell_inventory``: cell_id, pollutant, sector, emission [kg] — the whole inventory
   allocated to the workspace grid (:mod:`sourcegrid.inventory.allocation`), totals
   conserved per pollutant (the part outside the grid and sources without location are
@@ -95,12 +100,13 @@ def read_emissions_file(emissions: pd.DataFrame | str | Path, source: str | None
         frame = read_table(emissions)
     else:
         frame = emissions.copy()
+    from sourcegrid.io.tables import ROW, SOURCE, with_row_numbers
+
     source = source or "emissions"
-    frame = frame.rename(columns={c: _EMISSION_ALIASES.get(str(c).strip(), str(c).strip())
-                                  for c in frame.columns})
-    rows = (frame["_row"].astype(int).to_numpy() if "_row" in frame
-            else np.arange(len(frame)) + 2)
-    return frame.drop(columns=[c for c in ("_row", "_source") if c in frame]), rows, source
+    # the shared header matching (case, blanks, underscores, a unit in brackets)
+    frame = with_row_numbers(frame.rename(columns=str), source, _EMISSION_ALIASES)
+    rows = frame[ROW].astype(int).to_numpy()
+    return frame.drop(columns=[ROW, SOURCE]), rows, source
 
 
 #: Largest emission one source may have for one pollutant and period [kg]: 10^12 kg (a
@@ -205,8 +211,74 @@ def _inventory_rows(emissions: pd.DataFrame, sources: pd.DataFrame, origin: str,
     return frame[INVENTORY_COLUMNS]
 
 
+def _months_covered(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per inventory row and calendar month it covers ('YYYY' → its 12 months).
+
+    Columns: index (the row's position in ``frame``), source_id, pollutant, month.
+    """
+    period = frame["period"].astype(str).str.strip().to_numpy()
+    yearly = np.char.str_len(period.astype(str)) == 4
+    months = [f"-{m:02d}" for m in range(1, 13)]
+    position = np.arange(len(frame))
+    year_rows = np.repeat(position[yearly], 12)
+    year_months = np.char.add(np.repeat(period[yearly].astype(str), 12),
+                              np.tile(months, int(yearly.sum())))
+    index = np.concatenate([position[~yearly], year_rows])
+    month = np.concatenate([period[~yearly].astype(str), year_months.astype(str)])
+    return pd.DataFrame({"index": index,
+                         "source_id": frame["source_id"].astype(str).to_numpy()[index],
+                         "pollutant": frame["pollutant"].astype(str).to_numpy()[index],
+                         "month": month})
+
+
+def _overlaps(new_rows: pd.DataFrame, stored: pd.DataFrame | None, origin: str,
+              replace: bool) -> pd.DataFrame | None:
+    """Check that no source × pollutant × month is covered twice; the stored rows to keep.
+
+    Within ``new_rows`` a year row and a month row of the same year are refused
+    (``overlapping_period``). Rows of other origins in ``stored`` that cover a month of a
+    new row are refused (``overlapping_origin``) or, with ``replace``, dropped (the whole
+    stored row). Returns the stored rows to keep (None when nothing is stored).
+    """
+    problems: list[Problem] = []
+    new = _months_covered(new_rows)
+    twice = new.loc[new.duplicated(["source_id", "pollutant", "month"], keep=False)]
+    for (source_id, pollutant), group in twice.groupby(["source_id", "pollutant"]):
+        periods = sorted(set(new_rows["period"].to_numpy()[group["index"].to_numpy()]))
+        problems.append(Problem(origin, None, "period", f"{source_id} {pollutant} "
+                                f"{' + '.join(periods)}", "overlapping_period",
+                                "either a year row or its month rows for one source and "
+                                "pollutant, not both (they would be summed twice)"))
+    if problems:
+        raise InputError(problems, f"{origin}: {len(problems)} source × pollutant(s) given "
+                         "for a year and for months of it: nothing was written")
+    if stored is None or not len(stored):
+        return stored
+    others = stored.loc[stored["origin"] != origin].reset_index(drop=True)
+    old = _months_covered(others)
+    clash = old.merge(new[["source_id", "pollutant", "month"]].drop_duplicates(),
+                      on=["source_id", "pollutant", "month"], how="inner")
+    clashing = np.unique(clash["index"].to_numpy())
+    if len(clashing) and not replace:
+        rows = others.iloc[clashing]
+        for row in rows.itertuples(index=False):   # one problem per clashing stored row
+            problems.append(Problem(origin, None, "period", f"{row.source_id} {row.pollutant} "
+                                    f"{row.period}", "overlapping_origin",
+                                    f"no row already given by inventory {row.origin!r} for "
+                                    "the same source, pollutant and period (pass --replace "
+                                    "to replace that inventory's rows)"))
+        named = ", ".join(sorted({repr(str(o)) for o in rows["origin"]}))
+        raise InputError(problems, f"{origin}: {len(problems)} source × pollutant × period "
+                         f"row(s) are already in the inventory from {named}; adding them "
+                         "would count the mass twice. Nothing was written; pass --replace "
+                         "to replace them")
+    keep = np.ones(len(others), dtype=bool)
+    keep[clashing] = False
+    return others.loc[keep]
+
+
 def _store(workspace, inventory_rows: pd.DataFrame, sources: pd.DataFrame, origin: str,
-           spec) -> InventoryResult:
+           spec, replace: bool = False) -> InventoryResult:
     """Write sources (by id), inventory (replacing this origin) and the cell inventory."""
     stored_sources = workspace.read("sources") if workspace.has("sources") else None
     if stored_sources is not None and len(stored_sources):
@@ -216,9 +288,9 @@ def _store(workspace, inventory_rows: pd.DataFrame, sources: pd.DataFrame, origi
         all_sources = sources
     all_sources = all_sources[[c for c in SOURCE_COLUMNS if c in all_sources]]
     stored = workspace.read("inventory") if workspace.has("inventory") else None
-    if stored is not None and len(stored):
-        inventory = pd.concat([stored.loc[stored["origin"] != origin], inventory_rows],
-                              ignore_index=True)
+    kept = _overlaps(inventory_rows, stored, origin, replace)   # refuses double counting
+    if kept is not None and len(kept):
+        inventory = pd.concat([kept, inventory_rows], ignore_index=True)
     else:
         inventory = inventory_rows
     if spec is None:
@@ -262,9 +334,9 @@ def _activity_sources(activity: pd.DataFrame | str | Path) -> pd.DataFrame:
         source = "activity"
         frame = activity.copy()
     from sourcegrid.accounting.inputs import ACTIVITY_ALIASES as aliases  # noqa: N811
+    from sourcegrid.io.tables import rename_headers
 
-    frame = frame.rename(columns={c: aliases.get(str(c).strip(), str(c).strip())
-                                  for c in frame.columns})
+    frame = rename_headers(frame.rename(columns=str), aliases)
     first = frame.drop_duplicates("enterprise_id")
     table = pd.DataFrame({
         "source_id": first["enterprise_id"], "name": first.get("enterprise_name", ""),
@@ -289,7 +361,8 @@ def _run_activity_file(runs: pd.DataFrame, run: str) -> Path | None:
 
 
 def build_inventory(workspace, run: str | None = None, sources=None, *, activity=None,
-                    spec=None, size_fractions: str = "sourcegrid_2024") -> InventoryResult:
+                    spec=None, size_fractions: str = "sourcegrid_2024",
+                    replace: bool = False) -> InventoryResult:
     """Build the inventory from an accounting run in the workspace, on the grid.
 
     Parameters
@@ -308,6 +381,9 @@ def build_inventory(workspace, run: str | None = None, sources=None, *, activity
         Grid (default the workspace's ``grid_spec``).
     size_fractions : str
         PM → PM2.5/PM10 set (:data:`~sourcegrid.inventory.fractions.SIZE_FRACTIONS`).
+    replace : bool
+        Remove rows of other origins covering the same source × pollutant × period
+        (default: refuse them with ``overlapping_origin``, nothing written).
 
     Returns
     -------
@@ -346,7 +422,7 @@ def build_inventory(workspace, run: str | None = None, sources=None, *, activity
     emissions = _air_only(emissions.assign(
         pollutant_category=emissions.get("pollutant_category", "")))
     rows = _inventory_rows(emissions, located, run, size_fractions)
-    return _store(workspace, rows, located, run, spec)
+    return _store(workspace, rows, located, run, spec, replace)
 
 
 def check_origin(origin: str | None) -> None:
@@ -361,13 +437,15 @@ def check_origin(origin: str | None) -> None:
 
 
 def import_inventory(workspace, emissions, sources, *, origin: str | None = None, spec=None,
-                     size_fractions: str = "sourcegrid_2024") -> InventoryResult:
+                     size_fractions: str = "sourcegrid_2024",
+                     replace: bool = False) -> InventoryResult:
     """Load an inventory made elsewhere: canonical Emissions rows plus a sources table.
 
     Both tables are checked in full before anything is written (every problem of both
     at once); an emission whose source_id is not in the sources table is a problem
     (``unknown_source``). Rows of the same ``origin`` (default the emissions file name)
-    are replaced.
+    are replaced; rows of other origins covering the same source × pollutant × period
+    are refused (``overlapping_origin``) unless ``replace`` removes them.
     """
     if size_fractions not in SIZE_FRACTIONS:
         raise NotFoundError("size fraction set", size_fractions, SIZE_FRACTIONS)
@@ -393,7 +471,7 @@ def import_inventory(workspace, emissions, sources, *, origin: str | None = None
                          "table: nothing was imported")
     checked = _air_only(checked)
     inventory_rows = _inventory_rows(checked, located, origin, size_fractions)
-    return _store(workspace, inventory_rows, located, origin, spec)
+    return _store(workspace, inventory_rows, located, origin, spec, replace)
 
 
 def _require_inventory(workspace) -> pd.DataFrame:
@@ -412,10 +490,14 @@ def tracing_candidates(workspace, pollutant: str, period: str | None = None) -> 
     pollutant : str
         e.g. 'PM2.5' (derived from PM by the size fractions where the inventory has only
         PM; the ``size_fraction`` column says so), 'SO2', 'NOx'.
-    period : str, optional
-        'YYYY' or 'YYYY-MM' (a date or timestamp means its month). A month falls back to
-        its year's rows for sources without a monthly row. Default every period
-        (rate = Σ emission / Σ hours).
+    period : str or sequence of str, optional
+        'YYYY' or 'YYYY-MM' (a date or timestamp means its month), or several of them
+        (the months a trace window covers). Each source's rows covering any of those
+        months are used (a month falls back to its year's row for sources without a
+        monthly row; rate = Σ emission / Σ hours of those rows). When no row of
+        ``pollutant`` covers them (an inventory of an earlier year), the rows of the
+        latest year present are used; the ``period`` column says which. Default every
+        period (rate = Σ emission / Σ hours).
 
     Returns
     -------
@@ -434,13 +516,19 @@ def tracing_candidates(workspace, pollutant: str, period: str | None = None) -> 
     if rows.empty:
         raise NotFoundError("inventory pollutant", pollutant, inventory["pollutant"].unique())
     if period is not None:
-        text = str(period).strip()
-        if len(text) > 7 and text[4] == "-":       # a date or timestamp: its month
-            text = text[:7]
-        exact = rows.loc[rows["period"] == text]
-        yearly = rows.loc[(rows["period"] == text[:4]) & ~rows["source_id"].isin(
-            set(exact["source_id"]))] if len(text) == 7 else rows.iloc[0:0]
-        rows = pd.concat([exact, yearly], ignore_index=True)
+        wanted = [period] if isinstance(period, str | pd.Timestamp) else list(period)
+        texts = [str(p).strip() for p in wanted]
+        texts = [t[:7] if len(t) > 7 and t[4] == "-" else t for t in texts]  # date: month
+        months = {t for t in texts if len(t) == 7} | {f"{t}-{m:02d}" for t in texts
+                                                      if len(t) == 4 for m in range(1, 13)}
+        rows = rows.reset_index(drop=True)
+        covered = _months_covered(rows)
+        chosen = np.unique(covered.loc[covered["month"].isin(months), "index"].to_numpy())
+        if len(chosen):
+            rows = rows.iloc[chosen]
+        else:   # no row for the window: the latest year the inventory has
+            year = rows["period"].astype(str).str[:4]
+            rows = rows.loc[year == year.max()]
     grouped = rows.groupby("source_id", as_index=False).agg(
         emission=("emission", "sum"), hours=("hours", "max"),
         period=("period", lambda s: ";".join(sorted(set(s)))),

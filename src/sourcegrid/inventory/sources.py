@@ -166,12 +166,13 @@ def validate_sources(table: pd.DataFrame | str | Path, source: str | None = None
         frame = read_table(table)
     else:
         frame = table.copy()
+    from sourcegrid.io.tables import ROW, SOURCE, with_row_numbers
+
     source = source or "sources"
-    frame = frame.rename(columns={c: SOURCE_ALIASES.get(str(c).strip(), str(c).strip())
-                                  for c in frame.columns})
-    rows = (frame["_row"].astype(int).to_numpy() if "_row" in frame
-            else np.arange(len(frame)) + 2)
-    frame = frame.drop(columns=[c for c in ("_row", "_source") if c in frame])
+    # the shared header matching (case, blanks, underscores, a unit in brackets)
+    frame = with_row_numbers(frame.rename(columns=str), source, SOURCE_ALIASES)
+    rows = frame[ROW].astype(int).to_numpy()
+    frame = frame.drop(columns=[ROW, SOURCE])
     problems: list[Problem] = []
     if "source_id" not in frame:
         raise InputError([Problem(source, None, "source_id", "", "missing_column",

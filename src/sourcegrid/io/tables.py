@@ -45,7 +45,7 @@ __all__ = ["read_table", "read_arrow", "to_text_arrow", "canonical_headers", "wr
            "write_ibis_table", "with_row_numbers", "rejects_from_mask",
            "rename_headers", "atomic_path", "check_output_path", "check_input_path",
            "set_folder_created_hook", "fault_point", "TABLE_SUFFIXES", "OUTPUT_SUFFIXES",
-           "ROW", "SOURCE"]
+           "ROW", "SOURCE", "process_alive"]
 
 ROW = "_row"
 SOURCE = "_source"
@@ -476,20 +476,27 @@ def _remove_stale_temps(target: Path) -> None:
         return
     for candidate in candidates:
         pid = candidate.name[len(prefix):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             with contextlib.suppress(OSError):
                 candidate.unlink()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: object) -> bool:
+    """Whether a process with this pid exists (a temp or lock-info file of a killed
+    writer is stale); a pid that is not a positive int is not alive. The one home of
+    this check (the workspace lock uses it too)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
     if pid == os.getpid():
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:   # it exists, owned by someone else
         return True
+    except OverflowError:     # beyond the platform's pid range
+        return False
     return True
 
 

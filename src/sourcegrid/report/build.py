@@ -302,25 +302,48 @@ def _hotspot_table(workspace, grades: pd.DataFrame | None) -> pd.DataFrame | Non
     return table
 
 
+def _nearest_wind_site(workspace, wind: pd.DataFrame, cell_id: str) -> str | None:
+    """The wind site nearest a cell's centre, distances in the grid's projection [m]."""
+    cells = _read(workspace, "cells")
+    if cells is None or wind is None or wind.empty:
+        return None
+    centre = cells.loc[cells["cell_id"] == cell_id, ["lon", "lat"]]
+    sites = wind.groupby("site_id")[["lon", "lat"]].mean().dropna()
+    if centre.empty or sites.empty:
+        return None
+    if workspace.has("grid_spec"):
+        from sourcegrid.grid.spec import read_spec
+
+        spec = read_spec(workspace)
+        site_x, site_y = spec.to_xy(sites["lon"].to_numpy(), sites["lat"].to_numpy())
+        cell_x, cell_y = spec.to_xy(centre["lon"].to_numpy(), centre["lat"].to_numpy())
+        distance = np.hypot(np.asarray(site_x) - cell_x[0], np.asarray(site_y) - cell_y[0])
+    else:   # no grid: local equirectangular at the cell's own latitude
+        distance = np.hypot((sites["lon"].to_numpy() - centre["lon"].iloc[0])
+                            * np.cos(np.radians(centre["lat"].iloc[0])),
+                            sites["lat"].to_numpy() - centre["lat"].iloc[0])
+    return str(sites.index[int(np.argmin(distance))])
+
+
 def _cell_wind(workspace, cell_id: str, start, end) -> pd.DataFrame:
     """PM2.5 of a cell per hour joined with the wind of the nearest wind site."""
+    from sourcegrid.tracing.wind import mean_wind_by
+
     hours = workspace.table("cell_hours")
     hours = hours.filter((hours.cell_id == cell_id) & (hours.pollutant == "PM2.5"))
     frame = hours.select("time", "value").to_pandas()
     wind = _read(workspace, "wind")
-    cells = _read(workspace, "cells")
-    if wind is None or cells is None or frame.empty:
+    if wind is None or frame.empty:
         return pd.DataFrame()
-    centre = cells.loc[cells["cell_id"] == cell_id, ["lon", "lat"]]
-    if centre.empty:
+    nearest = _nearest_wind_site(workspace, wind, cell_id)
+    if nearest is None:
         return pd.DataFrame()
-    sites = wind.groupby("site_id")[["lon", "lat"]].mean()
-    distance = np.hypot((sites["lon"] - centre["lon"].iloc[0]) * np.cos(np.radians(38.0)),
-                        sites["lat"] - centre["lat"].iloc[0])
-    nearest = distance.idxmin()
-    site_wind = wind.loc[wind["site_id"] == nearest, ["time", "wind_speed", "wind_dir"]].copy()
-    site_wind["time"] = pd.to_datetime(site_wind["time"], utc=True).dt.floor("h")
-    site_wind = site_wind.groupby("time", as_index=False).mean()
+    site_wind = wind.loc[wind["site_id"].astype(str) == nearest,
+                         ["time", "wind_speed", "wind_dir"]]
+    # hourly means: scalar speed, vector direction (350° and 10° give 0°, not 180°)
+    site_wind = mean_wind_by(pd.to_datetime(site_wind["time"], utc=True).dt.floor("h"),
+                             site_wind["wind_speed"], site_wind["wind_dir"])
+    site_wind = site_wind.rename(columns={"key": "time"})[["time", "wind_speed", "wind_dir"]]
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     joined = frame.merge(site_wind, on="time", how="inner")
     if start is not None:
@@ -342,7 +365,11 @@ def _wind_figures(workspace, cell_ids: list[str], start, end) -> tuple[list[dict
               "svg": figures.wind_rose_figure(wind_module.wind_rose(
                   wind["wind_speed"], wind["wind_dir"], sector=22.5, calm_threshold=0.5),
                   "Wind rose, all sites")}]
-    for site, part in list(wind.groupby("site_id"))[:2]:  # two sites: the figures are slow
+    # the wind sites nearest the hotspots (two at most: the figures are slow)
+    nearest = [_nearest_wind_site(workspace, wind, cell_id) for cell_id in cell_ids]
+    chosen = list(dict.fromkeys(site for site in nearest if site is not None))[:2]
+    by_site = dict(list(wind.groupby(wind["site_id"].astype(str))))
+    for site, part in ((site, by_site[site]) for site in chosen):
         roses.append({"title": str(site), "svg": figures.wind_rose_figure(
             wind_module.wind_rose(part["wind_speed"], part["wind_dir"], sector=22.5,
                                   calm_threshold=0.5), f"Wind rose, {site}")})

@@ -176,8 +176,13 @@ class SampleCity:
         """End of the window (exclusive, UTC)."""
         return self.start + pd.Timedelta(days=self.days)
 
-    def write(self, folder: str | Path) -> Path:
-        """Write the tables a bureau would have, plus ``truth/*.parquet``, into ``folder``."""
+    def write(self, folder: str | Path, *, truth: bool = False) -> Path:
+        """Write the tables a bureau would have into ``folder``.
+
+        The ground truth (``truth/*.parquet``) is written only with ``truth=True`` (a
+        benchmark scoring the tracer asks for it); the demo never puts it beside the
+        inputs of a workspace.
+        """
         from sourcegrid.io.tables import write_table
 
         folder = Path(folder)
@@ -190,7 +195,8 @@ class SampleCity:
                     frame[column] = frame[column].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
             write_table(frame, folder / f"{name}.csv")
         (folder / "grid_spec.json").write_text(json.dumps(self.spec.to_dict()), encoding="utf-8")
-        self.truth.write(folder / "truth")
+        if truth:
+            self.truth.write(folder / "truth")
         return folder
 
 
@@ -340,7 +346,7 @@ def generate_city(seed: int = 7, *, start="2017-01-01", days: int = 28, size: st
     month = hours_local.month.to_numpy()
     season_max = np.where(np.isin(month, [11, 12, 1, 2]), 700.0,
                           np.where(np.isin(month, [6, 7, 8]), 1500.0, 1100.0))
-    zi = tr.mixing_height(hours_local.hour.to_numpy(), u10, stability, 1.0, rng) * season_max
+    zi = tr.mixing_height(hours_local.hour.to_numpy(), u10, stability, season_max, rng)
     zi = np.maximum(zi, np.clip(100 + 60 * u10, 80, 600) * 0.8)
     met = tr.HourlyMet(u10, wind_from, stability, zi, temperature_c + 273.15, pressure)
 

@@ -330,7 +330,7 @@ def pasquill_class(u10, elevation, cloud_oktas, rng: np.random.Generator | None 
     return stability.astype(np.int64)
 
 
-def mixing_height(time_local_hour, u10, stability, season_max: float,
+def mixing_height(time_local_hour, u10, stability, season_max,
                   rng: np.random.Generator | None = None, noise: float = 0.15) -> np.ndarray:
     """Mixing height zi [m] per hour: convective growth by day, mechanical at night.
 
@@ -346,8 +346,10 @@ def mixing_height(time_local_hour, u10, stability, season_max: float,
         Wind at 10 m [m/s].
     stability : array_like
         Class index 0–5.
-    season_max : float
-        Afternoon maximum [m] (winter ~ 700, summer ~ 1500 over the North China Plain).
+    season_max : float or array_like
+        Afternoon maximum [m] (winter ~ 700, summer ~ 1500 over the North China Plain);
+        an array per hour broadcasts with ``time_local_hour``. It is the height itself,
+        not a factor: never multiply the result by it.
 
     References
     ----------

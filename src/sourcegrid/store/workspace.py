@@ -49,6 +49,7 @@ from sourcegrid.errors import (
     WorkspaceError,
 )
 from sourcegrid.io.tables import fault_point
+from sourcegrid.io.tables import process_alive as _alive
 
 __all__ = ["Workspace", "default_workspace_path", "lock_timeout", "DB_FILE", "ENV_VAR",
            "LOCK_TIMEOUT_VAR", "LOCK_INFO_SUFFIX", "HELPER_TABLES"]
@@ -397,19 +398,6 @@ def _timeout(value: float | None) -> float:
     if not value >= 0:
         raise WorkspaceError(f"lock_timeout must be a number of seconds >= 0, got {value!r}")
     return float(value)
-
-
-def _alive(pid: object) -> bool:
-    """Whether a process with this pid exists (a lock-info file of a killed writer is stale)."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _read_lock_info(path: Path) -> dict | None:

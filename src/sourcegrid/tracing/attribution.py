@@ -138,8 +138,13 @@ FINE_REACH = 2000.0
 MAX_SCALE_FACTOR = 100.0
 #: An unregistered source is reported when it explains at least this share of the
 #: residual sum of squares, over at least this many hours downwind of it.
-UNREGISTERED_MIN_EXPLAINED = 0.05
+UNREGISTERED_MIN_EXPLAINED = 0.02
 UNREGISTERED_MIN_HOURS = 24
+#: Bound of the per-cell offset of the fit [µg/m³]: a calibrated micro-station's offset
+#: (US EPA (2021) sensor target: intercept within ±5 µg/m³) plus the error of the
+#: background at the cell (a regional gradient of a few µg/m³). A free offset would take
+#: the mean excess of a steady source (a yard, a boiler) away from every candidate.
+MAX_OFFSET = 8.0
 
 
 class TraceError(SourcegridError, ValueError):
@@ -601,7 +606,7 @@ def confounded_groups(predicted: np.ndarray, bearings: np.ndarray, active: np.nd
 
 
 def _bounded_least_squares(matrix, target, lower, upper) -> np.ndarray:
-    """min ‖A x − b‖ with lower ≤ x ≤ upper, lower ∈ {0, −∞}.
+    """min ‖A x − b‖ with lower ≤ x ≤ upper, lower ≤ 0.
 
     NNLS (Lawson-Hanson, fast) with each free-sign column split into a positive and a
     negative part; when an upper bound is broken, bounded-variable least squares
@@ -609,12 +614,13 @@ def _bounded_least_squares(matrix, target, lower, upper) -> np.ndarray:
     """
     from scipy.optimize import lsq_linear, nnls
 
-    free = ~np.isfinite(lower)
+    free = lower < 0
     split = np.hstack([matrix, -matrix[:, free]])
     solution, _ = nnls(split, target, maxiter=50 * split.shape[1])
     x = solution[:matrix.shape[1]].copy()
     x[free] -= solution[matrix.shape[1]:]
-    if np.all(x <= upper * (1 + 1e-9)):
+    tolerance = 1e-9 * np.maximum(np.abs(np.where(np.isfinite(upper), upper, 0.0)), 1.0)
+    if np.all(x <= upper + tolerance) and np.all(x >= lower - tolerance):
         return x
     return lsq_linear(matrix, target, bounds=(lower, upper), method="bvls").x
 
@@ -622,7 +628,8 @@ def _bounded_least_squares(matrix, target, lower, upper) -> np.ndarray:
 def fit_contributions(excess: np.ndarray, predicted: np.ndarray, groups: np.ndarray, *,
                       prior_sd: float = 3.0, offsets: np.ndarray | None = None,
                       covariate: np.ndarray | None = None, free: int = 0,
-                      max_scale: float = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                      max_scale: float = None, max_offset: float | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scale factors β ≥ 0 of the candidates: bounded least squares with a prior β ~ 1.
 
     Minimises ‖y − Σ_g β_g X_g − c‖² + (σ/τ)² Σ_g (β_g − 1)² with 0 ≤ β_g ≤
@@ -651,6 +658,10 @@ def fit_contributions(excess: np.ndarray, predicted: np.ndarray, groups: np.ndar
         (virtual sources); the others are bounded by ``max_scale``.
     max_scale : float, optional
         Upper bound of the scale factors (default :data:`MAX_SCALE_FACTOR`).
+    max_offset : float, optional
+        Bound of each offset, |a| ≤ max_offset [µg/m³] (None = free): a calibrated
+        sensor's offset and the background's error are a few µg/m³, and a free offset
+        takes the mean excess of a steady source away from every candidate.
 
     Returns
     -------
@@ -684,8 +695,9 @@ def fit_contributions(excess: np.ndarray, predicted: np.ndarray, groups: np.ndar
         indicator = (offsets[:, None] == offset_labels[None, :]).astype(float)
         scale = np.sqrt(indicator.sum(axis=0))
         blocks.append(indicator / scale)
-        lower.append(np.full(n_offsets, -np.inf))
-        upper.append(np.full(n_offsets, np.inf))
+        bound_offset = np.inf if max_offset is None else float(max_offset)
+        lower.append(-bound_offset * scale)
+        upper.append(bound_offset * scale)
         if covariate is not None:
             gain = indicator * (np.asarray(covariate, float) - np.mean(covariate))[:, None]
             gain_norm = np.linalg.norm(gain, axis=0)
@@ -719,8 +731,9 @@ def _receptor_offsets(cell_size: float, points: int) -> np.ndarray:
     return np.column_stack([ox.ravel(), oy.ravel()])
 
 
-def _cell_series(coupling_result, receptor_cell: np.ndarray, n_cells: int) -> np.ndarray:
-    """(sources × cells × hours): the mean over each cell's receptors."""
+def _cell_series(coupling_result, receptor_cell: np.ndarray, n_cells: int,
+                 receptor_weight: np.ndarray | None = None) -> np.ndarray:
+    """(sources × cells × hours): the (weighted) mean over each cell's receptors."""
     from scipy import sparse
 
     n_sources, n_receptors, n_hours = (coupling_result.n_sources, coupling_result.n_receptors,
@@ -731,7 +744,11 @@ def _cell_series(coupling_result, receptor_cell: np.ndarray, n_cells: int) -> np
     source = coupling_result.source_index[pair]
     cell = receptor_cell[coupling_result.receptor_index[pair]]
     flat_row = source * n_cells + cell
-    weight = values.data.astype(np.float64) / counts[cell]
+    if receptor_weight is None:
+        weight = values.data.astype(np.float64) / counts[cell]
+    else:
+        weight = (values.data.astype(np.float64)
+                  * np.asarray(receptor_weight, float)[coupling_result.receptor_index[pair]])
     summed = sparse.csr_matrix((weight, (flat_row, values.col)),
                                shape=(n_sources * n_cells, n_hours)).toarray()
     del n_receptors
@@ -749,10 +766,11 @@ def monitor_positions(workspace, spec, hours: pd.DatetimeIndex, pollutant: str) 
     table = _in_window(workspace.table("observations"), hours)
     chosen = table.filter((table.pollutant == pollutant)
                           & table.site_kind.isin(["reference", "micro"]))
-    frame = chosen.select("site_id", "lon", "lat").distinct().to_pandas()
+    frame = chosen.select("site_id", "site_kind", "lon", "lat").distinct().to_pandas()
     if frame.empty:
         return empty
-    frame = frame.groupby("site_id", as_index=False)[["lon", "lat"]].median()
+    frame = frame.groupby("site_id", as_index=False).agg(
+        lon=("lon", "median"), lat=("lat", "median"), site_kind=("site_kind", "first"))
     x, y = spec.to_xy(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
     rows, cols = spec.cell_of_xy(x, y)
     frame["x"], frame["y"] = x, y
@@ -760,23 +778,117 @@ def monitor_positions(workspace, spec, hours: pd.DatetimeIndex, pollutant: str) 
     return frame.loc[rows >= 0].reset_index(drop=True)
 
 
+#: Fusion weights of the fixed monitors in a cell (1/r², r = the relative uncertainty of
+#: :data:`sourcegrid.grid.fusion.RELATIVE_UNCERTAINTY`: reference 0.10, micro 0.25), and
+#: its inverse-distance interpolation of an unmonitored cell (power 2, at most 8 observed
+#: cells within 15 km): the tracer predicts what the fused value is made of.
+MONITOR_WEIGHT = {"reference": 1 / 0.10 ** 2, "micro": 1 / 0.25 ** 2}
+IDW_POWER, IDW_NEIGHBOURS, IDW_REACH = 2.0, 8, 15000.0
+
+
+def monitor_observed(workspace, pollutant: str, hours: pd.DatetimeIndex, monitors: pd.DataFrame,
+                     observed: pd.DataFrame) -> pd.DataFrame:
+    """The observed series of the cells with fixed monitors, from the monitors' own readings.
+
+    Per cell of ``observed`` that has monitors: per hour, the mean of its monitors' hourly
+    readings (QC failures left out) weighted by :data:`MONITOR_WEIGHT` over the monitors
+    reporting that hour — exactly what the receptors of :func:`_receptors` predict. The
+    fused value can differ from it (the fusion reconciles discordant inputs, which pulls a
+    monitor in a plume towards one beside it). Cells without a monitor keep ``observed``.
+    """
+    here = monitors.loc[monitors["cell_id"].isin(list(observed.columns))]
+    if here.empty or not workspace.has("observations"):
+        return observed
+    table = _in_window(workspace.table("observations"), hours)
+    chosen = table.filter((table.pollutant == pollutant)
+                          & table.site_id.isin(list(here["site_id"].astype(str))))
+    frame = chosen.select("site_id", "time", "value").to_pandas()
+    if frame.empty:
+        return observed
+    frame["time"] = _hours_of(frame["time"])
+    from sourcegrid.observations.qc import FLAGS_TABLE
+
+    if workspace.has(FLAGS_TABLE):
+        flags = _in_window(workspace.table(FLAGS_TABLE), hours)
+        flags = flags.filter((flags.pollutant == pollutant) & (flags.severity == "fail")
+                             & flags.site_id.isin(list(here["site_id"].astype(str))))
+        failed = flags.select("site_id", "time").to_pandas()
+        if len(failed):
+            failed["time"] = _hours_of(failed["time"])
+            key = pd.MultiIndex.from_frame(frame[["site_id", "time"]])
+            bad = key.isin(pd.MultiIndex.from_frame(failed[["site_id", "time"]].drop_duplicates()))
+            frame = frame.loc[~bad]
+    per_site = frame.pivot_table(index="time", columns="site_id", values="value",
+                                 aggfunc="mean").reindex(hours)
+    result = observed.copy()
+    weight = here.set_index("site_id")["site_kind"].map(MONITOR_WEIGHT).fillna(
+        MONITOR_WEIGHT["micro"])
+    for cell, sites in here.groupby("cell_id")["site_id"]:
+        sites = [site for site in sites if site in per_site.columns]
+        if not sites:
+            continue
+        values = per_site[sites].to_numpy(float)
+        w = np.where(np.isfinite(values), weight.reindex(sites).to_numpy(float)[None, :], 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.nansum(values * w, axis=1) / w.sum(axis=1)
+        result[cell] = np.where(w.sum(axis=1) > 0, mean, np.nan)
+    return result
+
+
 def _receptors(joint, cell_x, cell_y, cell_size, points, monitors):
-    """Receptor x, y [m] and the joint-cell index of each: the cell's fixed monitors where
-    it has some (its observed values are theirs), else ``points²`` points over the cell."""
+    """Receptor x, y [m], the joint-cell index and the weight of each receptor.
+
+    A cell with fixed monitors: its monitors, weighted as the fusion weights them (its
+    observed values are theirs). A cell without: the monitors of the observed cells
+    the fusion interpolates it from (inverse distance, :data:`IDW_POWER`), for its value
+    is theirs too; with no monitor at all, ``points²`` points over the cell.
+    """
     offsets = _receptor_offsets(cell_size, int(points))
-    xs, ys, owners, kinds = [], [], [], []
+    xs, ys, owners, kinds, weights = [], [], [], [], []
+    if len(monitors):
+        kind_weight = monitors.get("site_kind", pd.Series("micro", index=monitors.index)).map(
+            MONITOR_WEIGHT).fillna(MONITOR_WEIGHT["micro"]).to_numpy(float)
+        monitored = monitors.assign(_w=kind_weight)
+        cell_names, cell_code = np.unique(monitored["cell_id"].astype(str), return_inverse=True)
+        cell_mx = np.bincount(cell_code, monitored["x"].to_numpy(float)) / np.bincount(cell_code)
+        cell_my = np.bincount(cell_code, monitored["y"].to_numpy(float)) / np.bincount(cell_code)
     for index, cell in enumerate(joint):
         here = monitors.loc[monitors["cell_id"] == cell] if len(monitors) else monitors
         if len(here):
+            w = monitored.loc[here.index, "_w"].to_numpy(float)
             xs.append(here["x"].to_numpy(float))
             ys.append(here["y"].to_numpy(float))
+            weights.append(w / w.sum())
             kinds.append("monitors")
+        elif len(monitors):
+            # the observed cells the fusion interpolates from: centre-to-centre distance
+            # of the cells (monitors' mean position stands for the cell's centre)
+            distance = np.hypot(cell_mx - cell_x[index], cell_my - cell_y[index])
+            order = np.argsort(distance)[:IDW_NEIGHBOURS]
+            order = order[distance[order] <= IDW_REACH]
+            if len(order) == 0:
+                order = np.argsort(distance)[:1]
+            lam = 1.0 / np.maximum(distance[order], 1.0) ** IDW_POWER
+            lam = lam / lam.sum()
+            chosen = np.isin(cell_code, order)
+            within = monitored.loc[chosen]
+            per_cell_total = np.bincount(cell_code[chosen], within["_w"].to_numpy(float),
+                                         minlength=len(cell_names))
+            share = dict(zip(order, lam, strict=True))
+            w = np.array([share[c] for c in cell_code[chosen]]) * within["_w"].to_numpy(
+                float) / per_cell_total[cell_code[chosen]]
+            xs.append(within["x"].to_numpy(float))
+            ys.append(within["y"].to_numpy(float))
+            weights.append(w / w.sum())
+            kinds.append("interpolated")
         else:
             xs.append(cell_x[index] + offsets[:, 0])
             ys.append(cell_y[index] + offsets[:, 1])
+            weights.append(np.full(len(offsets), 1.0 / len(offsets)))
             kinds.append("cell")
         owners.append(np.full(len(xs[-1]), index))
-    return np.concatenate(xs), np.concatenate(ys), np.concatenate(owners).astype(np.int64), kinds
+    return (np.concatenate(xs), np.concatenate(ys), np.concatenate(owners).astype(np.int64),
+            kinds, np.concatenate(weights))
 
 
 def _check_options(radius_km, background_percentile, receptor_points, neighbours, sector,
@@ -872,10 +984,10 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
                receptor_points: int = 3, receptor_height: float = 1.5,
                use_monitors: bool = True, sigma_theta_deg: float = 10.0,
                mixing_height=None, confound_angle_deg: float = 5.0,
-               confound_correlation: float = 0.9, prior_sd: float = 3.0,
+               confound_correlation: float = 0.9, prior_sd: float = 1.0,
                sector: float = 30.0, max_unregistered: int = 2,
                unregistered_min_share: float = 0.15, learn: bool = True,
-               store: bool = True) -> TraceResult:
+               store: bool = True, max_offset: float | None = MAX_OFFSET) -> TraceResult:
     """Rank the sources behind a hotspot cell over a window.
 
     Parameters
@@ -932,6 +1044,8 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
         Re-rank with the findings model when the workspace has enough findings.
     store : bool
         Store the table in ``trace_results`` (rows of the same run_id replaced).
+    max_offset : float or None
+        Bound of the per-cell offset [µg/m³] (default :data:`MAX_OFFSET`; None = free).
 
     Returns
     -------
@@ -1000,13 +1114,18 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
     else:
         back = pd.Series(np.asarray(background, dtype=float), index=hours, name="background")
     observed = matrix.reindex(columns=joint)
+    monitors = (monitor_positions(workspace, spec, hours, pollutant) if use_monitors
+                else pd.DataFrame(columns=["cell_id"]))
+    if use_monitors and len(monitors):
+        observed = monitor_observed(workspace, pollutant, hours, monitors, observed)
     excess = observed.sub(back, axis=0)
     values = excess.to_numpy(float).T  # cells × hours
     used = np.isfinite(values) & np.isfinite(direction)[None, :]
 
     # candidates (lines and areas as points spread along or over their geometry)
     clock = _time.perf_counter()
-    raw = candidates if candidates is not None else load_candidates(workspace, pollutant)
+    raw = candidates if candidates is not None else load_candidates(
+        workspace, pollutant, sorted({f"{t:%Y-%m}" for t in hours.tz_convert("Asia/Shanghai")}))
     kept, rejected = prepare_candidates(raw)
     owner, emitter_x, emitter_y, weight = emitter_points(kept, spec)
     reach = radius_km * 1000.0
@@ -1032,9 +1151,7 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
 
     # coupling to the cells' receptor points
     clock = _time.perf_counter()
-    monitors = (monitor_positions(workspace, spec, hours, pollutant) if use_monitors
-                else pd.DataFrame(columns=["cell_id"]))
-    receptor_x, receptor_y, receptor_cell, receptor_kinds = _receptors(
+    receptor_x, receptor_y, receptor_cell, receptor_kinds, receptor_weight = _receptors(
         joint, cell_x, cell_y, spec.cell_size, receptor_points, monitors)
     column = lambda name: kept[name].to_numpy(float)[owner][:, None]  # noqa: E731
     heights = dispersion.effective_height(
@@ -1048,7 +1165,7 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
                                mixing_height=mixing_height,
                                max_distance=reach + spec.cell_size * 2,
                                sigma_theta_deg=sigma_theta_deg, dtype=np.float32)
-    per_emitter = _cell_series(unit, receptor_cell, len(joint))  # E × K × T
+    per_emitter = _cell_series(unit, receptor_cell, len(joint), receptor_weight)  # E × K × T
     from scipy import sparse
 
     gather = sparse.csr_matrix((weight, (owner, np.arange(len(owner)))),
@@ -1082,7 +1199,7 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
     sample_background = np.tile(back.to_numpy(float), len(joint))[flat_used]
     beta, _, nuisance = fit_contributions(
         target, design, groups, prior_sd=prior_sd, offsets=sample_cell,
-        covariate=sample_background)
+        covariate=sample_background, max_offset=max_offset)
     timings["fit"] = _time.perf_counter() - clock
 
     target_excess = values[0]
@@ -1096,7 +1213,8 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
                      receptor_x=receptor_x, receptor_y=receptor_y,
                      receptor_cell=receptor_cell, receptor_height=receptor_height,
                      radius_km=radius_km, sector=sector, prior_sd=prior_sd,
-                     sigma_theta_deg=sigma_theta_deg)
+                     sigma_theta_deg=sigma_theta_deg, max_offset=max_offset,
+                     receptor_weight=receptor_weight)
     found = _find_unregistered(search, design, target, groups, sample_cell, sample_background,
                                beta, nuisance, int(max_unregistered), unregistered_min_share,
                                mean_excess)
@@ -1253,6 +1371,8 @@ class _Search:
     sector: float
     prior_sd: float
     sigma_theta_deg: float
+    max_offset: float | None = None
+    receptor_weight: np.ndarray | None = None
 
 
 def _lattice(search: _Search) -> tuple[np.ndarray, np.ndarray]:
@@ -1295,7 +1415,8 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
                                mixing_height=search.mixing_height,
                                max_distance=search.radius_km * 1000.0 + 2 * search.spec.cell_size,
                                sigma_theta_deg=search.sigma_theta_deg, dtype=np.float32)
-    virtual = _cell_series(unit, search.receptor_cell, len(search.joint))  # V × K × T
+    virtual = _cell_series(unit, search.receptor_cell, len(search.joint),
+                           search.receptor_weight)  # V × K × T
     virtual_design = virtual.reshape(len(gx), -1)[:, search.used.ravel()]
     result["lattice"] = (gx, gy)
     n_sources = len(design)
@@ -1308,7 +1429,11 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
     offset_columns = ((sample_cell[:, None] == np.unique(sample_cell)[None, :]).astype(float)
                       if len(sample_cell) else np.zeros((0, 0)))
     if len(sample_cell):
-        offset_columns = np.hstack([offset_columns, offset_columns * (covariate - covariate.mean())[:, None]])
+        gain_columns = offset_columns * (covariate - covariate.mean())[:, None]
+        # a bounded offset cannot take a steady source's mean: project off the gain
+        # terms only, so that the mean excess counts for the virtual source
+        offset_columns = (gain_columns if search.max_offset is not None
+                          else np.hstack([offset_columns, gain_columns]))
     for _ in range(int(max_unregistered)):
         # orthogonal-matching-pursuit gain: project the lattice series off the span of
         # the active columns (sources with beta > 0, offsets, virtual sources so far), so
@@ -1343,7 +1468,8 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
         trial_beta, _, trial_nuisance = fit_contributions(target, full, labels,
                                                       prior_sd=search.prior_sd,
                                                       offsets=sample_cell, covariate=covariate,
-                                                      free=len(trial))
+                                                      free=len(trial),
+                                                      max_offset=search.max_offset)
         rates = trial_beta[n_sources:]
         contribution = virtual[best, 0][target_used] * rates[-1]
         attributable = mean_excess - float(trial_nuisance[sample_cell == 0].mean())
@@ -1356,6 +1482,11 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
         active_hours = int((virtual[best, 0][target_used] > 0).sum())
         # evidence enough for a source nobody registered: a share of the excess, a share
         # of the residual's variance, and hours enough (not a few spikes of one sensor)
+        import os
+        if os.environ.get("TRDEBUG"):
+            import sys
+            print("scan", best, gx[best] - search.target_xy[0], gy[best] - search.target_xy[1],
+                  share_virtual, explained, active_hours, rates[-1], file=sys.stderr)
         if (share_virtual < min_share or explained < UNREGISTERED_MIN_EXPLAINED
                 or active_hours < UNREGISTERED_MIN_HOURS):
             break

@@ -18,7 +18,9 @@ Labels: a row of ``trace_results`` whose (cell_id, source_id) has a finding is l
 by its ``confirmed`` value; an unregistered row is labelled by the findings of its cell
 within ``match_distance_m`` (1.5 km) of its location estimate. A cell with a confirmed
 finding also labels the other rows of its trace among the first ``implicit_negatives``
-(10) as negatives: the cause was found and it was not them.
+(default: all of them) as negatives: the cause was found and it was not them. Labelling
+only the first few would teach the model that a row ranked low is likely the cause
+(the confirmed one is often found by walking the cell, far down the ranking).
 
 With fewer than ``min_rows`` labelled rows (default 20) or fewer than ``min_per_class``
 (3) of either class, the model is not fitted and the physical ranking stands
@@ -126,7 +128,7 @@ def features(table: pd.DataFrame) -> np.ndarray:
 
 
 def training_rows(results: pd.DataFrame, findings: pd.DataFrame, *,
-                  match_distance_m: float = 1500.0, implicit_negatives: int = 10
+                  match_distance_m: float = 1500.0, implicit_negatives: int = 10_000
                   ) -> pd.DataFrame:
     """Rows of ``trace_results`` labelled by the findings (column ``label``: 1 / 0).
 
@@ -225,6 +227,7 @@ class RankingModel:
             raise NotFoundError("feature", unknown[0], FEATURES)
         columns = [FEATURES.index(name) for name in chosen]
         matrix = features(labelled)[:, columns]
+        model_hits = physical_hits = cells = 0
         if cross_validate:
             model_hits, physical_hits, cells = _cross_validated_hits(
                 labelled, matrix, y, pipeline, folds=folds, top=top)
@@ -234,9 +237,14 @@ class RankingModel:
                                  f"put the cause in the top {top} of {model_hits}, the "
                                  f"physical ranking of {physical_hits}; physical ranking kept",
                            len(y), positives)
+        checked = ""
+        if cross_validate and cells:
+            checked = (f"; {folds}-fold cross-validation by cell: cause in the top {top} of "
+                       f"{model_hits} of {cells} cells, physical ranking {physical_hits}")
         pipeline.fit(matrix, y)
         weights = pipeline[-1].coef_[0]
-        return cls(False, f"fitted on {len(y)} labelled rows ({positives} confirmed)", len(y),
+        return cls(False, f"fitted on {len(y)} labelled rows ({positives} confirmed){checked}",
+                   len(y),
                    positives, dict(zip(chosen, weights.round(3).tolist(), strict=True)),
                    pipeline, columns)
 

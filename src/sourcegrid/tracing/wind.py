@@ -74,6 +74,7 @@ __all__ = [
     "cpf",
     "compass_name",
     "vector_mean_wind",
+    "mean_wind_by",
 ]
 
 #: Speed bin edges [m/s] of the wind rose and the polar table (openair's ``ws.int = 2``
@@ -440,3 +441,46 @@ def vector_mean_wind(wind_speed, wind_direction, weights=None, axis=None):
     direction = np.rad2deg(np.arctan2(mean_east, mean_north)) % 360.0
     none = total <= 0
     return np.where(none, np.nan, magnitude), np.where(none, np.nan, direction)
+
+
+def mean_wind_by(keys, wind_speed, wind_direction) -> pd.DataFrame:
+    """Average wind per group (e.g. per hour): scalar mean speed, vector mean direction.
+
+    The direction is that of the mean wind vector (components u = ws·sin θ,
+    v = ws·cos θ averaged, θ = atan2(ū, v̄)), so 350° and 10° average to 0°, never to
+    the arithmetic 180°; the speed is the scalar mean of the speeds, as openair's
+    ``timeAverage`` does. Vectorised (one groupby of the components).
+
+    Parameters
+    ----------
+    keys : array_like
+        Group of each reading (e.g. the hour it falls in).
+    wind_speed, wind_direction : array_like
+        Speeds [m/s] and directions the wind blows from [degree]; a reading with either
+        missing is left out.
+
+    Returns
+    -------
+    DataFrame
+        One row per group (sorted): key, wind_speed [m/s] (scalar mean), wind_dir
+        [degree from north, clockwise] (vector mean; NaN when the mean vector is zero
+        because every speed is 0), vector_speed [m/s] (magnitude of the mean vector).
+
+    References
+    ----------
+    Carslaw, D. C. and Ropkins, K. (2012). openair -- an R package for air quality data
+    analysis. Environmental Modelling & Software 27-28, 52-61 (``timeAverage``: wind
+    direction averaged as a vector).
+    """
+    speed = np.asarray(wind_speed, dtype=float)
+    theta = np.deg2rad(np.asarray(wind_direction, dtype=float))
+    frame = pd.DataFrame({"key": np.asarray(keys), "speed": speed,
+                          "east": speed * np.sin(theta), "north": speed * np.cos(theta)})
+    frame = frame.loc[np.isfinite(speed) & np.isfinite(theta)]
+    means = frame.groupby("key", sort=True)[["speed", "east", "north"]].mean()
+    magnitude = np.hypot(means["east"].to_numpy(), means["north"].to_numpy())
+    direction = np.round(np.rad2deg(np.arctan2(means["east"].to_numpy(),
+                                               means["north"].to_numpy())), 9)  # no 360.0
+    return pd.DataFrame({"key": means.index.array, "wind_speed": means["speed"].to_numpy(),
+                         "wind_dir": np.where(magnitude > 0, direction % 360.0, np.nan),
+                         "vector_speed": magnitude})

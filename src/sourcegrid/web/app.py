@@ -40,11 +40,13 @@ from sourcegrid.web.auth import Credentials, LoginLimiter
 from sourcegrid.web.store import WebStore
 from sourcegrid.web.views import Views
 
-__all__ = ["create_app", "WebState", "MAX_UPLOAD_BYTES"]
+__all__ = ["create_app", "WebState", "MAX_UPLOAD_BYTES", "ESCALATION_INTERVAL"]
 
 logger = logging.getLogger("sourcegrid.web")
 
 HERE = Path(__file__).parent
+#: Seconds between two runs of the dispatch and escalation inside the app.
+ESCALATION_INTERVAL = 300.0
 #: Largest photo an inspector may upload [bytes].
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 
@@ -61,6 +63,12 @@ class WebState:
     secure_cookies: bool | None = None
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     clock: Any = None
+    #: deadline set of the escalation (a name in sourcegrid.workflow.alerts.DEADLINES)
+    deadlines: Any = "sourcegrid_default"
+    #: seconds between two runs of the dispatch and escalation (0: never)
+    escalation_interval: float = 0.0
+    #: the last run: {time, dispatched, escalated, overdue_at_city} or {time, error}
+    last_deadlines_run: dict = field(default_factory=dict)
     #: cached dossiers: cell → (stamp, CellDossier); see service.dossier
     dossiers: dict = field(default_factory=dict)
     #: per cell, a counter bumped on every write to its alerts or findings
@@ -171,10 +179,28 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(request, 400, str(error) or "invalid value")
 
 
+async def _deadline_loop(state: WebState) -> None:
+    """Every ``state.escalation_interval`` s: dispatch new alerts, escalate overdue ones."""
+    import anyio
+    import anyio.to_thread
+
+    from sourcegrid.web.service import run_deadlines
+
+    while True:
+        await anyio.sleep(state.escalation_interval)
+        try:
+            state.last_deadlines_run = await anyio.to_thread.run_sync(run_deadlines, state)
+        except Exception as error:  # noqa: BLE001 - keep serving; the next run tries again
+            logger.exception("dispatch and escalation failed")
+            state.last_deadlines_run = {"time": str(state.now()), "error": str(error)}
+
+
 def create_app(workspace_path: str | Path | None = None, *, workspace=None,
                secure_cookies: bool | None = None, login_attempts: int = 5,
                login_window_seconds: float = 300.0, max_upload_bytes: int = MAX_UPLOAD_BYTES,
-               clock=None, password_hasher=None, worker_threads: int = 8) -> FastAPI:
+               clock=None, password_hasher=None, worker_threads: int = 8,
+               escalation_interval: float = ESCALATION_INTERVAL,
+               deadlines: str = "sourcegrid_default") -> FastAPI:
     """The web app for one workspace.
 
     Parameters
@@ -196,15 +222,30 @@ def create_app(workspace_path: str | Path | None = None, *, workspace=None,
         Hash parameters (default argon2-cffi's RFC 9106 low-memory profile).
     worker_threads : int
         Threads that run request handlers (default 8).
+    escalation_interval : float
+        Seconds between two runs of the dispatch of new alerts and the escalation of
+        overdue ones, inside the app under its write lock (default
+        :data:`ESCALATION_INTERVAL`; 0 turns it off). The first run is one interval
+        after start (:func:`sourcegrid.web.service.run_deadlines`).
+    deadlines : str
+        Deadline set (:data:`sourcegrid.workflow.alerts.DEADLINES`).
 
     Returns
     -------
     fastapi.FastAPI
     """
+    import math
+
     import xstatic.pkg.leaflet as leaflet
 
     from sourcegrid.web import api, pages
+    from sourcegrid.workflow.alerts import deadline_set
 
+    deadline_set(deadlines)  # a wrong name is refused before anything starts
+    if not (isinstance(escalation_interval, int | float) and math.isfinite(escalation_interval)
+            and escalation_interval >= 0):
+        raise ValueError(f"escalation_interval: expected seconds >= 0, got "
+                         f"{escalation_interval!r}")
     store = WebStore(workspace if workspace is not None else workspace_path)
     from sourcegrid.workflow import tables as workflow_tables
 
@@ -217,7 +258,8 @@ def create_app(workspace_path: str | Path | None = None, *, workspace=None,
                      views=Views(store),
                      limiter=LoginLimiter(login_attempts, login_window_seconds),
                      templates=templates, secure_cookies=secure_cookies,
-                     max_upload_bytes=max_upload_bytes, clock=clock)
+                     max_upload_bytes=max_upload_bytes, clock=clock, deadlines=deadlines,
+                     escalation_interval=float(escalation_interval))
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
         import anyio.to_thread
@@ -225,7 +267,11 @@ def create_app(workspace_path: str | Path | None = None, *, workspace=None,
         # a few worker threads: the work holds the GIL (pandas) or waits on one
         # database, so 40 threads on 2 cores only thrash; requests queue in the loop
         anyio.to_thread.current_default_thread_limiter().total_tokens = worker_threads
-        yield
+        async with anyio.create_task_group() as tasks:
+            if state.escalation_interval > 0:
+                tasks.start_soon(_deadline_loop, state)
+            yield
+            tasks.cancel_scope.cancel()
         store.checkpoint()  # fold the write-ahead log into the file on a clean stop
 
     app = FastAPI(

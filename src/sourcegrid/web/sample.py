@@ -3,7 +3,10 @@
 Not the sample city (that is :mod:`sourcegrid.sample.city` and ``sourcegrid
 demo``): a 6 × 7 grid of 3 km cells near Cangzhou split into two townships of
 one county, hourly fused PM2.5 and PM10 with two hotspot cells (one per
-township), grades, a few sources with inventory rows, the organisation (one
+township, ranked by :func:`sourcegrid.grid.hotspots.rank_cells`), grades, point
+sources, a road (line) and a construction site (area) crossing both townships,
+their inventory rows and ``cell_inventory`` (allocated by
+:func:`sourcegrid.inventory.allocation.allocate_to_cells`), the organisation (one
 person per role) with passwords, and alerts raised from the hotspots and
 dispatched. Values are made up (a seeded generator); nothing here is science.
 
@@ -26,19 +29,27 @@ viewer_a    viewer             township 130902001
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["build_sample_workspace", "SAMPLE_PASSWORD", "SAMPLE_PEOPLE", "HOTSPOT_CELLS",
-           "TOWNSHIP_A", "TOWNSHIP_B"]
+           "TOWNSHIP_A", "TOWNSHIP_B", "ROAD_SHARES", "SITE_SHARES"]
 
 SAMPLE_PASSWORD = "grid-demo-2017"
 CITY, COUNTY = "130900", "130902"
 TOWNSHIP_A, TOWNSHIP_B = "130902001", "130902002"
 #: The hotspot cells: one in each township.
 HOTSPOT_CELLS = {"R0001C0001": TOWNSHIP_A, "R0004C0004": TOWNSHIP_B}
+#: The road L001 runs along row 3 from the centre of column 1 to the centre of column 5:
+#: half a cell in C0001 and C0005, a whole cell in C0002-C0004 (4 cells of length).
+ROAD_SHARES = {"R0003C0001": 0.125, "R0003C0002": 0.25, "R0003C0003": 0.25,
+               "R0003C0004": 0.25, "R0003C0005": 0.125}
+#: The construction site A001 (half a cell of area, the middle half of row 2 from the
+#: centre of column 2 to the centre of column 3) lies half in R0002C0002, half in R0002C0003.
+SITE_SHARES = {"R0002C0002": 0.5, "R0002C0003": 0.5}
 SAMPLE_PEOPLE = [
     ("admin", "系统管理员 Admin", "admin", ""),
     ("city", "市网格办 City office", "city_office", CITY),
@@ -79,7 +90,9 @@ def build_sample_workspace(path: str | Path, *, hours: int = 72, seed: int = 1,
     """
     from sourcegrid.grid.admin import cells_table
     from sourcegrid.grid.grading import grade_cells
+    from sourcegrid.grid.hotspots import rank_cells
     from sourcegrid.grid.spec import GridSpec, write_spec
+    from sourcegrid.inventory.allocation import allocate_to_cells
     from sourcegrid.store import Workspace
     from sourcegrid.web.auth import Credentials
     from sourcegrid.web.store import WebStore
@@ -116,18 +129,18 @@ def build_sample_workspace(path: str | Path, *, hours: int = 72, seed: int = 1,
             "sources": "micro:1", "method": "observed"}))
     workspace.write("cell_hours", pd.concat(frames, ignore_index=True))
 
-    means = pd.DataFrame({"cell_id": ids, "mean": pm25.mean(axis=0)})
-    means["city_mean"] = means["mean"].mean()
-    means["ratio_to_city_mean"] = means["mean"] / means["city_mean"]
-    ranked = means.sort_values("mean", ascending=False).reset_index(drop=True)
-    ranked["rank"] = np.arange(1, len(ranked) + 1)
-    ranked["city_code"] = CITY
-    hotspots = ranked[ranked["cell_id"].isin(list(HOTSPOT_CELLS))].copy()
-    hotspots["hours"] = hours
+    # the hotspot list by the library's ranking rule (top 2 by period mean)
+    period_start = pd.Timestamp(times[0])
+    period_end = pd.Timestamp(times[-1]) + pd.Timedelta(hours=1)
+    cell_hours = workspace.read("cell_hours")
+    means = rank_cells(cell_hours, period_start, period_end, pollutant="PM2.5",
+                       top_percent=100.0, cells=cells)
+    hotspots = rank_cells(cell_hours, period_start, period_end, pollutant="PM2.5", top=2,
+                          cells=cells)
     hotspots["method"] = "rank"
     hotspots["pollutant"] = "PM2.5"
-    hotspots["period_start"] = pd.Timestamp(times[0])
-    hotspots["period_end"] = pd.Timestamp(times[-1]) + pd.Timedelta(hours=1)
+    hotspots["period_start"] = period_start
+    hotspots["period_end"] = period_end
     workspace.write("hotspots", hotspots[["rank", "cell_id", "city_code", "method", "pollutant",
                                           "period_start", "period_end", "mean", "hours",
                                           "city_mean", "ratio_to_city_mean"]])
@@ -154,8 +167,38 @@ def build_sample_workspace(path: str | Path, *, hours: int = 72, seed: int = 1,
                                    "period": "2017", "emission": emission, "hours": 8760.0,
                                    "emission_rate": emission * 1000 / (8760 * 3600),
                                    "sector": sectors[number % 4], "origin": "sample"})
-    workspace.write("sources", pd.DataFrame(source_rows))
-    workspace.write("inventory", pd.DataFrame(inventory_rows))
+    # a road (line) and a construction site (area) across both townships, drawn straight in
+    # the grid's projection so their cell shares are simple fractions (see ROAD_SHARES)
+    road_x = spec.origin_x + np.array([1.5, 5.5]) * spec.cell_size
+    road_y = spec.origin_y - np.array([3.5, 3.5]) * spec.cell_size
+    site_x = spec.origin_x + np.array([2.5, 3.5, 3.5, 2.5, 2.5]) * spec.cell_size
+    site_y = spec.origin_y - np.array([2.25, 2.25, 2.75, 2.75, 2.25]) * spec.cell_size
+    road_lon, road_lat = spec.to_lonlat(road_x, road_y)
+    site_lon, site_lat = spec.to_lonlat(site_x, site_y)
+    shaped = [
+        ("L001", "示例道路 Road", "line", "traffic",
+         {"type": "LineString", "coordinates": np.column_stack([road_lon, road_lat]).tolist()},
+         {"PM2.5": 800.0, "NOx": 4000.0}),
+        ("A001", "示例工地 Construction site", "area", "dust",
+         {"type": "Polygon", "coordinates": [np.column_stack([site_lon, site_lat]).tolist()]},
+         {"PM2.5": 600.0}),
+    ]
+    for source_id, name, kind, sector, geometry, masses in shaped:
+        source_rows.append({"source_id": source_id, "name": name, "kind": kind,
+                            "lon": np.nan, "lat": np.nan, "geometry": json.dumps(geometry),
+                            "industry_code": "", "sector": sector})
+        for pollutant, emission in masses.items():
+            inventory_rows.append({"source_id": source_id, "pollutant": pollutant,
+                                   "period": "2017", "emission": emission, "hours": 8760.0,
+                                   "emission_rate": emission * 1000 / (8760 * 3600),
+                                   "sector": sector, "origin": "sample"})
+    sources = pd.DataFrame(source_rows)
+    sources["geometry"] = sources["geometry"].fillna("")
+    inventory = pd.DataFrame(inventory_rows)
+    workspace.write("sources", sources)
+    workspace.write("inventory", inventory)
+    allocation = allocate_to_cells(inventory, sources, spec)
+    workspace.write("cell_inventory", allocation.cells)
 
     now = pd.Timestamp(times[-1]) + pd.Timedelta(hours=1) if now is None else pd.Timestamp(now)
     units = pd.DataFrame([

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from sourcegrid.errors import NotFoundError
+from sourcegrid.observations.readers import LOCAL_TZ as LOCAL_TIMEZONE
 from sourcegrid.web.deps import Caller
 from sourcegrid.web.views import INVENTORY_BREAKDOWNS, clean, records
 
@@ -46,13 +47,17 @@ _POLLUTANT_RE = re.compile(r"^[A-Za-z0-9_.]{1,16}$")
 
 
 def parse_time(text: str | None, name: str = "time") -> pd.Timestamp | None:
-    """A tz-aware UTC time from ISO 8601 text (naive = Beijing time); ValueError naming ``name``."""
+    """A tz-aware UTC time from ISO 8601 text (naive = Beijing time); ValueError naming ``name``.
+
+    The parsing is :func:`sourcegrid.observations.readers.utc_timestamp`'s (the one
+    home of time parsing); this adds the web's message and the 1900-2200 bounds.
+    """
     if text is None or text == "":
         return None
-    from sourcegrid.workflow.tables import as_utc
+    from sourcegrid.observations.readers import utc_timestamp
 
     try:
-        stamp = as_utc(text)
+        stamp = utc_timestamp(text, name)
     except (ValueError, TypeError, OverflowError):
         raise ValueError(f"{name}: expected an ISO 8601 time such as 2017-01-05T08:00+08:00, "
                          f"got {text[:60]!r}") from None
@@ -153,6 +158,36 @@ def dossier(state, caller: Caller, cell_id: str):
 def cell_changed(state, cell_id: str) -> None:
     """Note a write on a cell's alerts or findings (its cached dossiers are stale)."""
     state.cell_versions[cell_id] = state.cell_versions.get(cell_id, 0) + 1
+
+
+def run_deadlines(state) -> dict[str, Any]:
+    """Dispatch new alerts and escalate overdue ones, now, under the app's write lock.
+
+    The app holds the workspace's DuckDB write lock while it serves, so a cron job
+    running ``sourcegrid alerts escalate`` could not write: the app does it itself,
+    every ``escalation_interval`` seconds (:func:`sourcegrid.web.create_app`), with
+    its own clock and deadline set. Returns what was done (alert ids).
+    """
+    from sourcegrid.workflow.alerts import dispatch_alerts, escalate_overdue
+
+    with state.store.lock:
+        now = state.now()
+        organisation = state.organisation()
+        dispatched = dispatch_alerts(state.workspace, now=now, organisation=organisation)
+        escalated = escalate_overdue(state.workspace, now=now, deadlines=state.deadlines,
+                                     organisation=organisation)
+        moved = escalated[escalated["escalated"]] if len(escalated) else escalated
+        if len(dispatched) or len(moved):
+            from sourcegrid.workflow.alerts import alert_states
+
+            changed = [e.alert_id for e in dispatched] + moved["alert_id"].tolist()
+            cells = alert_states(state.workspace, alert_ids=changed)["cell_id"]
+            for cell in set(cells):
+                cell_changed(state, cell)
+    return {"time": now.isoformat(), "dispatched": [e.alert_id for e in dispatched],
+            "escalated": moved["alert_id"].tolist() if len(moved) else [],
+            "overdue_at_city": escalated.loc[~escalated["escalated"], "alert_id"].tolist()
+            if len(escalated) else []}
 
 
 def dossier_pdf_bytes(dossier) -> bytes:
@@ -275,11 +310,15 @@ def inventory_summary(state, caller: Caller, by: str, pollutant: str | None
     caller.require("view")
     if by not in INVENTORY_BREAKDOWNS:
         raise ValueError(f"by: expected one of {', '.join(INVENTORY_BREAKDOWNS)}, got {by!r}")
+    valid = state.views.inventory_pollutants()
     if pollutant:
         check_pollutant(pollutant)
+        if pollutant not in valid:
+            raise ValueError(f"pollutant: {pollutant!r} is not in the inventory; expected one "
+                             f"of {', '.join(valid) or '(none: the inventory is empty)'}")
     frame = state.views.inventory_summary(caller.visible(), by, pollutant or None)
     return {"by": by, "pollutant": pollutant or None, "unit": "kg", "rows": records(frame),
-            "pollutants": state.views.inventory_pollutants()}
+            "pollutants": valid}
 
 
 # ---------------------------------------------------------------------------- AQI
@@ -431,19 +470,25 @@ def record_inspection(state, caller: Caller, *, alert_id: str | None, cell_id: s
 def assessment_period(state, start: str | None, end: str | None
                       ) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The period asked for; by default the second half of the fused hours and the day
-    after them (the first half is then the base period of the PM2.5 change)."""
+    after them, in whole Beijing calendar days (the first half is then the base period
+    of the PM2.5 change)."""
     begin, finish = parse_time(start, "start"), parse_time(end, "end")
     if begin is None or finish is None:
         times = state.views.map_times("PM2.5")
         if not times:
             raise ValueError("start, end: give the period (the workspace has no cell_hours "
                              "to choose one from)")
-        first = pd.Timestamp(times[0]).floor("D")
+        # whole Beijing calendar days (a UTC floor would start them at 08:00 Beijing)
+        def local(stamp) -> pd.Timestamp:
+            return pd.Timestamp(stamp).tz_convert(LOCAL_TIMEZONE)
+
+        first = local(times[0]).floor("D")
         # and the day after: alerts are raised once the data of a period are in
-        last = (pd.Timestamp(times[-1]) + pd.Timedelta(hours=1)).ceil("D") + pd.Timedelta(days=1)
-        middle = first + (last - first) / 2
-        begin = begin if begin is not None else middle.floor("D")
-        finish = finish if finish is not None else last
+        last = local(pd.Timestamp(times[-1]) + pd.Timedelta(hours=1)).ceil("D") \
+            + pd.Timedelta(days=1)
+        middle = local(first + (last - first) / 2).floor("D")
+        begin = begin if begin is not None else middle.tz_convert("UTC")
+        finish = finish if finish is not None else last.tz_convert("UTC")
     if not finish > begin:
         raise ValueError(f"end: {finish.isoformat()} must be after start {begin.isoformat()}")
     return begin, finish

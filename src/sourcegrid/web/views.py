@@ -24,7 +24,7 @@ import pandas as pd
 
 from sourcegrid.web.store import WebStore
 
-__all__ = ["Views", "clean", "records"]
+__all__ = ["Views", "clean", "records", "colour_scale"]
 
 #: Sector names of the inventory, with the labels the pages show (zh / en).
 SECTOR_LABELS = {
@@ -62,6 +62,57 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     columns = list(frame.columns)
     return [{c: clean(v) for c, v in zip(columns, row, strict=True)}
             for row in frame.itertuples(index=False, name=None)]
+
+
+def colour_scale(pollutant: str, time: pd.Timestamp | None) -> dict[str, Any] | None:
+    """The map's colour levels for hourly values of ``pollutant`` at ``time``, from HJ 633.
+
+    The edition is the one in force on the Beijing date of ``time``
+    (:func:`sourcegrid.standards.hj633.edition_for_date`; the latest when ``time`` is
+    None). Hourly PM2.5 and PM10 are read against the 24-hour columns (HJ 633-2026
+    §4.2.4, as the real-time AQI does), SO2, NO2, CO and O3 against their 1-hour
+    columns. Level k (1-6) holds values up to the concentration at the upper IAQI of
+    that level (50, 100, 150, 200, 300); the last level of a column is open (SO2 1-h
+    ends at IAQI 200, so above 800 µg/m³ is level 4, HJ 633-2026 Table 3 note b).
+    None for a pollutant without an AQI column (no levels to colour by).
+
+    Returns
+    -------
+    dict or None
+        edition, period, unit, levels: list of {level, upper (None = open), colour,
+        category, category_en}.
+
+    References
+    ----------
+    HJ 633-2012 Tables 1, 2 and A.1; HJ 633-2026 Tables 1, 3 and A.1.
+    """
+    import datetime as dt
+
+    from sourcegrid.errors import NotFoundError
+    from sourcegrid.standards import hj633
+
+    local = (pd.Timestamp.now(tz="UTC") if time is None else pd.Timestamp(time))
+    local = (local.tz_localize("UTC") if local.tzinfo is None else local).tz_convert(
+        "Asia/Shanghai")
+    edition = hj633.edition_for_date(dt.date(local.year, local.month, local.day))
+    period = "24h" if pollutant in ("PM2.5", "PM10") else "1h"
+    try:
+        concentration, iaqi = hj633.breakpoints(edition, pollutant, period)
+    except NotFoundError:
+        return None
+    levels = []
+    for index, level in enumerate(hj633.LEVELS):
+        upper_iaqi = (hj633.LEVEL_UPPER_AQI[index] if index < len(hj633.LEVEL_UPPER_AQI)
+                      else None)
+        last = upper_iaqi is None or upper_iaqi >= iaqi[-1]
+        upper = None if last else float(concentration[list(iaqi).index(upper_iaqi)])
+        levels.append({"level": level, "upper": upper, "colour": hj633.COLOURS[index],
+                       "category": hj633.CATEGORIES[index],
+                       "category_en": hj633.CATEGORIES_EN[index]})
+        if last:
+            break
+    return {"edition": edition, "period": period, "unit": "mg/m3" if pollutant == "CO"
+            else "ug/m3", "levels": levels}
 
 
 class Views:
@@ -204,7 +255,8 @@ class Views:
                     "type": grade.get("type"),
                 }})
         return {"type": "FeatureCollection", "pollutant": pollutant,
-                "time": None if time is None else time.isoformat(), "features": features}
+                "time": None if time is None else time.isoformat(),
+                "scale": colour_scale(pollutant, time), "features": features}
 
     def cell_series(self, cell_id: str, pollutant: str) -> pd.DataFrame:
         """Hourly values of one cell (time, value, uncertainty)."""
@@ -216,39 +268,53 @@ class Views:
 
     # ---- inventory -------------------------------------------------------------------------
     def _source_cells(self) -> pd.DataFrame:
-        """source_id → cell_id (by the source's position on the grid)."""
+        """source_id → cell_id, share, with the source's attributes.
+
+        The inventory's allocation (:func:`sourcegrid.workflow.dossier.source_cells`): a
+        point in its cell, a line or an area in every cell it crosses by the share of its
+        length or area there; the part outside the grid has cell_id None.
+        """
         def build():
             sources = self._table("sources")
             if sources is None or not self.store.has("grid_spec"):
-                return pd.DataFrame(columns=["source_id", "cell_id"])
+                return pd.DataFrame(columns=["source_id", "cell_id", "share"])
             from sourcegrid.grid.spec import GridSpec
+            from sourcegrid.workflow.dossier import source_cells
 
             spec = GridSpec.from_dict(self.store.read("grid_spec").iloc[0].to_dict())
-            rows, cols = spec.cell_of(pd.to_numeric(sources["lon"], errors="coerce").to_numpy(),
-                                      pd.to_numeric(sources["lat"], errors="coerce").to_numpy())
-            keep = ["source_id", *[c for c in ("name", "industry_code", "sector", "kind", "lon",
-                                               "lat") if c in sources]]
-            frame = sources[keep].copy()
-            frame["cell_id"] = spec.cell_id(rows, cols)
-            return frame
+            sources = sources.assign(source_id=sources["source_id"].astype(str))
+            shares = source_cells(sources, spec)
+            shares["cell_id"] = shares["cell_id"].replace("", None)
+            keep = ["source_id", *[c for c in ("name", "industry_code", "kind", "lon", "lat")
+                                   if c in sources]]
+            return shares.merge(sources[keep], on="source_id", how="left")
         return self._cached("source_cells", build)
 
     def inventory(self, visible: set[str] | None, *, pollutant: str | None = None
                   ) -> pd.DataFrame:
-        """Inventory rows of the visible cells with cell_id, industry_code, county/township."""
+        """Inventory rows split over the cells of their sources, of the visible cells.
+
+        One row per source × pollutant × cell it lies in: emission [kg] is the cell's part
+        (source total × share), so summed over cells (and the part outside the grid) it
+        is the inventory total and per cell it matches ``cell_inventory``.
+        """
         def build():
             inventory = self._table("inventory")
             if inventory is None:
                 return None
             where = self._source_cells()
-            columns = [c for c in ("source_id", "cell_id", "name", "industry_code") if c in where]
-            frame = inventory.merge(where[columns], on="source_id", how="left")
+            columns = [c for c in ("source_id", "cell_id", "share", "name", "industry_code")
+                       if c in where]
+            frame = inventory.assign(source_id=inventory["source_id"].astype(str)).merge(
+                where[columns], on="source_id", how="left")
+            frame["share"] = frame["share"].astype(float).fillna(1.0)
+            frame["emission"] = frame["emission"] * frame["share"]
             cells = self.cells()[["cell_id", "county_code", "township_code"]]
             return frame.merge(cells, on="cell_id", how="left")
         frame = self._cached("inventory", build)
         if frame is None:
             return pd.DataFrame(columns=["source_id", "pollutant", "emission", "sector",
-                                         "cell_id", "industry_code", "county_code",
+                                         "cell_id", "share", "industry_code", "county_code",
                                          "township_code"])
         if visible is not None:
             frame = frame.loc[frame["cell_id"].isin(visible)]

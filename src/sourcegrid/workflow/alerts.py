@@ -66,7 +66,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
-from sourcegrid.errors import InputError, NotFoundError, Problem
+from sourcegrid.errors import InputError, NotFoundError, Problem, WorkspaceError
 from sourcegrid.workflow import tables as store
 from sourcegrid.workflow.errors import AccessDenied, ConcurrentUpdateError, TransitionRefused
 from sourcegrid.workflow.org import Organisation, Person
@@ -93,6 +93,8 @@ __all__ = [
     "act",
     "dispatch_alerts",
     "escalate_overdue",
+    "overdue_at",
+    "overdue_alerts",
     "alert_events",
     "alert_states",
     "list_alerts",
@@ -211,6 +213,9 @@ class RegisterResult:
     new: list[str] = field(default_factory=list)
     known: list[str] = field(default_factory=list)
     frame: pd.DataFrame | None = None
+    #: candidate id → the open alert it was merged into (same cell, pollutant and rule,
+    #: overlapping window); merged candidates are not registered.
+    merged: dict[str, str] = field(default_factory=dict)
 
 
 def deadline_set(name: str = "sourcegrid_default") -> dict:
@@ -333,6 +338,7 @@ def register_alerts(workspace, alerts: pd.DataFrame, *, actor: str | Person = "s
                     f"SELECT r.alert_id FROM {store.REGISTRY_TABLE} r "
                     "JOIN incoming_alerts i USING (alert_id)").df()["alert_id"])
                 fresh = incoming[~incoming["alert_id"].isin(known)]
+                fresh, merges = _merge_overlapping(handle, fresh, now, who)
                 if len(fresh):
                     handle.register("fresh_alerts", fresh)
                     handle.execute(
@@ -346,12 +352,110 @@ def register_alerts(workspace, alerts: pd.DataFrame, *, actor: str | Person = "s
                 handle.unregister("incoming_alerts")
             result.new = fresh["alert_id"].tolist()
             result.known = sorted(known)
+            result.merged = merges
             return result
         except (duckdb.ConstraintException, duckdb.TransactionException):
             if attempt == 2:
                 raise ConcurrentUpdateError("the alerts were being registered by someone "
                                             "else at the same time; try again") from None
     return result  # pragma: no cover
+
+
+_FOREVER = pd.Timestamp("2262-01-01", tz="UTC")
+
+
+def _merge_overlapping(handle, fresh: pd.DataFrame, now: pd.Timestamp, who: str
+                       ) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Fold candidates into an open alert of the same kind, cell, pollutant and rule.
+
+    A rolling or overlapping check offers a persisting hotspot again with another
+    window start, hence another id. A candidate whose window [start, end) overlaps the
+    window of an open alert of the same source kind, cell, pollutant and rule (an end
+    of None is open-ended) is not registered: a ``comment`` event on the open alert
+    records the merged window (evidence ``merged_window``: alert_id, start, end), and
+    that window widens the alert's for later checks. Offering the same candidate again
+    changes nothing. Candidates of one batch merge among themselves the same way.
+    Alerts raised by hand (``manual``) are separate reports and never merged.
+    """
+    merges: dict[str, str] = {}
+    offered = fresh
+    manual = fresh["alert_id"][fresh["source_kind"] == "manual"].tolist()
+    fresh = fresh[fresh["source_kind"] != "manual"]
+    if fresh.empty:
+        return offered, merges
+    handle.register("fresh_keys", fresh[["cell_id", "pollutant", "rule", "source_kind"]]
+                    .drop_duplicates())
+    spans = handle.execute(f"""
+        WITH last AS (
+            SELECT alert_id, arg_max(to_state, seq) AS state, arg_max(level, seq) AS level,
+                   max(seq) AS seq
+            FROM {store.EVENTS_TABLE} GROUP BY alert_id),
+        widened AS (
+            SELECT alert_id,
+                   min(CAST(json_extract_string(evidence, '$.merged_window.start')
+                            AS TIMESTAMPTZ)) AS start,
+                   max(coalesce(CAST(json_extract_string(evidence, '$.merged_window.end')
+                                     AS TIMESTAMPTZ), TIMESTAMPTZ '2262-01-01')) AS "end",
+                   list(json_extract_string(evidence, '$.merged_window.alert_id')) AS ids
+            FROM {store.EVENTS_TABLE}
+            WHERE action = 'comment' AND json_exists(evidence, '$.merged_window')
+            GROUP BY alert_id)
+        SELECT r.alert_id, r.source_kind, r.cell_id, r.pollutant, r.rule,
+               least(r.start, coalesce(w.start, r.start)) AS start,
+               greatest(coalesce(r."end", TIMESTAMPTZ '2262-01-01'),
+                        coalesce(w."end", r.start)) AS "end",
+               coalesce(w.ids, []) AS ids, l.level, l.seq, l.state
+        FROM {store.REGISTRY_TABLE} r JOIN last l USING (alert_id)
+        JOIN fresh_keys k USING (cell_id, pollutant, rule, source_kind)
+        LEFT JOIN widened w USING (alert_id)
+        WHERE l.state IN (SELECT unnest(?)) ORDER BY r.start, r.alert_id""",
+                           [list(OPEN_STATES)]).df()
+    handle.unregister("fresh_keys")
+    open_alerts: dict[tuple, list[dict]] = {}
+    already: dict[str, str] = {}
+    for row in spans.to_dict("records"):
+        key = (row["source_kind"], row["cell_id"], row["pollutant"], row["rule"])
+        row["start"] = pd.Timestamp(row["start"]).tz_convert("UTC")
+        row["end"] = pd.Timestamp(row["end"]).tz_convert("UTC")
+        row["fresh"] = False
+        open_alerts.setdefault(key, []).append(row)
+        for merged in row["ids"]:
+            already[str(merged)] = row["alert_id"]
+    keep, events = [], []
+    for row in fresh.sort_values(["start", "alert_id"]).to_dict("records"):
+        candidate = row["alert_id"]
+        if candidate in already:
+            merges[candidate] = already[candidate]
+            continue
+        start = pd.Timestamp(row["start"])
+        end = _FOREVER if pd.isna(row["end"]) else pd.Timestamp(row["end"])
+        key = (row["source_kind"], row["cell_id"], row["pollutant"], row["rule"])
+        target = next((a for a in open_alerts.get(key, [])
+                       if start < a["end"] and a["start"] < end), None)
+        if target is None:
+            keep.append(candidate)
+            open_alerts.setdefault(key, []).append(
+                {"alert_id": candidate, "start": start, "end": end, "fresh": True,
+                 "level": "township", "seq": 1})
+            continue
+        merges[candidate] = target["alert_id"]
+        target["start"], target["end"] = min(target["start"], start), max(target["end"], end)
+        target["seq"] = int(target["seq"]) + 1
+        window = {"alert_id": candidate, "start": _iso(start),
+                  "end": None if end == _FOREVER else _iso(end)}
+        events.append((target, window))
+    for target, window in events:
+        if target["fresh"]:
+            continue  # merged into a candidate of this batch: the window is its own
+        handle.execute(
+            f"INSERT INTO {store.EVENTS_TABLE} VALUES (?, ?, ?, ?, ?, 'comment', ?, ?, ?, '[]', "
+            "?, ?, ?)",
+            [f"{target['alert_id']}-{target['seq']}", target["alert_id"], target["seq"],
+             now.to_pydatetime(), who, target["state"], target["state"], target["level"],
+             f"merged the overlapping window {window['start']} – {window['end'] or 'open'} "
+             f"(alert {window['alert_id']})",
+             json.dumps({"merged_window": window}), now.to_pydatetime()])
+    return offered[offered["alert_id"].isin([*manual, *keep])], merges
 
 
 def validate_evidence(evidence: Mapping | None) -> dict:
@@ -564,8 +668,9 @@ def act(workspace, alert: str, action: str, actor: Person | str, *, now=None, no
                                f"{who!r} may only {', '.join(SYSTEM_ACTIONS)}")
     finding = _finding(alert, cell, who, now, evidence, note) if action == "inspect" else None
     findings = _findings_module() if finding is not None else None
-    if findings is not None and hasattr(findings, "validate_findings"):
-        findings.validate_findings(pd.DataFrame([finding]), "evidence")  # before anything
+    finding_row = None
+    if findings is not None:  # checked before anything is written
+        finding_row = findings.validate_findings(pd.DataFrame([finding]), "evidence")
     try:
         with store.transaction(workspace) as handle:
             last = _last_event(handle, alert)
@@ -600,15 +705,38 @@ def act(workspace, alert: str, action: str, actor: Person | str, *, now=None, no
                             state, to_state, to_level, json.dumps(list(people)), note,
                             json.dumps(evidence, ensure_ascii=False),
                             store.utc_now().to_pydatetime()])
+            if finding_row is not None:  # in the same transaction as the inspect event
+                _insert_finding(handle, finding_row, findings.FINDINGS_TABLE)
     except (duckdb.ConstraintException, duckdb.TransactionException) as error:
         raise ConcurrentUpdateError(
             f"alert {alert} was changed by someone else at the same moment; your {action} "
             f"was not recorded; reload it and try again ({type(error).__name__})") from None
+    except duckdb.Error as error:  # e.g. a findings table of another shape: nothing is kept
+        raise WorkspaceError(f"your {action} of alert {alert} was not recorded: the "
+                             f"inspection finding could not be stored ({error})") from None
     if finding is not None:
-        if findings is not None:
-            findings.record_finding(workspace, **finding)
         event = Event(**{**event.__dict__, "finding_recorded": findings is not None})
     return event
+
+
+def _insert_finding(handle, row: pd.DataFrame, table: str) -> None:
+    """Append a validated finding (tracing's columns) to its table, once per finding_id.
+
+    Runs on the event's transaction, so the event and its finding commit together or
+    not at all. ``table`` is tracing's constant, never user text.
+    """
+    handle.register("new_finding", row)
+    try:
+        present = handle.execute("SELECT count(*) FROM information_schema.tables WHERE "
+                                 "table_schema = 'main' AND table_catalog = current_database()"
+                                 " AND table_name = ?", [table]).fetchone()[0]
+        if present:
+            handle.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM new_finding WHERE '
+                           f'finding_id NOT IN (SELECT finding_id FROM "{table}")')
+        else:
+            handle.execute(f'CREATE TABLE "{table}" AS SELECT * FROM new_finding')
+    finally:
+        handle.unregister("new_finding")
 
 
 def dispatch_alerts(workspace, *, actor: Person | str = "system", now=None,
@@ -648,6 +776,72 @@ def _deadlines(frame: pd.DataFrame, deadlines: Mapping) -> pd.Series:
     valid = hours.notna() & since.notna()
     out[valid] = since[valid] + pd.to_timedelta(hours[valid], unit="h")
     return out
+
+
+def overdue_at(frame: pd.DataFrame, until, deadlines: Mapping) -> pd.Series:
+    """The one overdue rule: the deadline of the alert's current stage has passed.
+
+    The stage is 'acknowledge' while dispatched and 'close' while acknowledged or
+    inspected; its deadline is ``level_since`` (the last dispatch, escalate or reopen)
+    plus the hours of the current level and grade in ``deadlines``; new and closed
+    alerts have none. Used for the inbox and escalation (:func:`alert_states`, until =
+    now) and, replayed over the log, for the assessment (:func:`overdue_alerts`).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        state, level, grade, level_since of each alert (or each step of one).
+    until : Timestamp or Series
+        The moment(s) to check against (a Series aligned with ``frame``).
+    deadlines : mapping
+        A deadline set (:data:`DEADLINES`).
+
+    Returns
+    -------
+    Series of bool
+    """
+    deadline = _deadlines(frame, deadlines)
+    if not isinstance(until, pd.Series):
+        until = pd.Series(store.as_utc(until), index=frame.index)
+    return (deadline.notna() & (deadline < until)).astype(bool)
+
+
+def overdue_alerts(events: pd.DataFrame, grades: pd.Series, as_of,
+                   deadlines: Mapping) -> pd.Series:
+    """Whether each alert was overdue at some moment before ``as_of`` (:func:`overdue_at`).
+
+    The log is replayed: after each event the alert holds a state, level and
+    ``level_since`` until its next event (or ``as_of``); it was overdue when the
+    deadline in force passed before that next step.
+
+    Parameters
+    ----------
+    events : DataFrame
+        alert_id, seq, time, action, to_state, level (events at or after ``as_of``
+        are ignored).
+    grades : Series
+        Grade of each alert, indexed by alert_id.
+    as_of : Timestamp
+    deadlines : mapping
+
+    Returns
+    -------
+    Series of bool indexed by alert_id (alerts with events before ``as_of``).
+    """
+    as_of = store.as_utc(as_of)
+    steps = events.assign(time=pd.to_datetime(events["time"], utc=True))
+    steps = steps[steps["time"] < as_of].sort_values(["alert_id", "seq"]).reset_index(drop=True)
+    if steps.empty:
+        return pd.Series(dtype=bool)
+    moves = steps["action"].isin(["dispatch", "escalate", "reopen"])
+    steps["level_since"] = steps["time"].where(moves)
+    steps["level_since"] = steps.groupby("alert_id")["level_since"].ffill()
+    steps["state"] = steps["to_state"]
+    steps["grade"] = steps["alert_id"].map(grades)
+    following = steps.groupby("alert_id")["time"].shift(-1)
+    until = following.fillna(as_of)
+    flags = overdue_at(steps, until, deadlines)
+    return flags.groupby(steps["alert_id"]).any()
 
 
 _STATE_SQL = f"""
@@ -706,8 +900,7 @@ def alert_states(workspace, *, alert_ids: Iterable[str] | None = None, now=None,
     if now is None:
         frame["overdue"] = False
     else:
-        frame["overdue"] = (frame["deadline"].notna()
-                            & (frame["deadline"] < store.as_utc(now))).to_numpy(bool)
+        frame["overdue"] = overdue_at(frame, now, deadline_set(deadlines)).to_numpy(bool)
     return frame[ALERT_COLUMNS]
 
 

@@ -11,10 +11,11 @@ median_response_hours    median of acknowledged_at − dispatched_at [h] over th
 median_closure_hours     median of closed_at − dispatched_at [h] (closed = resolved or
                          false alarm, first time) over the alerts closed before ``end``
 closure_rate             closed before ``end`` / received × 100 [%]
-overdue                  alerts acknowledged, or closed, after their first-level
-                         deadline (dispatched_at + DEADLINES[set]['township'][grade]
-                         ['acknowledge' | 'close']), or still not acknowledged / closed
-                         with that deadline before ``end`` (and before ``now``)
+overdue                  alerts that were overdue at some moment before ``end`` (and
+                         ``now``) by the inbox's and escalation's one rule
+                         (:func:`sourcegrid.workflow.alerts.overdue_at`: the deadline of
+                         the current stage at the current level, counted from the last
+                         dispatch, escalate or reopen, passed before the next step)
 escalated                alerts with at least one escalation before ``end``
 repeat_hotspot_cells     cells with hotspot or monthly-list alerts for two or more
                          distinct periods starting in [start, end)
@@ -51,7 +52,9 @@ import numpy as np
 import pandas as pd
 
 from sourcegrid.errors import NotFoundError
+from sourcegrid.io.tables import atomic_path
 from sourcegrid.workflow import tables as store
+from sourcegrid.workflow.alerts import overdue_alerts
 from sourcegrid.workflow.org import Organisation, Person
 
 __all__ = ["Assessment", "assess", "alert_timings", "unit_metrics", "rank_units",
@@ -142,17 +145,9 @@ def alert_timings(events: pd.DataFrame, registry: pd.DataFrame, end: pd.Timestam
     frame["response_hours"] = (frame["acknowledged_at"] - frame["dispatched_at"]) / hour
     frame["closure_hours"] = (frame["closed_at"] - frame["dispatched_at"]) / hour
     cutoff = end if as_of is None else min(end, as_of)
-    first_level = deadlines["township"]
-    ack_limit = frame["grade"].map(lambda g: first_level[g]["acknowledge"]).astype(float)
-    close_limit = frame["grade"].map(lambda g: first_level[g]["close"]).astype(float)
-    ack_deadline = frame["dispatched_at"] + pd.to_timedelta(ack_limit, unit="h")
-    close_deadline = frame["dispatched_at"] + pd.to_timedelta(close_limit, unit="h")
-    late_ack = np.where(frame["acknowledged_at"].notna(),
-                        frame["acknowledged_at"] > ack_deadline,
-                        frame["closed_at"].isna() & (ack_deadline < cutoff))
-    late_close = np.where(frame["closed_at"].notna(), frame["closed_at"] > close_deadline,
-                          close_deadline < cutoff)
-    frame["overdue"] = np.asarray(late_ack, bool) | np.asarray(late_close, bool)
+    grades = registry.set_index("alert_id")["grade"]
+    flags = overdue_alerts(seen, grades, cutoff, deadlines)
+    frame["overdue"] = flags.reindex(frame.index).fillna(False).astype(bool)
     return frame.rename_axis("alert_id").reset_index()
 
 
@@ -305,8 +300,13 @@ def assess(workspace, start, end, *, base_start=None, base_end=None,
         if not head.has_role("chief_grid_head", "grid_head"):
             continue
         members = sorted(organisation.visible_cells(head))
-        if visible is not None and not set(members) <= visible:
-            continue
+        if visible is not None:
+            # a scoped reader sees the heads of its cells; a head without cells only when
+            # all of the head's units are in the reader's scope (never someone else's)
+            if not set(members) <= visible:
+                continue
+            if not members and not (head.units and set(head.units) <= allowed):
+                continue
         mine = timings[[head.person_id in a for a in timings["assignees"]]]
         city_code = organisation.cell_units(members[0])["city"] if members else None
         rows.append({"person_id": head.person_id, "name": head.name,
@@ -318,8 +318,14 @@ def assess(workspace, start, end, *, base_start=None, base_end=None,
                                                    *METRIC_COLUMNS]), ranking)
     codes = [c for c in cells["city_code"].dropna().unique()] or [None]
     base, period, change = city_change(codes[0] if len(codes) == 1 else None)
+    # the city's PM2.5 is the yardstick of every unit; its alert counts are other
+    # townships' business: a scoped reader gets those of the cells in scope only
+    scoped = visible is not None
+    seen = timings[timings["cell_id"].isin(visible)] if scoped else timings
+    repeats = repeat[repeat.index.isin(visible)] if scoped else repeat
     city = {"city_code": codes[0] if len(codes) == 1 else None,
-            **unit_metrics(timings, end), "repeat_hotspot_cells": int(len(repeat)),
+            "alerts_of": "the cells in your scope" if scoped else "the whole city",
+            **unit_metrics(seen, end), "repeat_hotspot_cells": int(len(repeats)),
             "pm25_base": base, "pm25_period": period, "pm25_change_percent": change}
     return Assessment(start, end, base_start, base_end, townships, heads, city,
                       {"deadlines": deadlines if isinstance(deadlines, str) else "custom",
@@ -332,8 +338,6 @@ def _plain_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def write_xlsx(assessment: Assessment, path: str | Path) -> Path:
     """XLSX with sheets townships, grid_heads, city, definitions (atomic write)."""
-    from sourcegrid.workflow.dossier import _atomic
-
     definitions = pd.DataFrame({
         "item": ["period", "base period", "ranking", "deadlines", "pollutant"],
         "value": [f"{assessment.start.isoformat()} – {assessment.end.isoformat()}",
@@ -352,12 +356,14 @@ def write_xlsx(assessment: Assessment, path: str | Path) -> Path:
             _plain_frame(city).to_excel(writer, sheet_name="city", index=False)
             definitions.to_excel(writer, sheet_name="definitions", index=False)
 
-    return _atomic(Path(path), write)
+    with atomic_path(path) as temporary:
+        write(temporary)
+    return Path(path)
 
 
 def write_pdf(assessment: Assessment, path: str | Path) -> Path:
     """PDF report: period, city line, township and grid-head ranking tables."""
-    from sourcegrid.workflow.dossier import _atomic, _display
+    from sourcegrid.workflow.dossier import _display
     from sourcegrid.workflow.pdf import build_pdf
 
     def table(frame: pd.DataFrame, key: list[str]):
@@ -386,7 +392,9 @@ def write_pdf(assessment: Assessment, path: str | Path) -> Path:
     blocks.append(("text", "closure_rate [%]; times [h]; PM2.5 change [%] and against the "
                            "city [percentage points]; the Cangzhou pilot's cells: −38.3 % vs "
                            "−20 % for the city."))
-    return _atomic(Path(path), lambda p: build_pdf(p, blocks, title="Assessment"))
+    with atomic_path(path) as temporary:
+        build_pdf(temporary, blocks, title="Assessment")
+    return Path(path)
 
 
 def write_assessment(assessment: Assessment, path: str | Path) -> Path:

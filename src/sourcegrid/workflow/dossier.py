@@ -7,8 +7,10 @@ section             from
 ==================  ===================================================================
 cell                ``cells`` (centre, city/county/township codes), unit names
                     (``org_units``), the grid (``grid_spec``)
-sources             ``sources`` whose position falls in the cell (by the grid spec)
-emissions           ``inventory`` of those sources: emission [kg] by source, pollutant
+sources             ``sources`` lying in the cell: a point in it, a line or an area crossing
+                    it, with its share there (the inventory's allocation, by length or area)
+emissions           ``inventory`` of those sources: the cell's part [kg] (source total ×
+                    share) by source and pollutant
 sector_mix          ``cell_inventory`` (emission [kg] and share [%] by pollutant and
                     sector: industry, boiler, traffic, dust, other); else from emissions
 feeds               ``observations`` sites in the cell: kind, pollutant, readings,
@@ -43,8 +45,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,11 +52,12 @@ import numpy as np
 import pandas as pd
 
 from sourcegrid.errors import NotFoundError, SourcegridError
+from sourcegrid.io.tables import atomic_path
 from sourcegrid.workflow import tables as store
 from sourcegrid.workflow.org import LEVEL_COLUMN, ROLE_NAMES, Organisation, Person
 
 __all__ = ["CellDossier", "cell_dossier", "render_html", "write_html", "write_pdf",
-           "write_dossier", "SECTOR_NAMES", "TREND_DAYS"]
+           "write_dossier", "source_cells", "SECTOR_NAMES", "TREND_DAYS"]
 
 #: Sector names (sources.sector / cell_inventory.sector) and their Chinese labels.
 SECTOR_NAMES = {"industry": "工业", "boiler": "锅炉", "traffic": "交通", "dust": "扬尘",
@@ -167,11 +168,45 @@ def _spec(workspace):
 
 
 def _in_cell(spec, frame: pd.DataFrame, cell_id: str) -> pd.Series:
+    """Whether each point (lon, lat) of ``frame`` lies in the cell (monitoring sites)."""
     if spec is None or frame.empty:
         return pd.Series(False, index=frame.index)
     rows, cols = spec.cell_of(pd.to_numeric(frame["lon"], errors="coerce").to_numpy(float),
                               pd.to_numeric(frame["lat"], errors="coerce").to_numpy(float))
     return pd.Series(np.asarray(spec.cell_id(rows, cols)) == cell_id, index=frame.index)
+
+
+def source_cells(sources: pd.DataFrame, spec) -> pd.DataFrame:
+    """Which cells each source lies in, and its share there: source_id, cell_id, share.
+
+    The shares are those of the inventory's allocation
+    (:func:`sourcegrid.inventory.allocation.cell_shares`): a point is wholly in the cell
+    holding it, a line is in every cell it crosses by the share of its length there, an
+    area by the share of its area. The part outside the grid has cell_id ``''``. Sources
+    without a location are left out.
+    """
+    from sourcegrid.inventory.allocation import cell_shares
+
+    columns = ["source_id", "cell_id", "share"]
+    if spec is None or sources is None or sources.empty or "source_id" not in sources:
+        return pd.DataFrame(columns=columns)
+    frame = sources.copy()
+    for column in ("lon", "lat"):
+        frame[column] = (pd.to_numeric(frame[column], errors="coerce") if column in frame
+                         else np.nan)
+    frame["geometry"] = (frame["geometry"].astype("string").fillna("")
+                         if "geometry" in frame else "")
+    frame["kind"] = frame["kind"].astype("string").fillna("point") if "kind" in frame \
+        else "point"
+    frame["source_id"] = frame["source_id"].astype(str)
+    # a line or area without a geometry falls back to its point, as a point
+    shaped = frame["kind"].isin(["line", "area"]) & (frame["geometry"] != "")
+    frame.loc[~shaped, "kind"] = "point"
+    located = shaped | (frame["lon"].notna() & frame["lat"].notna())
+    frame = frame.loc[located]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    return cell_shares(frame.reset_index(drop=True), spec)[columns]
 
 
 # ------------------------------------------------------------------------------ sections
@@ -185,13 +220,18 @@ def _sources(workspace, spec, cell_id: str, notes: list[str]) -> pd.DataFrame:
         notes.append("no grid spec: the cell of each source is unknown")
         return pd.DataFrame()
     sources = store.query(workspace, "SELECT * FROM sources")
+    sources["source_id"] = sources["source_id"].astype(str)
+    shares = source_cells(sources, spec)
+    here = shares.loc[shares["cell_id"] == cell_id, ["source_id", "share"]]
     keep = [c for c in ("source_id", "name", "kind", "sector", "industry_code", "lon", "lat",
                         "stack_height") if c in sources]
-    return sources.loc[_in_cell(spec, sources, cell_id), keep].reset_index(drop=True)
+    return sources[keep].merge(here, on="source_id").reset_index(drop=True)
 
 
 def _emissions(workspace, sources: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
-    columns = ["source_id", "name", "sector", "pollutant", "emission"]
+    """The cell's part of each source's emission: emission [kg] = source total × share."""
+    columns = ["source_id", "name", "sector", "pollutant", "emission", "share",
+               "source_emission"]
     if sources.empty or not _table(workspace, "inventory", notes, "emissions come from the "
                                    "inventory"):
         return pd.DataFrame(columns=columns)
@@ -199,9 +239,12 @@ def _emissions(workspace, sources: pd.DataFrame, notes: list[str]) -> pd.DataFra
                         "FROM inventory WHERE source_id IN (SELECT unnest(?)) "
                         "GROUP BY source_id, pollutant",
                         [sources["source_id"].astype(str).tolist()])
-    names = sources[[c for c in ("source_id", "name", "sector") if c in sources]].copy()
-    names["source_id"] = names["source_id"].astype(str)
+    frame["source_id"] = frame["source_id"].astype(str)
+    names = sources[[c for c in ("source_id", "name", "sector", "share") if c in sources]].copy()
     frame = frame.merge(names, on="source_id", how="left")
+    share = frame["share"].astype(float) if "share" in frame else 1.0
+    frame["source_emission"] = frame["emission"]
+    frame["emission"] = frame["emission"] * share
     for column in columns:
         if column not in frame:
             frame[column] = None
@@ -216,7 +259,7 @@ def _sector_mix(workspace, cell_id: str, emissions: pd.DataFrame, notes: list[st
                             "FROM cell_inventory WHERE cell_id = ? GROUP BY pollutant, sector",
                             [cell_id])
     elif not emissions.empty:
-        notes.append("no table 'cell_inventory': sector mix from the cell's point sources only")
+        notes.append("no table 'cell_inventory': sector mix from the cell's sources (inventory × cell shares)")
         frame = emissions.groupby(["pollutant", "sector"], as_index=False)["emission"].sum()
     else:
         return pd.DataFrame(columns=["pollutant", "sector", "sector_name", "emission",
@@ -484,8 +527,9 @@ def cell_dossier(workspace, cell_id: str, person: Person | None = None, *,
 
 #: Columns shown per section in the HTML and PDF (the dict has them all).
 SHOWN = {
-    "sources": ["source_id", "name", "kind", "sector", "industry_code", "lon", "lat"],
-    "emissions": ["source_id", "name", "sector", "pollutant", "emission"],
+    "sources": ["source_id", "name", "kind", "sector", "industry_code", "lon", "lat", "share"],
+    "emissions": ["source_id", "name", "sector", "pollutant", "emission", "share",
+                  "source_emission"],
     "sector_mix": ["pollutant", "sector_name", "emission", "share_percent"],
     "feeds": ["site_id", "site_kind", "pollutant", "readings", "latest_time", "latest_value"],
     "latest": ["pollutant", "time", "value", "uncertainty", "method"],
@@ -595,25 +639,12 @@ def render_html(dossier: CellDossier) -> str:
     return _environment().get_template("dossier.html.j2").render(**_context(dossier))
 
 
-def _atomic(path: Path, write) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600; a report is for reading
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_html(dossier: CellDossier, path: str | Path) -> Path:
     """Write :func:`render_html` to ``path`` (atomically)."""
     text = render_html(dossier)
-    return _atomic(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+    return Path(path)
 
 
 def write_pdf(dossier: CellDossier, path: str | Path) -> Path:
@@ -640,8 +671,9 @@ def write_pdf(dossier: CellDossier, path: str | Path) -> Path:
     if context["notes"]:
         blocks.append(("heading", "说明 Notes"))
         blocks.extend(("text", note) for note in context["notes"])
-    return _atomic(Path(path), lambda p: build_pdf(p, blocks,
-                                                   title=f"Cell dossier {cell.get('cell_id')}"))
+    with atomic_path(path) as temporary:
+        build_pdf(temporary, blocks, title=f"Cell dossier {cell.get('cell_id')}")
+    return Path(path)
 
 
 def write_dossier(dossier: CellDossier, path: str | Path) -> Path:

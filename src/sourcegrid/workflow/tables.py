@@ -190,17 +190,17 @@ def has_table(workspace, name: str) -> bool:
 def as_utc(moment) -> pd.Timestamp:
     """A tz-aware UTC Timestamp; naive times are Beijing time (Asia/Shanghai).
 
+    :func:`sourcegrid.observations.readers.utc_timestamp` (the one home of time
+    parsing) under the workflow's name.
+
     Raises
     ------
     ValueError
-        When ``moment`` is not a time.
+        When ``moment`` is not a time (an :class:`~sourcegrid.errors.OptionError`).
     """
-    stamp = pd.Timestamp(moment)
-    if stamp is pd.NaT:
-        raise ValueError(f"not a time: {moment!r}")
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize(LOCAL_TIMEZONE)
-    return stamp.tz_convert("UTC")
+    from sourcegrid.observations.readers import utc_timestamp
+
+    return utc_timestamp(moment, "time")
 
 
 def utc_now() -> pd.Timestamp:

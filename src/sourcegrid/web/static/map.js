@@ -5,16 +5,18 @@
   var root = document.getElementById("map");
   if (!root) { return; }
   var pollutant = root.dataset.pollutant || "PM2.5";
-  // HJ 633-2012 Table 1 24-h PM2.5 bounds [ug/m3] and the level colours of HJ 633 Table 2.
-  var LEVELS = [
-    [35, "#00e400", "优 good"], [75, "#ffff00", "良 moderate"],
-    [115, "#ff7e00", "轻度 light"], [150, "#ff0000", "中度 medium"],
-    [250, "#99004c", "重度 heavy"], [Infinity, "#7e0023", "严重 severe"]
-  ];
+  // Colour levels come with each layer from /api/map ("scale": HJ 633 breakpoints of the
+  // pollutant and of the edition in force at the hour, from sourcegrid.standards.hj633).
+  var scale = null;
+  var NO_DATA = "#c8d0d6", NO_SCALE = "#6c8ebf";
   function colour(value) {
-    if (value === null || value === undefined) { return "#c8d0d6"; }
-    for (var i = 0; i < LEVELS.length; i++) { if (value <= LEVELS[i][0]) { return LEVELS[i][1]; } }
-    return LEVELS[LEVELS.length - 1][1];
+    if (value === null || value === undefined) { return NO_DATA; }
+    if (!scale || !scale.levels.length) { return NO_SCALE; }
+    for (var i = 0; i < scale.levels.length; i++) {
+      var upper = scale.levels[i].upper;
+      if (upper === null || value <= upper) { return scale.levels[i].colour; }
+    }
+    return scale.levels[scale.levels.length - 1].colour;
   }
   var map = L.map(root, { zoomSnap: 0.25, attributionControl: false, preferCanvas: false });
   map.setView([38.3, 116.8], 9);
@@ -60,6 +62,8 @@
     label.textContent = times.length ? new Date(times[index]).toLocaleString("zh-CN",
       { timeZone: "Asia/Shanghai", hour12: false }) + " 北京时间" : "—";
     fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
+      scale = data.scale || null;
+      drawLegend();
       if (layer) { map.removeLayer(layer); }
       layer = L.geoJSON(data, {
         style: style,
@@ -80,18 +84,32 @@
     });
   }
   var legend = L.control({ position: "bottomright" });
+  var legendDiv = null;
+  function drawLegend() {
+    if (!legendDiv) { return; }
+    var html;
+    if (scale) {
+      html = "<b>" + esc(pollutant) + " " + esc(scale.unit === "mg/m3" ? "mg/m³" : "µg/m³") +
+             "</b> (HJ 633-" + esc(scale.edition) + ", " + esc(scale.period) + ")<br>";
+      var low = 0;
+      scale.levels.forEach(function (level) {
+        html += '<i style="background:' + esc(level.colour) + '"></i>' + low +
+                (level.upper === null ? "+" : "–" + level.upper) + " " + esc(level.category) +
+                " " + esc(level.category_en) + "<br>";
+        if (level.upper !== null) { low = level.upper; }
+      });
+    } else {
+      html = "<b>" + esc(pollutant) + "</b>: 无 HJ 633 分级 no AQI levels<br>" +
+             '<i style="background:' + NO_SCALE + '"></i>有数据 value<br>';
+    }
+    html += '<i style="background:' + NO_DATA + '"></i>无数据 no data<br><i class="hot"></i>热点网格 hotspot cell';
+    legendDiv.innerHTML = html;
+    legendDiv.dataset.edition = scale ? scale.edition : "";
+  }
   legend.onAdd = function () {
-    var div = L.DomUtil.create("div", "legend");
-    var html = "<b>" + esc(pollutant) + " µg/m³</b> (HJ 633)<br>";
-    var low = 0;
-    LEVELS.forEach(function (level) {
-      html += '<i style="background:' + level[1] + '"></i>' + low + (level[0] === Infinity ? "+" : "–" + level[0]) +
-              " " + level[2] + "<br>";
-      low = level[0];
-    });
-    html += '<i style="background:#c8d0d6"></i>无数据 no data<br><i class="hot"></i>热点网格 hotspot cell';
-    div.innerHTML = html;
-    return div;
+    legendDiv = L.DomUtil.create("div", "legend");
+    drawLegend();
+    return legendDiv;
   };
   legend.addTo(map);
   fetch("/api/map/times?pollutant=" + encodeURIComponent(pollutant), { credentials: "same-origin" })
