@@ -139,8 +139,9 @@ def test_static_driver_sums_sources_like_the_formula():
     total, by_parent = tr.static_contributions(
         points, receptors, met, emission=ones, direction_offset=zeros, sigma_y_factor=ones,
         sigma_z_factor=ones, n_groups=1, n_parents=1, keep_by_parent=True)
-    # wind from the west (270°) blows to +x; u at 10 m stack = 4 m/s; meander 0.15/4 rad
-    sy = math.hypot(float(tr.sigma_y(2000.0, "D")), 0.15 / 4.0 * 2000.0)
+    # wind from the west (270°) blows to +x; u at 10 m stack = 4 m/s; meander σv/u =
+    # 0.5/4 rad (σv = 0.5 m/s, Hanna 1983)
+    sy = math.hypot(float(tr.sigma_y(2000.0, "D")), 0.5 / 4.0 * 2000.0)
     sz = float(tr.sigma_z(2000.0, "D"))
     expected = 2.0 / (math.pi * 4.0 * sy * sz) * math.exp(-0.5 * (10.0 / sz) ** 2) * 1e6
     assert total[0, 0] == pytest.approx(expected, rel=1e-3)

@@ -103,3 +103,11 @@ def test_serve_on_a_missing_workspace_says_how_to_make_one(tmp_path):
     done = run("serve", "--workspace", str(tmp_path / "none"), "--port", str(free_port()))
     assert done.returncode != 0
     assert "no workspace at" in done.stderr and "sourcegrid init" in done.stderr
+
+
+def test_serve_checks_its_escalation_options_before_starting(workspace):
+    wrong = run("serve", "--workspace", str(workspace), "--deadlines", "lenient")
+    assert wrong.returncode == 2
+    assert "unknown deadline set 'lenient'; valid: sourcegrid_default, strict" in wrong.stderr
+    negative = run("serve", "--workspace", str(workspace), "--escalation-interval", "-1")
+    assert negative.returncode == 2 and "--escalation-interval" in negative.stderr

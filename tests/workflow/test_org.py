@@ -174,3 +174,18 @@ def test_import_by_a_person_is_checked(world, tmp_path):
     with pytest.raises(AccessDenied, match="130902002 outside twpA's scope"):
         org.import_organisation(workspace, path, actor=organisation.person("twpA"), now=T0)
     assert "x1" not in set(org.read_people(workspace)["person_id"])
+
+
+def test_unknown_person_of_many_lists_close_ids_and_the_count():
+    """Of 40 people, 'head_07x' names the closest ids and the count, not all 40."""
+    from sourcegrid.errors import NotFoundError
+    from sourcegrid.workflow.org import Organisation, Person
+
+    people = {f"head_{i:02d}": Person(f"head_{i:02d}", "x", ("grid_head",), ("1",), ())
+              for i in range(40)}
+    organisation = Organisation.__new__(Organisation)
+    organisation.people = people
+    with pytest.raises(NotFoundError) as caught:
+        organisation.person("head_07x")
+    text = str(caught.value)
+    assert "head_07" in text and "of 40 people" in text and "head_39" not in text

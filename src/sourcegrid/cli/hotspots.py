@@ -245,6 +245,10 @@ def hotspots(
     with reported_errors():
         pollutant = _check_hotspot_options(method, start, end, pollutant, top, top_percent,
                                            radius, alpha, threshold)
+        if out is not None:
+            from sourcegrid.io.tables import check_output_path
+
+            check_output_path(out)  # before the work: a bad --out stores nothing
         ws = open_workspace(workspace)
         hours = ws.table("cell_hours")
         cells = _optional(ws, "cells")
@@ -347,6 +351,10 @@ def classify(
     with reported_errors():
         utc_period(start, end, required=True)
         pollutant = check_pollutant(pollutant, fused=True)
+        if out is not None:
+            from sourcegrid.io.tables import check_output_path
+
+            check_output_path(out)  # before the work: a bad --out stores nothing
         ws = open_workspace(workspace)
         hours = ws.table("cell_hours")
         cells = _optional(ws, "cells")
@@ -418,6 +426,10 @@ def alerts_check(
     with reported_errors():
         pollutant = _check_alert_options(start, end, pollutant, threshold, neighbour_factor,
                                          city_factor, consecutive, radius_km, max_gap)
+        if out is not None:
+            from sourcegrid.io.tables import check_output_path
+
+            check_output_path(out)  # before the work: a bad --out stores nothing
         ws = open_workspace(workspace)
         readings = ws.table("observations")
         readings = readings.filter((readings.pollutant == pollutant)

@@ -41,6 +41,47 @@ def _demo_logins(workspace, password: str) -> list[str]:
     return chosen
 
 
+def _check_listen(host: str, port: int) -> None:
+    """Refuse (exit 2, naming --host or --port) an address the server could not listen on:
+    a host that does not resolve, is not of this machine, or a port in use; before the
+    workspace is opened or uvicorn starts."""
+    import errno
+    import socket
+
+    from sourcegrid.errors import OptionError
+
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as error:
+        raise OptionError("--host", host, f"a host name or address this machine can resolve "
+                          f"(cannot resolve it: {getattr(error, 'strerror', None) or error})"
+                          ) from None
+    for family, kind, proto, address in dict.fromkeys((f, k, p, a) for f, k, p, _, a in found):
+        try:
+            probe = socket.socket(family, kind, proto)
+        except OSError:  # e.g. IPv6 not available here: uvicorn skips it too
+            continue
+        with probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio does
+            if family == getattr(socket, "AF_INET6", None):
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                reason = error.strerror or str(error)
+                if error.errno == errno.EADDRINUSE:
+                    raise OptionError("--port", port, f"a free TCP port on {host}: it is "
+                                      "already in use (another program or server listens "
+                                      "there); stop it or give another --port") from None
+                if error.errno == errno.EACCES:
+                    raise OptionError("--port", port, f"a port this user may listen on at "
+                                      f"{host} ({reason}; ports below 1024 need "
+                                      "administrator rights)") from None
+                raise OptionError("--host", host, f"an address of this machine to listen on "
+                                  f"(port {port}: {reason})") from None
+
+
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     web = typer.Typer(help="Web app accounts: passwords, API tokens, demo logins.",
                       no_args_is_help=True)
@@ -78,6 +119,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         Example: sourcegrid serve --workspace ws --port 8000
         """
         with reported_errors():
+            _check_listen(host, port)  # before the workspace is held or uvicorn starts
             import uvicorn
 
             from sourcegrid.web import create_app
@@ -103,8 +145,19 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             shown = "localhost" if host in ("127.0.0.1", "::1") else host
             console.print(f"sourcegrid web on http://{shown}:{port}/ (workspace {ws.path}); "
                           "Ctrl-C stops it")
-            uvicorn.run(application, host=host, port=port, log_level="warning",
-                        proxy_headers=False)
+            try:
+                uvicorn.run(application, host=host, port=port, log_level="warning",
+                            proxy_headers=False)
+            except SystemExit as stop:  # uvicorn's 3 (startup failure) is not 'workspace busy'
+                if stop.code not in (None, 0):
+                    from sourcegrid.errors import SourcegridError
+
+                    raise SourcegridError(
+                        f"the web server could not start on --host {host} --port {port} "
+                        f"(uvicorn stopped with code {stop.code}; its message is above): "
+                        "check that the port is free and the host is an address of this "
+                        "machine") from None
+                raise
 
     @web.command("password")
     def password(

@@ -41,16 +41,23 @@ class Terrain(StrEnum):
 
 
 def _check_out(out: Path | None, option: str = "--out") -> None:
-    if out is not None and out.suffix.lower() not in OUTPUT_SUFFIXES:
+    """Check an output file before any work: its type, and that it can be written."""
+    if out is None:
+        return
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise typer.BadParameter(f"expected a file ending in {', '.join(OUTPUT_SUFFIXES)}, got "
                                  f"{out.name!r}", param_hint=option)
+    from sourcegrid.errors import SourcegridError
+    from sourcegrid.io.tables import check_output_path
+
+    try:
+        check_output_path(out)
+    except SourcegridError as error:
+        raise typer.BadParameter(str(error), param_hint=option) from None
 
 
 def write_atomic(frame: pd.DataFrame, out: Path) -> None:
-    """Write CSV/Parquet/XLSX to a temporary file beside ``out``, then rename it into place."""
-    import os
-    import tempfile
-
+    """Write CSV/Parquet/XLSX atomically (``sourcegrid.io.tables.write_table``)."""
     import pandas as pd
 
     from sourcegrid.io.tables import write_table
@@ -60,16 +67,7 @@ def write_atomic(frame: pd.DataFrame, out: Path) -> None:
         for column in plain.columns:
             if isinstance(plain[column].dtype, pd.DatetimeTZDtype):
                 plain[column] = plain[column].dt.tz_convert("UTC").dt.tz_localize(None)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix,
-                                         dir=out.parent)
-    os.close(handle)
-    try:
-        write_table(plain, temporary)
-        os.replace(temporary, out)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    write_table(plain, out)
 
 
 def trace(

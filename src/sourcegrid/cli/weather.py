@@ -127,8 +127,9 @@ def _read_series(file, workspace, pollutant, start, end, by, unit, kind):
     from sourcegrid.weather.inputs import city_series, series_from_file, series_from_workspace
 
     rejects = None
+    units = parse_units(unit)  # a malformed --unit is a usage error, with or without FILE
     if file is not None:
-        series, rejects = series_from_file(file, pollutant, kind=kind, units=parse_units(unit))
+        series, rejects = series_from_file(file, pollutant, kind=kind, units=units)
         if start is not None:
             series = series[series["time"] >= to_utc(start)]
         if end is not None:

@@ -200,8 +200,11 @@ def alerts_raise(
         ws = open_workspace(workspace)
         result, events = raise_from_workspace(ws, names, actor=actor, now=_now(now),
                                               dispatch=dispatch)
+        merged = getattr(result, "merged", {}) or {}
         console.print(f"{len(result.new)} new alert(s), {len(result.known)} already known; "
-                      f"{len(events)} dispatched")
+                      f"{len(events)} dispatched"
+                      + (f"; {len(merged)} merged into the open alert of an overlapping "
+                         "window" if merged else ""))
 
 
 def alerts_add(

@@ -23,7 +23,11 @@ ISC3 rule). C is returned in µg/m³ for q in g/s.
   (σy = 465.11628 · x · tan(0.017453293 · (c − d ln x)), σz = a x^b, x in km,
   coefficients of ISC3 Vol. II Tables 1-1 and 1-2, rural), which reproduce
   Turner's workbook curves; σz is capped at 5000 m.
-- Horizontal meander at low wind: σy² += (x · σθ)², σθ = min(0.15 / u10, 0.3) rad,
+- Horizontal meander: σy² += (x · σθ)², σθ = min(σv / u10, 1) rad with the lateral
+  turbulence σv = 0.5 m/s (Hanna, S. R. (1983), Lateral turbulence intensity and plume
+  meandering during stable conditions, J. Clim. Appl. Meteor. 22, 1424-1430: σv stays
+  near 0.5 m/s as the wind drops, so an hour's σθ reaches 30-60° in light winds; a cap
+  of 0.3 rad gave hourly means of thousands of µg/m³ beside ground-level sources),
   plus per source-hour multiplicative perturbations of σy and σz (log-normal)
   and of the wind direction (normal, degrees), drawn by the generator.
 - Finite source and receptor sizes: a line or area sub-point of extent ℓ and a
@@ -121,6 +125,8 @@ PG_SIGMA_Z = {
           (np.inf, 34.219, 0.21716)],
 }
 SIGMA_Z_MAX = 5000.0
+#: Lateral turbulence σv [m/s] of the meander term σθ = min(σv / u10, 1 rad) (Hanna 1983).
+MEANDER_SIGMA_V = 0.5
 
 #: Wind profile exponents p (u = u10 (z/10)^p) per class A–F, ISC3 Vol. II §1.1.3 (rural).
 WIND_PROFILE_EXPONENTS = {"rural": (0.07, 0.07, 0.10, 0.15, 0.35, 0.55)}
@@ -494,7 +500,7 @@ def _evaluate(point, hour, downwind, crosswind, z_receptor, variance, points: So
     x_eff = np.maximum(downwind, 50.0)
     stability = met.stability[hour]
     u10 = met.wind_speed[hour]
-    meander = np.minimum(0.15 / np.maximum(u10, 0.5), 0.3) * x_eff
+    meander = np.minimum(MEANDER_SIGMA_V / np.maximum(u10, 0.5), 1.0) * x_eff
     sy = np.sqrt((sigma_y(x_eff, stability) * sigma_y_factor[parent, hour]) ** 2 + meander ** 2
                  + points.extent[point] ** 2 / 12.0 + variance)
     keep = np.flatnonzero(np.abs(crosswind) < 5.0 * sy)
@@ -597,7 +603,7 @@ def static_contributions(points: SourcePoints, receptors: Receptors, met: Hourly
         downwind = dx[:, None] * sin_t + dy[:, None] * cos_t
         crosswind = dx[:, None] * cos_t - dy[:, None] * sin_t
         height_pairs = height[:, hours][p]
-        meander = np.minimum(0.15 / np.maximum(met.wind_speed[hours], 0.5), 0.3)
+        meander = np.minimum(MEANDER_SIGMA_V / np.maximum(met.wind_speed[hours], 0.5), 1.0)
         ratio = (_SIGMA_Y_RATIO[met.stability[hours]][None, :]
                  * sigma_y_factor[:, hours][parent_of_pair] + meander[None, :])
         flat = np.flatnonzero(_wedge(downwind, crosswind, height_pairs,

@@ -207,8 +207,39 @@ def record_finding(workspace, *, cell_id: str, confirmed: bool, source_id: str =
                          "lon": lon, "lat": lat, "confirmed": confirmed, "problem": problem,
                          "inspector": inspector, "time": time, "note": note}])
     frame = validate_findings(row, "finding")
+    check_known_sources(workspace, frame, "finding")
     _store(workspace, frame)
     return str(frame["finding_id"].iloc[0])
+
+
+def check_known_sources(workspace, frame: pd.DataFrame, source: str) -> None:
+    """Refuse findings on a source_id that the workspace's ``sources`` table does not hold.
+
+    A finding names a registered source by its id; an id that is not registered is a typo
+    or a new source (then give lon, lat instead). Without a sources table there is nothing
+    to check against, and the ids are kept as given.
+
+    Raises
+    ------
+    InputError
+        ``unknown_source``, one problem per row, with the row number.
+    """
+    named = frame["source_id"].fillna("").astype(str).str.strip()
+    if not named.ne("").any() or not workspace.has("sources"):
+        return
+    registered = set(workspace.table("sources").select("source_id").to_pandas()["source_id"]
+                     .astype(str))
+    unknown = named.ne("") & ~named.isin(registered)
+    if not unknown.any():
+        return
+    rows = frame["_row"] if "_row" in frame.columns else pd.Series(range(1, len(frame) + 1),
+                                                                    index=frame.index)
+    problems = [Problem(source, int(rows[i]), "source_id", named[i], "unknown_source",
+                        f"source {named[i]!r} is not in the workspace's sources table "
+                        f"({len(registered)} sources); give a registered source_id, or "
+                        "leave it empty and give lon/lat for a new source")
+                for i in frame.index[unknown]]
+    raise InputError(problems, f"findings name sources that are not registered ({source})")
 
 
 def read_findings(workspace, cell_id: str | None = None) -> pd.DataFrame:
@@ -244,4 +275,5 @@ def import_findings(workspace, data, *, sheet=None) -> tuple[int, int]:
 
         frame, source = read_table(data, sheet=sheet), Path(data).name
     checked = validate_findings(frame, source)
+    check_known_sources(workspace, checked, source)
     return len(checked), _store(workspace, checked)

@@ -58,6 +58,10 @@ MIN_PER_CLASS = 3
 #: cell, and the top-k hit rate compared.
 CV_FOLDS = 5
 CV_TOP = 3
+#: Cells by which the model must beat the physical ranking in cross-validation: with a
+#: dozen training hotspots, one cell either way is within chance (a sign test of 1 win
+#: and 0 losses has p = 0.5).
+CV_MARGIN = 2
 
 
 def _top_hits(frame: pd.DataFrame, score: np.ndarray, top: int) -> int:
@@ -202,7 +206,8 @@ class RankingModel:
 
         With ``cross_validate`` (default) the model is kept only when, in ``folds``-fold
         cross-validation by cell on the labelled traces, it puts the confirmed cause in
-        the first ``top`` rows of more cells than the physical ranking does; otherwise
+        the first ``top`` rows of at least :data:`CV_MARGIN` more cells than the physical
+        ranking does; otherwise
         the physical ranking stands (:attr:`fallback`), so feedback cannot make the
         ranking worse on the hotspots it was learned from.
         """
@@ -231,7 +236,7 @@ class RankingModel:
         if cross_validate:
             model_hits, physical_hits, cells = _cross_validated_hits(
                 labelled, matrix, y, pipeline, folds=folds, top=top)
-            if cells and model_hits <= physical_hits:
+            if cells and model_hits < physical_hits + CV_MARGIN:
                 return cls(True, f"{len(y)} labelled row(s) ({positives} confirmed) on {cells} "
                                  f"cell(s): in {folds}-fold cross-validation by cell the model "
                                  f"put the cause in the top {top} of {model_hits}, the "

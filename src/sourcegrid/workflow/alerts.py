@@ -25,12 +25,18 @@ States and actions (:data:`TRANSITIONS`)::
 **Stable ids**: ``alert_id = 'A' + sha256(source_kind | cell_id | pollutant | rule |
 start)[:16]`` with start the event's start in UTC (ISO 8601), so raising the
 alerts of an overlapping window again finds the same ids and records nothing
-twice (:func:`alert_id`, :func:`register_alerts`).
+twice (:func:`alert_id`, :func:`register_alerts`). A rolling check offers a
+persisting hotspot with another start (another id): a rule's candidate whose
+[start, end) overlaps the window of an open alert of the same kind, cell,
+pollutant and rule is merged into it (one ``comment`` event with the merged
+window, which widens the alert's window) instead of becoming a second open alert;
+alerts raised by hand are never merged.
 
 **Deadlines and escalation**: from the time an alert reaches a level (dispatch,
 escalation, reopen) the people there have ``acknowledge`` hours to acknowledge
 it and ``close`` hours to close it (resolved or false alarm), by level and
-alert grade (:data:`DEADLINES`, named sets). :func:`escalate_overdue` moves each
+alert grade (:data:`DEADLINES`, named sets); :func:`overdue_at` is the one overdue
+rule (inbox, escalation and assessment). :func:`escalate_overdue` moves each
 open alert whose deadline has passed to the next level (township → county →
 city), and starts the next level's clock; at city level an overdue alert stays
 overdue (reported, not escalated further). Time is always passed in (``now``),
@@ -43,10 +49,12 @@ the alert may pass ``expected_seq``: when it is no longer the current seq the
 action is refused (:class:`~sourcegrid.workflow.errors.ConcurrentUpdateError`),
 so of two people acting on one alert at once one wins and the other is told.
 
-**Findings**: an ``inspect`` event whose evidence names a ``source_found`` is
-passed on to :func:`sourcegrid.tracing.findings.record_finding` (tracing's
-learning); while that module is missing, the finding stays in the event's
-evidence only and the result says ``finding_recorded = False``.
+**Findings**: an ``inspect`` event whose evidence names a ``source_found`` gives a
+finding for tracing's learning (``inspection_findings``, checked by
+:func:`sourcegrid.tracing.findings.validate_findings`), inserted in the same
+transaction as the event: both are recorded or neither. While that module is
+missing, the finding stays in the event's evidence only and the result says
+``finding_recorded = False``.
 
 References
 ----------

@@ -268,9 +268,17 @@ class Organisation:
 
     # -- lookups -------------------------------------------------------------
     def person(self, person_id: str) -> Person:
-        """The person with this id; an unknown id lists the valid ones."""
+        """The person with this id; an unknown id lists the valid ones (of many people:
+        the closest ids and how many there are)."""
         if person_id not in self.people:
-            raise NotFoundError("person", person_id, self.people)
+            valid = list(self.people)
+            if len(valid) > 12:
+                import difflib
+
+                close = difflib.get_close_matches(str(person_id), valid, n=5, cutoff=0.5)
+                valid = [*close, f"(of {len(self.people)} people; 'sourcegrid org list' "
+                                 "shows them)"]
+            raise NotFoundError("person", person_id, valid)
         return self.people[person_id]
 
     def unit(self, code: str) -> Unit:
