@@ -93,20 +93,9 @@ def period_hours(period) -> np.ndarray:
 def read_emissions_file(emissions: pd.DataFrame | str | Path, source: str | None = None
                         ) -> tuple[pd.DataFrame, np.ndarray, str]:
     """An emissions table (canonical Emissions format) as a frame, its row numbers, its name."""
-    if isinstance(emissions, str | Path):
-        from sourcegrid.io.tables import read_table
+    from sourcegrid.inventory.sources import read_numbered
 
-        source = source or Path(emissions).name
-        frame = read_table(emissions)
-    else:
-        frame = emissions.copy()
-    from sourcegrid.io.tables import ROW, SOURCE, with_row_numbers
-
-    source = source or "emissions"
-    # the shared header matching (case, blanks, underscores, a unit in brackets)
-    frame = with_row_numbers(frame.rename(columns=str), source, _EMISSION_ALIASES)
-    rows = frame[ROW].astype(int).to_numpy()
-    return frame.drop(columns=[ROW, SOURCE]), rows, source
+    return read_numbered(emissions, source, "emissions", _EMISSION_ALIASES)
 
 
 #: Largest emission one source may have for one pollutant and period [kg]: 10^12 kg (a

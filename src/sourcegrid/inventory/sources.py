@@ -159,20 +159,7 @@ def validate_sources(table: pd.DataFrame | str | Path, source: str | None = None
     """
     if table_name not in DEFAULT_STACK_PARAMETERS:
         raise NotFoundError("default stack parameter table", table_name, DEFAULT_STACK_PARAMETERS)
-    if isinstance(table, str | Path):
-        from sourcegrid.io.tables import read_table
-
-        source = source or Path(table).name
-        frame = read_table(table)
-    else:
-        frame = table.copy()
-    from sourcegrid.io.tables import ROW, SOURCE, with_row_numbers
-
-    source = source or "sources"
-    # the shared header matching (case, blanks, underscores, a unit in brackets)
-    frame = with_row_numbers(frame.rename(columns=str), source, SOURCE_ALIASES)
-    rows = frame[ROW].astype(int).to_numpy()
-    frame = frame.drop(columns=[ROW, SOURCE])
+    frame, rows, source = read_numbered(table, source, "sources", SOURCE_ALIASES)
     problems: list[Problem] = []
     if "source_id" not in frame:
         raise InputError([Problem(source, None, "source_id", "", "missing_column",
@@ -332,3 +319,23 @@ def apply_stack_defaults(sources: pd.DataFrame, table_name: str = "sourcegrid_20
     frame["defaults_used"] = np.where((old != "") & (new != ""), old + "; " + new,
                                       np.where(new != "", new, old))
     return frame
+
+
+def read_numbered(table, source: str | None, default_name: str, aliases) -> tuple:
+    """A table (file path or DataFrame) with canonical headers, its spreadsheet row numbers
+    and its name, for the readers of this package.
+
+    Headers are matched the shared way (:func:`sourcegrid.io.tables.with_row_numbers`:
+    case, blanks, underscores, a unit in brackets, Chinese names).
+    """
+    from sourcegrid.io.tables import ROW, SOURCE, read_table, with_row_numbers
+
+    if isinstance(table, str | Path):
+        source = source or Path(table).name
+        frame = read_table(table)
+    else:
+        frame = table.copy()
+    source = source or default_name
+    frame = with_row_numbers(frame.rename(columns=str), source, aliases)
+    rows = frame[ROW].astype(int).to_numpy()
+    return frame.drop(columns=[ROW, SOURCE]), rows, source
