@@ -77,11 +77,13 @@ __all__ = [
 RUN = "demo"
 #: Table with one row per pipeline step (name, status, seconds, detail).
 STEPS_TABLE = "pipeline_steps"
+MACRO_TABLE = "macro_checks"
 
 #: (name, title) of every step, in order.
 PIPELINE_STEPS: tuple[tuple[str, str], ...] = (
     ("library", "store the sample coefficient library"),
     ("accounting", "account generation, removal and emission (二污普 coefficient method)"),
+    ("macro", "macro check of the totals against the 2017 census totals scaled by area"),
     ("grid", "create the grid and its cells"),
     ("inventory", "build the source inventory and allocate it to cells"),
     ("ingest", "ingest readings, wind and meteorology"),
@@ -271,6 +273,24 @@ def _accounting(ws, city, state) -> str:
     out.emissions = result.emissions
     return (f"{result.accounted_rows:,} of {result.activity_rows:,} activity rows accounted, "
             f"{result.emission_rows:,} emission rows, {result.rejected_rows} with problems")
+
+
+def _macro(ws, city, state) -> str:
+    """宏观校核: the city's accounted totals against the 2017 national census totals scaled
+    by the region's area (plausible within 0.05–5×, the default band of
+    :func:`sourcegrid.accounting.macro.reference_check`); stored as ``macro_checks``."""
+    from sourcegrid.accounting.macro import reference_check
+
+    emissions = state["result"].emissions
+    frame = emissions.to_pandas() if hasattr(emissions, "to_pandas") else emissions
+    area_km2 = len(city.cells) * city.spec.cell_size ** 2 / 1e6
+    checks = reference_check(frame, area_km2=area_km2)
+    ws.write(MACRO_TABLE, checks)
+    outside = checks[checks["status"] != "within"]
+    verdict = ("all within" if outside.empty else "outside: " + ", ".join(
+        f"{row.pollutant} {row.ratio:.2g}× ({row.status})" for row in outside.itertuples()))
+    return (f"{len(checks) - len(outside)} of {len(checks)} pollutants plausible for "
+            f"{area_km2:,.0f} km² (0.05–5× the scaled 2017 census totals); {verdict}")
 
 
 def _inventory(ws, city, state) -> str:
@@ -566,7 +586,8 @@ def _workflow(ws, city, state) -> str:
 
 
 _STEP_FUNCTIONS = {
-    "library": _library, "accounting": _accounting, "grid": _grid, "inventory": _inventory,
+    "library": _library, "accounting": _accounting, "macro": _macro, "grid": _grid,
+    "inventory": _inventory,
     "ingest": _ingest, "qc": _qc, "calibrate": _calibrate, "fuse": _fuse,
     "hotspots": _hotspots, "classify": _classify, "trace": _trace, "aqi": _aqi,
     "good_days": _good_days, "workflow": _workflow,

@@ -32,8 +32,9 @@ def test_demo_runs_the_chain_and_ends_with_the_report_path(tmp_path, monkeypatch
     assert lines[-1] == f"report: {tmp_path / 'out' / 'index.html'}"
     assert (tmp_path / "out" / "index.html").is_file()
     # one line per step, in order
-    for index, name in enumerate(("library", "accounting", "grid", "inventory"), start=1):
-        assert f"[ {index}/14] {name}" in result.output
+    for index, name in enumerate(("library", "accounting", "macro", "grid", "inventory"),
+                                 start=1):
+        assert f"[ {index}/15] {name}" in result.output
     assert "火力发电 thermal power" in result.output
     assert "rows with problems" in result.output
     assert "Good days 优良天数" in result.output

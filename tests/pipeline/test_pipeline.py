@@ -172,3 +172,22 @@ def test_optional_module_is_none_only_when_the_module_itself_is_missing(tmp_path
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ModuleNotFoundError, match="not_installed_anywhere"):
         optional_module("broken_part")
+
+
+def test_macro_check_of_the_city_totals(run):
+    """宏观校核 in the pipeline: one row per census pollutant, the ratio recomputed by hand
+    from the stored emissions and the area of the grid (DESIGN.md's 2017 bulletin totals,
+    national land area 9.6·10^6 km²)."""
+    checks = run.workspace.read("macro_checks").set_index("pollutant")
+    assert set(checks.index) >= {"COD", "NH3-N", "TN", "TP", "SO2", "NOx"}
+    assert set(checks["status"]) <= {"within", "above", "below"}
+    emissions = run.workspace.read("emissions")
+    so2_t = emissions.loc[emissions["pollutant"] == "SO2", "emission"].sum() / 1000
+    assert checks.loc["SO2", "accounted_t"] == pytest.approx(so2_t)
+    # SO2 2017 national total 696.32·10^4 t, scaled by the grid's share of the land area
+    reference = checks.loc["SO2", "reference_t"]
+    assert checks.loc["SO2", "ratio"] == pytest.approx(so2_t / reference)
+    share = reference / 696.32e4
+    assert 0 < share < 1e-2
+    steps = run.result.steps.set_index("name")
+    assert "pollutants plausible" in steps.loc["macro", "detail"]
