@@ -1,4 +1,4 @@
-"""Shared fixtures: engines for the conformance suite."""
+"""Shared fixtures: engines for the conformance suite, a wide CLI console."""
 
 from __future__ import annotations
 
@@ -34,3 +34,13 @@ def duckdb_backend():
     import ibis
 
     return ibis.duckdb.connect()
+
+
+@pytest.fixture
+def wide_console(monkeypatch):
+    """Wide tables so that asserted texts are not cut by the 80-column default (use with
+    ``pytestmark = pytest.mark.usefixtures("wide_console")``)."""
+    from sourcegrid.cli import common
+
+    monkeypatch.setattr(common.console, "width", 300)
+    monkeypatch.setattr(common.err_console, "width", 300)

@@ -18,7 +18,6 @@ from sourcegrid.accounting.census2007 import (
     route_account,
 )
 from sourcegrid.accounting.engine import account
-from sourcegrid.cli import common
 from sourcegrid.cli.main import app
 from sourcegrid.coefficients.stats import accounting_steps, library_stats
 from sourcegrid.errors import InputError, NotFoundError
@@ -32,10 +31,8 @@ EMISSION = ["17*S", "0.85*S", "7.5", "1.5", "4.5", "17*S", "1.7*S", "9.19", "9.1
             "0.09"]
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    monkeypatch.setattr(common.console, "width", 300)
-    monkeypatch.setattr(common.err_console, "width", 300)
+#: wide tables, so that asserted texts are not cut (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 def library_2007():

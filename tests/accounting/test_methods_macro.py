@@ -19,17 +19,14 @@ from sourcegrid.accounting.macro import (
     production_check,
     reference_check,
 )
-from sourcegrid.cli import common
 from sourcegrid.cli.main import app
 from sourcegrid.errors import InputError, NotFoundError, OptionError
 
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    monkeypatch.setattr(common.console, "width", 300)
-    monkeypatch.setattr(common.err_console, "width", 300)
+#: wide tables, so that asserted texts are not cut (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 def emissions():

@@ -16,7 +16,6 @@ from sourcegrid.accounting.engine import EMISSION_COLUMNS, account
 from sourcegrid.accounting.material_balance import account_balance, solvent_balance, sulfur_balance
 from sourcegrid.accounting.methods import combine_methods, parse_priority
 from sourcegrid.accounting.monitoring import account_monitoring, hourly_emission
-from sourcegrid.cli import common
 from sourcegrid.cli.main import app
 from sourcegrid.errors import InputError, NotFoundError, OptionError
 
@@ -25,10 +24,8 @@ from .cases import GOOD_ACTIVITY, GOOD_TREATMENT, LIBRARY
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    monkeypatch.setattr(common.console, "width", 300)
-    monkeypatch.setattr(common.err_console, "width", 300)
+#: wide tables, so that asserted texts are not cut (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 def cems(eid="E1", outlet="DA001", pollutant="SO2", hours=10, conc=100.0, flow=10000.0,

@@ -21,17 +21,14 @@ from sourcegrid.accounting.uncertainty import (
     propagate,
     row_uncertainties,
 )
-from sourcegrid.cli import common
 from sourcegrid.cli.main import app
 from sourcegrid.errors import InputError, NotFoundError, OptionError
 
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    monkeypatch.setattr(common.console, "width", 300)
-    monkeypatch.setattr(common.err_console, "width", 300)
+#: wide tables, so that asserted texts are not cut (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 def rows(coefficient_rows, generation, eta=0.0, k=np.nan, u_c=0.0, u_a=0.0, u_eta=0.0,

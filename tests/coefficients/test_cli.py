@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from sourcegrid.cli import common
 from sourcegrid.cli.main import app
 from sourcegrid.sample.library import sample_library_path
 
@@ -15,11 +14,8 @@ from .helpers import row, write_library
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    """Wide tables so that asserted texts are not cut by the 80-column default."""
-    monkeypatch.setattr(common.console, "width", 300)
-    monkeypatch.setattr(common.err_console, "width", 300)
+#: wide tables, so that asserted texts are not cut (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 def run(*args: str):

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from sourcegrid.cli import common
 from sourcegrid.cli.main import app
 from sourcegrid.coefficients import sample_library
 from sourcegrid.coefficients.derivation import (
@@ -30,10 +29,8 @@ KEYS = dict(industry_code="3311", section="焊接", product="", raw_material="�
             process="手工电弧焊", scale="", pollutant="PM")
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    monkeypatch.setattr(common.console, "width", 300)
-    monkeypatch.setattr(common.err_console, "width", 300)
+#: wide tables, so that asserted texts are not cut (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 def measurements(values, prefix="S"):

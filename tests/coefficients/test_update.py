@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from sourcegrid.cli import common
 from sourcegrid.cli.main import app
 from sourcegrid.coefficients import sample_library
 from sourcegrid.coefficients.update import (
@@ -29,10 +28,8 @@ from sourcegrid.store import Workspace
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch):
-    monkeypatch.setattr(common.console, "width", 300)
-    monkeypatch.setattr(common.err_console, "width", 300)
+#: wide tables, so that asserted texts are not cut (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 def pair(n=12, ratio=0.8, row=103, spread=None):

@@ -29,6 +29,12 @@ class ShowBy(StrEnum):
     pollutant = "pollutant"
 
 
+
+#: --replace of import and build: one inventory per source × pollutant × period.
+ReplaceOption = Annotated[bool, typer.Option(
+    "--replace", help="Replace rows of other inventories covering the same source × "
+    "pollutant × period (default: refuse, so that no mass is counted twice).")]
+
 def _print_result(result) -> None:
     totals = result.inventory.groupby(["pollutant"], as_index=False).agg(
         sources=("source_id", "nunique"), emission_t=("emission", "sum"))
@@ -60,9 +66,7 @@ def import_(
     origin: Annotated[str | None, typer.Option(
         "--origin", help="Name of this inventory in the workspace (default the file name).",
         show_default=False)] = None,
-    replace: Annotated[bool, typer.Option(
-        "--replace", help="Replace rows of other inventories covering the same source × "
-        "pollutant × period (default: refuse, so that no mass is counted twice).")] = False,
+    replace: ReplaceOption = False,
 ) -> None:
     """Load an inventory made elsewhere (emissions + sources), checked in full first."""
     from sourcegrid.inventory import import_inventory
@@ -85,9 +89,7 @@ def build(
     activity: Annotated[Path | None, typer.Option(
         "--activity", help="The activity table of the run (for its lon/lat).",
         show_default=False)] = None,
-    replace: Annotated[bool, typer.Option(
-        "--replace", help="Replace rows of other inventories covering the same source × "
-        "pollutant × period (default: refuse, so that no mass is counted twice).")] = False,
+    replace: ReplaceOption = False,
 ) -> None:
     """Build the inventory from an accounting run and allocate it to the grid's cells."""
     from sourcegrid.inventory import build_inventory

@@ -175,12 +175,11 @@ def to_png_bytes(figure, dpi: int = 110) -> bytes:
 
 
 def save_png(figure, path: str | Path, dpi: int = 110) -> Path:
-    """Write the figure as PNG atomically (temporary file, then rename); returns the path."""
-    import os
+    """Write the figure as PNG atomically (:func:`sourcegrid.io.tables.atomic_path`);
+    returns the path."""
+    from sourcegrid.io.tables import atomic_path
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(to_png_bytes(figure, dpi))
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(to_png_bytes(figure, dpi))
     return path

@@ -15,7 +15,6 @@ PNG beside the target and renamed into place.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +33,12 @@ def _pyplot():
 
 
 def _save(figure, path: Path) -> Path:
+    """Save the figure atomically (:func:`sourcegrid.io.tables.atomic_path`)."""
+    from sourcegrid.io.tables import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=110)
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=110, format="png")
     return path
 
 
