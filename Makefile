@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 WORKSPACE ?= sourcegrid-workspace
 
-.PHONY: demo test install install-dev java browser lint bench clean
+.PHONY: demo test install install-dev java browser postgres lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +34,24 @@ browser:
 	  echo "chromium missing: installing Debian's chromium"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; }
 
+# The PostgreSQL tests run on a throw-away server of Debian's PostgreSQL; install it when missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null 2>&1 || { \
+	  echo "PostgreSQL missing: installing Debian's postgresql"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+
 demo: install
 	$(BIN)/sourcegrid demo --workspace $(WORKSPACE)
 
-test: install-dev java browser
-	$(BIN)/python -m pytest -q
+# pytest runs against a PostgreSQL server started for it (scripts/pg-test-server) and
+# stopped on any exit, pytest failing included; SOURCEGRID_REQUIRE_PG=1 makes a missing
+# server fail the PostgreSQL tests instead of skipping them.
+test: install-dev java browser postgres
+	@pgdir=$$(mktemp -d "$${TMPDIR:-/tmp}/sourcegrid-pg.XXXXXX"); \
+	trap 'scripts/pg-test-server stop "$$pgdir"' EXIT INT TERM; \
+	dsn=$$(scripts/pg-test-server start "$$pgdir") || exit 1; \
+	echo "PostgreSQL test server: $$dsn"; \
+	SOURCEGRID_TEST_PG_DSN="$$dsn" SOURCEGRID_REQUIRE_PG=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks

@@ -18,19 +18,24 @@ never sees it):
 - the same for three baselines, in the same run, on the same candidates (registered
   sources within the radius): nearest source; largest emission; emission / distance
   weighted by the share of hours the cell is downwind of the source (±15°);
-- learning: hotspots are split into training (even positions across seeds) and
-  evaluation (odd) halves; inspectors' findings are simulated on the training traces
-  (the first 5 rows of each are inspected, confirmed when it is the true main source,
-  or an unregistered row within 3 km of it; when none is, walking the cell they find the
-  real cause and record it); the logistic model fitted on them re-ranks
-  the evaluation traces; top-3 before and after on the evaluation half.
+- tuning and evaluation: the settings of the tracer were chosen on the tuning seeds
+  (``--seeds``, default 7 8 9); the scores are printed for them and for the disjoint
+  evaluation seeds (``--eval-seeds``, default 10-14), and the final ``top-1``,
+  ``unregistered`` and ``top-3`` lines are the evaluation seeds';
+- learning: inspectors' findings are simulated on the training traces (the tuning
+  seeds' hotspots; without evaluation seeds the even positions): the first 5 rows of
+  each are inspected, confirmed when it is the true main source, or an unregistered
+  row within 3 km of it; when none is, walking the cell they find the real cause and
+  record it. The logistic model fitted on them re-ranks the evaluation traces (the
+  evaluation seeds'; else the odd positions); top-3 before and after on those.
 
 The truth generator uses another transport on purpose (its own sigmas, stability
 and mixing height, wind perturbations, hourly emission profiles and days off), so the
 scores measure skill, not self-consistency.
 
-    .venv/bin/python benchmarks/tracing.py                  # 3 seeds, a few minutes
-    .venv/bin/python benchmarks/tracing.py --seeds 7 8 9 10 11 --hotspots 15
+    .venv/bin/python benchmarks/tracing.py            # tune 7 8 9, evaluate 10-14: ~10 min
+    .venv/bin/python benchmarks/tracing.py --seeds 7 8 9 --eval-seeds   # tuning seeds only
+    .venv/bin/python benchmarks/tracing.py --keep /tmp/cities --diagnose  # per hotspot
 """
 
 from __future__ import annotations
@@ -106,6 +111,29 @@ def baselines(result) -> dict[str, pd.DataFrame]:
     }
 
 
+def diagnosis(city, result, main: pd.Series) -> str:
+    """One hotspot: the true main source (kind, behaviour, distance) and the tracer's view."""
+    sources = city.truth.sources.set_index("source_id")
+    truth_row = sources.loc[main["source_id"]]
+    table = result.table
+    lon, lat = float(truth_row["lon"]), float(truth_row["lat"])
+    cell_lon, cell_lat = result.summary.get("cell_lonlat", (np.nan, np.nan))
+    distance = float(distance_m(cell_lon, cell_lat, lon, lat)) if np.isfinite(cell_lon) else np.nan
+    position = table.index[table["source_id"] == main["source_id"]]
+    where = (f"rank {int(table.loc[position[0], 'rank'])}, tracer share "
+             f"{table.loc[position[0], 'share']:.2f}, predicted "
+             f"{table.loc[position[0], 'predicted']:.2f}, fitted "
+             f"{table.loc[position[0], 'fitted']:.2f}" if len(position) else "not a candidate")
+    head = ", ".join(f"{r.source_id}({r.kind[0]},{r.share:.2f},{r.distance_m / 1000:.1f}km)"
+                     for r in table.head(5).itertuples())
+    return (f"  {result.cell_id}: main {main['source_id']} [{truth_row.get('kind', '?')}/"
+            f"{main['behaviour']}] {distance / 1000:.1f} km, true share {main['share']:.2f} "
+            f"of {main['excess']:.1f} µg/m³ (2nd {main['second_source']} "
+            f"{main['second_share']:.2f}); observed excess "
+            f"{result.summary.get('mean_excess', np.nan):.1f}; tracer: {where}\n"
+            f"      top 5: {head}")
+
+
 def simulated_findings(result, truth: pd.Series, city) -> pd.DataFrame:
     """Inspectors visit the first rows of a trace and say which one was the cause."""
     rows = []
@@ -134,27 +162,14 @@ def simulated_findings(result, truth: pd.Series, city) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8, 9])
-    parser.add_argument("--hotspots", type=int, default=10, help="hotspot cells per seed")
-    parser.add_argument("--days", type=int, default=28)
-    parser.add_argument("--radius-km", type=float, default=10.0)
-    parser.add_argument("--neighbours", type=int, default=0)
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="keep the cities and workspaces here (and reuse them next time)")
-    args = parser.parse_args()
-
+def score_seeds(seeds, args, label: str) -> dict:
+    """Build (or reuse) each seed's city and workspace, trace its hotspots, score them."""
     from sourcegrid.grid.hotspots import rank_cells
     from sourcegrid.sample.city import generate_city, main_sources
     from sourcegrid.tracing.attribution import trace_cell
-    from sourcegrid.tracing.learning import RankingModel
 
-    records = []
-    traces = []
-    artefacts = []
-    trace_seconds = []
-    for seed in args.seeds:
+    records, traces, artefacts, trace_seconds = [], [], [], []
+    for seed in seeds:
         started = time.perf_counter()
         folder = (args.keep / f"seed{seed}" if args.keep else
                   Path(tempfile.mkdtemp(prefix=f"tracing-bench-{seed}-")))
@@ -200,35 +215,52 @@ def main() -> None:
                 record[f"{name}_top3"] = hit(ranking, main, city, 3)
             records.append(record)
             traces.append((record, result, main, city))
-        print(f"seed {seed}: city, pipeline and hotspots in {built:.0f} s; "
+            if args.diagnose:
+                print(diagnosis(city, result, main))
+        print(f"{label} seed {seed}: city, pipeline and hotspots in {built:.0f} s; "
               f"{sum(r['seed'] == seed for r in records)} hotspot(s) traced")
+    return {"scores": pd.DataFrame(records), "traces": traces, "artefacts": artefacts,
+            "trace_seconds": trace_seconds, "seeds": list(seeds), "label": label}
 
-    scores = pd.DataFrame(records)
-    if artefacts:
-        print(f"{len(artefacts)} hotspot cell(s) not scored: true excess below "
+
+NAMES = ["tracer", "nearest source", "largest emission", "emission/distance × upwind"]
+
+
+def print_scores(run: dict) -> pd.DataFrame:
+    """The score table of one set of seeds (tracer and baselines), with its misses."""
+    scores = run["scores"]
+    if run["artefacts"]:
+        print(f"{len(run['artefacts'])} hotspot cell(s) not scored: true excess below "
               f"{MIN_TRUE_EXCESS:g} µg/m³ (made by sensor error): " + ", ".join(
-                  f"seed {s} {c} ({e:.2f})" for s, c, e in artefacts))
+                  f"seed {s} {c} ({e:.2f})" for s, c, e in run["artefacts"]))
     unregistered = scores["main_kind"] == "unregistered"
-    print(f"\n{len(scores)} hotspot cells over seeds {args.seeds} "
+    print(f"\n{run['label']}: {len(scores)} hotspot cells over seeds {run['seeds']} "
           f"({int(unregistered.sum())} with an unregistered main source); "
-          f"trace {np.mean(trace_seconds):.2f} s on average")
+          f"trace {np.mean(run['trace_seconds']):.2f} s on average")
     print(f"hotspot cells: true source excess median {scores['true_excess'].median():.1f} "
           f"µg/m³ (cell mean over the window), observed excess over the background median "
           f"{scores['observed_excess'].median():.1f} µg/m³ (the rest is instrument error and "
           "the monitors' nearness to the sources)")
-    names = ["tracer", "nearest source", "largest emission", "emission/distance × upwind"]
     rows = []
-    for name in names:
+    for name in NAMES:
         rows.append({"method": name, "top-1": scores[f"{name}_top1"].mean(),
                      "top-3": scores[f"{name}_top3"].mean(),
                      "unregistered": (scores.loc[unregistered, f"{name}_top3"].mean()
                                       if unregistered.any() else float("nan"))})
     table = pd.DataFrame(rows)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    misses = scores.loc[~scores["tracer_top3"], ["seed", "cell_id", "main", "main_kind",
+                                                 "main_share", "first"]]
+    if len(misses):
+        print("missed (main source not in the top 3):")
+        print(misses.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    return table
 
-    # learning from simulated inspections: train and evaluation hotspots kept apart
-    train = [t for t in traces if t[0]["split"] == "train"]
-    evaluation = [t for t in traces if t[0]["split"] == "eval"]
+
+def learning(train: list, evaluation: list, what: str) -> None:
+    """Fit the findings model on simulated inspections of ``train``, score ``evaluation``."""
+    from sourcegrid.tracing.learning import RankingModel
+
     results = pd.concat([r.stored() for _, r, _, _ in train], ignore_index=True)
     findings = pd.concat([simulated_findings(r, m, c) for _, r, m, c in train],
                          ignore_index=True)
@@ -236,21 +268,51 @@ def main() -> None:
     before = np.mean([hit(r.table, m, c, 3) for _, r, m, c in evaluation])
     after = np.mean([hit(model.rerank(r.table), m, c, 3) for _, r, m, c in evaluation])
     print(f"\nlearning: {len(findings)} simulated findings on {len(train)} training hotspots "
-          f"({model.reason}); evaluation on {len(evaluation)} other hotspots: top-3 "
+          f"({model.reason}); evaluation on {len(evaluation)} other hotspots ({what}): top-3 "
           f"{before:.2f} before, {after:.2f} after feedback")
     if not model.fallback:
         print("coefficients: " + ", ".join(f"{k} {v:+.2f}" for k, v in model.coefficients.items()))
-    misses = scores.loc[~scores["tracer_top3"], ["seed", "cell_id", "main", "main_kind",
-                                                 "main_share", "first"]]
-    if len(misses):
-        print("\nmissed (main source not in the top 3):")
-        print(misses.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8, 9],
+                        help="tuning seeds (the settings were chosen on these)")
+    parser.add_argument("--eval-seeds", type=int, nargs="*", default=[10, 11, 12, 13, 14],
+                        help="evaluation seeds, disjoint from the tuning ones (none: skip)")
+    parser.add_argument("--hotspots", type=int, default=10, help="hotspot cells per seed")
+    parser.add_argument("--days", type=int, default=28)
+    parser.add_argument("--radius-km", type=float, default=10.0)
+    parser.add_argument("--neighbours", type=int, default=1,
+                        help="rings of cells fitted jointly with each hotspot cell")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep the cities and workspaces here (and reuse them next time)")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="print, per hotspot, the true main source and the tracer's ranking")
+    args = parser.parse_args()
+    overlap = sorted(set(args.seeds) & set(args.eval_seeds))
+    if overlap:
+        parser.error(f"tuning and evaluation seeds must be disjoint (both: {overlap})")
+
+    tuning = score_seeds(args.seeds, args, "tuning")
+    evaluation = score_seeds(args.eval_seeds, args, "evaluation") if args.eval_seeds else None
+    tuning_table = print_scores(tuning)
+    final = print_scores(evaluation) if evaluation else tuning_table
+    if evaluation:
+        # the model learns from the tuning seeds' inspections, is scored on the others
+        learning(tuning["traces"], evaluation["traces"], "the evaluation seeds")
+    else:
+        traces = tuning["traces"]
+        learning([t for t in traces if t[0]["split"] == "train"],
+                 [t for t in traces if t[0]["split"] == "eval"], "odd positions")
     usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak memory (max RSS): {usage:.0f} MiB")
-    tracer = table.iloc[0]
-    print(f"top-1: {tracer['top-1']:.2f}")
-    print(f"unregistered: {tracer['unregistered']:.2f}")
-    print(f"top-3: {tracer['top-3']:.2f}")
+    row = final.iloc[0]
+    which = "evaluation seeds" if evaluation else "tuning seeds"
+    print(f"scores below on the {which}")
+    print(f"top-1: {row['top-1']:.2f}")
+    print(f"unregistered: {row['unregistered']:.2f}")
+    print(f"top-3: {row['top-3']:.2f}")
 
 
 if __name__ == "__main__":

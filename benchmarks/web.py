@@ -1,6 +1,6 @@
 """Benchmark: the web app under concurrent users, and whether any write is lost.
 
-Builds the web app's synthetic workspace (:mod:`sourcegrid.web.sample`) in a
+Builds the web app's synthetic workspace (:mod:`sourcegrid.sample.web_workspace`) in a
 temporary folder, starts ``uvicorn`` in a separate process on 127.0.0.1 only,
 and drives ``--clients`` concurrent clients (httpx, asyncio) for ``--seconds``
 each phase. Each client, acting as one person of township A by API token,
@@ -60,8 +60,8 @@ def prepare(folder: Path, alerts: int) -> dict:
     """The sample workspace with tokens for the actors and ``alerts`` dispatched alerts."""
     import pandas as pd
 
+    from sourcegrid.sample.web_workspace import build_sample_workspace
     from sourcegrid.web.auth import Credentials
-    from sourcegrid.web.sample import build_sample_workspace
     from sourcegrid.web.store import WebStore
     from sourcegrid.workflow.alerts import dispatch_alerts, register_alerts
     from sourcegrid.workflow.intake import manual_alert

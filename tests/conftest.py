@@ -1,10 +1,20 @@
-"""Shared fixtures: engines for the conformance suite, a wide CLI console."""
+"""Shared fixtures: engines for the conformance suite, a wide CLI console.
+
+PostgreSQL: the tests marked ``pg`` use the server named by ``$SOURCEGRID_TEST_PG_DSN``
+(``make test`` starts a throw-away one with scripts/pg-test-server and sets it). Without
+it they are skipped, unless ``$SOURCEGRID_REQUIRE_PG=1`` (set by ``make test``): then
+they fail. Each test gets a schema of its own, dropped afterwards.
+"""
 
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
+
+PG_DSN_VAR = "SOURCEGRID_TEST_PG_DSN"
+PG_REQUIRE_VAR = "SOURCEGRID_REQUIRE_PG"
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +37,65 @@ def spark_backend():
     session.sparkContext.setLogLevel("ERROR")
     yield ibis.pyspark.connect(session)
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The DSN of the PostgreSQL test server (skip, or fail under ``make test``, without)."""
+    dsn = os.environ.get(PG_DSN_VAR, "").strip()
+    required = os.environ.get(PG_REQUIRE_VAR, "").strip() == "1"
+    if not dsn:
+        reason = (f"no PostgreSQL test server: ${PG_DSN_VAR} is not set (make test starts one; "
+                  "or run scripts/pg-test-server start DIR and export the DSN it prints)")
+        if required:
+            pytest.fail(f"{PG_REQUIRE_VAR}=1 but {reason}")
+        pytest.skip(reason)
+    import psycopg
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=10) as con:
+            con.execute("SELECT 1")
+    except psycopg.Error as error:
+        if required:
+            pytest.fail(f"the PostgreSQL test server {dsn} does not answer: {error}")
+        pytest.skip(f"the PostgreSQL test server {dsn} does not answer: {error}")
+    return dsn
+
+
+@pytest.fixture
+def postgres_schema(postgres_server):
+    """A fresh, empty schema on the test server, dropped after the test: (dsn, schema)."""
+    import psycopg
+
+    schema = f"sg_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as con:
+        con.execute(f'CREATE SCHEMA "{schema}"')
+    yield postgres_server, schema
+    with psycopg.connect(postgres_server, autocommit=True) as con:
+        con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def postgres_dsn(postgres_schema) -> str:
+    """A DSN whose search_path is a fresh schema (for CLI and multi-process tests)."""
+    import psycopg.conninfo
+
+    dsn, schema = postgres_schema
+    return psycopg.conninfo.make_conninfo(dsn, options=f"-csearch_path={schema}")
+
+
+@pytest.fixture
+def postgres_backend(postgres_schema):
+    """An Ibis PostgreSQL backend on a fresh schema of the test server."""
+    from pathlib import Path
+
+    from sourcegrid.store import engines
+
+    dsn, schema = postgres_schema
+    con = engines.connect(engines.EngineConfig(engine="postgres", dsn=dsn, schema=schema),
+                          Path("."))
+    yield con
+    con.con.close()
 
 
 @pytest.fixture

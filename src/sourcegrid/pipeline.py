@@ -29,15 +29,16 @@ aqi           hourly and daily AQI of each reference station and of the city (qu
               → aqi_hourly, aqi_daily
 good_days     good days and their ratio per station and for the city (quality.gooddays)
               → good_days
-workflow      the demo organisation, people and alerts, when sourcegrid.workflow.demo is
-              installed → the workflow's own tables
+workflow      the demo organisation, people and alerts (workflow.demo)
+              → the workflow's own tables
 ============  ===========================================================================
 
 This module computes nothing itself: every number comes from the layers named above;
 it chooses their parameters (the named defaults of each layer, listed in
 :data:`PIPELINE_DEFAULTS`), passes tables between them and records what each step did
-(table ``pipeline_steps``). A step whose module is not installed is reported as
-skipped with the reason, never silently left out.
+(table ``pipeline_steps``). A step without the data it needs (no reference readings,
+no inventory to trace against) is reported as skipped with the reason, never
+silently left out.
 
 Limits: one city, one period (the city's readings, whole hours, Beijing days); one
 pollutant for hotspots and tracing (PM2.5). The city AQI is the mean of the reference
@@ -51,7 +52,6 @@ HJ 633-2026 (AQI); MEE 千里眼计划 hotspot grid (DESIGN.md, Hotspot grid fac
 
 from __future__ import annotations
 
-import importlib
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -70,7 +70,6 @@ __all__ = [
     "StepReport",
     "PipelineResult",
     "run_city_pipeline",
-    "optional_module",
 ]
 
 #: Name of the accounting run and inventory origin the pipeline writes.
@@ -195,7 +194,7 @@ class PipelineResult:
     workflow : object
         What setup_demo_workflow returned (None when not run).
     missing : list of str
-        Steps skipped because their module is not installed (with the module name).
+        Steps skipped, each with the reason.
     """
 
     workspace_path: Path
@@ -225,17 +224,7 @@ class PipelineResult:
 
 
 class _Skipped(Exception):
-    """Raised inside a step to mark it skipped (a module is missing)."""
-
-
-def optional_module(name: str):
-    """The module ``name``, or None when it (or a module it needs) is not installed."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name and (name == error.name or name.startswith(error.name + ".")):
-            return None
-        raise
+    """Raised inside a step to mark it skipped (the data it needs is not there)."""
 
 
 def _period(readings: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -294,12 +283,8 @@ def _macro(ws, city, state) -> str:
 
 
 def _inventory(ws, city, state) -> str:
-    inventory = optional_module("sourcegrid.inventory")
-    if inventory is None:
-        raise _Skipped("sourcegrid.inventory is not installed")
-    for name in ("build_inventory", "import_inventory"):
-        if not hasattr(inventory, name):
-            raise _Skipped(f"sourcegrid.inventory has no {name}")
+    from sourcegrid import inventory
+
     inventory.build_inventory(ws, run=RUN, sources=city.sources)
     other = getattr(city, "other_emissions", None)
     if other is not None and len(other):
@@ -464,9 +449,8 @@ def _trace_series(traced, top: int = 3) -> pd.DataFrame:
 
 
 def _trace(ws, city, state) -> str:
-    attribution = optional_module("sourcegrid.tracing.attribution")
-    if attribution is None:
-        raise _Skipped("sourcegrid.tracing.attribution is not installed")
+    from sourcegrid.tracing import attribution
+
     if not state.get("inventory_built"):
         raise _Skipped("tracing needs the inventory step (sourcegrid.inventory)")
     p = state["defaults"]
@@ -569,15 +553,9 @@ def _good_days(ws, city, state) -> str:
 
 
 def _workflow(ws, city, state) -> str:
-    demo = optional_module("sourcegrid.workflow.demo")
-    setup = getattr(demo, "setup_demo_workflow", None) if demo is not None else None
-    if setup is None:
-        raise _Skipped("sourcegrid.workflow.demo.setup_demo_workflow is not installed")
-    try:
-        summary = setup(ws)
-    except NotImplementedError as error:
-        raise _Skipped("sourcegrid.workflow.demo.setup_demo_workflow is not implemented yet"
-                       ) from error
+    from sourcegrid.workflow.demo import setup_demo_workflow
+
+    summary = setup_demo_workflow(ws)
     state["result"].workflow = summary
     if isinstance(summary, dict):
         return ", ".join(f"{key} {value}" for key, value in summary.items()

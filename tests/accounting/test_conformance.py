@@ -44,3 +44,23 @@ def test_duckdb_and_pyspark_agree(case, duckdb_backend, spark_backend):
             index=False)}
         for key, expected in EXPECTED.items():
             assert got[key] == pytest.approx(expected, rel=1e-12), key
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("case", ["good", "bad"])
+def test_duckdb_and_postgres_agree(case, duckdb_backend, postgres_backend):
+    activity, treatment = ((GOOD_ACTIVITY, GOOD_TREATMENT) if case == "good"
+                           else (BAD_ACTIVITY, BAD_TREATMENT))
+    duck, duck_rejects = _run(duckdb_backend, activity, treatment)
+    pg, pg_rejects = _run(postgres_backend, activity, treatment)
+    pd.testing.assert_frame_equal(duck[KEYS].astype(str), pg[KEYS].astype(str))
+    pd.testing.assert_frame_equal(duck[NUMERIC], pg[NUMERIC], rtol=1e-12, check_dtype=False)
+    pd.testing.assert_frame_equal(
+        duck_rejects[["row", "reason", "column", "value"]].astype(str),
+        pg_rejects[["row", "reason", "column", "value"]].astype(str))
+    if case == "good":  # and both equal the hand-worked numbers
+        got = {(e, p): (g, r, x) for e, p, g, r, x in pg[
+            ["enterprise_id", "pollutant", "generation", "removal", "emission"]].itertuples(
+            index=False)}
+        for key, expected in EXPECTED.items():
+            assert got[key] == pytest.approx(expected, rel=1e-12), key

@@ -29,3 +29,14 @@ def test_store_round_trip_on_spark(spark_backend):
     finally:
         workspace.drop(ROWS_TABLE)
         workspace.drop(LIBRARIES_TABLE)
+
+
+@pytest.mark.pg
+def test_store_round_trip_on_postgres(postgres_backend):
+    workspace = Workspace.from_backend(postgres_backend)
+    library = sample_library()
+    store_library(workspace, library, replace=True)
+    assert "sample" in list_libraries(workspace)["name"].tolist()
+    back = stored_library(workspace, "sample")
+    pd.testing.assert_frame_equal(back.rows, library.rows)
+    assert (compare_libraries(library, back)["status"] == "unchanged").all()

@@ -269,3 +269,17 @@ def test_same_cell_hours_on_pyspark(spark_backend):
     on_spark = fuse_cell_hours(GRID, readings, calibrations=calibrations, max_distance=5000)
     on_duckdb = fuse_cell_hours(GRID, SCENE, calibrations=CALIBRATION_B, max_distance=5000)
     pd.testing.assert_frame_equal(on_spark, on_duckdb)
+
+
+@pytest.mark.pg
+def test_same_cell_hours_on_postgres(postgres_backend):
+    """The Ibis part of fusion gives the same answer on PostgreSQL as on DuckDB."""
+    import ibis
+
+    readings = postgres_backend.create_table(
+        "fusion_readings", ibis.memtable(SCENE.drop(columns="unit")))
+    calibrations = postgres_backend.create_table("fusion_calibrations", ibis.memtable(
+        CALIBRATION_B.assign(valid_to=pd.Timestamp("2030-01-01", tz="UTC"))))
+    on_postgres = fuse_cell_hours(GRID, readings, calibrations=calibrations, max_distance=5000)
+    on_duckdb = fuse_cell_hours(GRID, SCENE, calibrations=CALIBRATION_B, max_distance=5000)
+    pd.testing.assert_frame_equal(on_postgres, on_duckdb)

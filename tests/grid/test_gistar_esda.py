@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from esda.getisord import G_Local
 from libpysal.weights import DistanceBand, W
+from scipy.stats import norm
 
 from sourcegrid.grid.hotspots import gi_star
 
@@ -81,10 +82,37 @@ def test_gi_star_disk_equals_esda_distance_band(radius):
     np.testing.assert_allclose([z[cell] for cell in cells], expected_z, rtol=0, atol=1e-9)
 
 
-def test_gi_star_large_disk_uses_fft_and_still_equals_esda():
-    """A radius-8 disk (kernel of 17 x 17) goes through the FFT path."""
+def test_gi_star_large_disk_equals_esda():
+    """A radius-8 disk (17 x 17 kernel, six distinct row widths stacked as boxes)."""
     values = _random_grid(seed=11, rows=30, cols=30, hole_share=0.25)
     weights, cells = _neighbour_weights(values, 8, "disk")
     expected_z, _ = _esda_z(values, weights, cells)
     z, _ = gi_star(values, 8, "disk")
     np.testing.assert_allclose([z[cell] for cell in cells], expected_z, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("radius", [3, 4.2, 7])
+def test_gi_star_disk_stack_of_boxes_equals_esda_on_a_larger_grid(radius):
+    """Disks with 4 to 8 distinct row widths, built as stacked running-sum boxes, on a
+    40 x 50 grid with holes and edges, against DistanceBand on the cell centres."""
+    values = _random_grid(seed=int(radius * 10), rows=40, cols=50, hole_share=0.2)
+    cells = [tuple(c) for c in np.argwhere(np.isfinite(values))]
+    centres = np.array([(j + 0.5, i + 0.5) for i, j in cells], dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        weights = DistanceBand(centres, threshold=radius + 1e-9, binary=True,
+                               silence_warnings=True)
+    expected_z, expected_p = _esda_z(values, weights, cells)
+    result = gi_star(values, radius, "disk")
+    np.testing.assert_allclose([result.z[cell] for cell in cells], expected_z, rtol=0, atol=1e-9)
+    np.testing.assert_allclose([result.p[cell] for cell in cells], expected_p, rtol=0, atol=1e-9)
+
+
+def test_gi_star_p_is_computed_on_request_and_unpacks():
+    values = _random_grid(seed=3, rows=9, cols=11, hole_share=0.1)
+    result = gi_star(values, 2, "square")
+    z, p = result
+    assert z is result.z and p is result.p  # computed once, then kept
+    finite = np.isfinite(z)
+    np.testing.assert_allclose(p[finite], norm.sf(np.abs(z[finite])), rtol=1e-12, atol=0)
+    assert np.isnan(p[~finite]).all()

@@ -45,3 +45,8 @@ def test_duckdb_matches_pandas_input(duckdb_backend):
 @pytest.mark.spark
 def test_pyspark_matches_pandas_input(spark_backend):
     _check_on(spark_backend)
+
+
+@pytest.mark.pg
+def test_postgres_matches_pandas_input(postgres_backend):
+    _check_on(postgres_backend)

@@ -91,3 +91,44 @@ def test_structural_problems_reported_at_once(workspace, tmp_path):
     reasons = set(caught.value.frame["reason"])
     assert {"missing_column", "no_pollutant_column"} <= reasons
     assert not workspace.has("observations")
+
+
+def test_csv_and_parquet_go_through_the_engine_with_a_sites_table(workspace, tmp_path):
+    # a file only the engine path stores with the site name: the sites table holds it once
+    csv = tmp_path / "named.csv"
+    csv.write_text("time,site_id,site_name,lon,lat,PM2.5\n"
+                   "2024-01-10 08:00,M1,东四,116.40,39.90,35\n"
+                   "2024-01-10 09:00,M1,东四,116.40,39.90,36\n", encoding="utf-8")
+    ingest_file(workspace, csv, "micro")
+    sites = workspace.read("sites")
+    assert sites[["site_id", "site_kind", "site_name", "lon", "lat"]].values.tolist() == [
+        ["M1", "micro", "东四", 116.40, 39.90]]
+    # the same readings as Parquet with a typed time column (naive = Beijing time) and
+    # float values: nothing new, and the site is not repeated
+    parquet = tmp_path / "named.parquet"
+    pd.DataFrame({"time": pd.to_datetime(["2024-01-10 08:00", "2024-01-10 10:00"]),
+                  "site_id": "M1", "site_name": "东四", "lon": 116.40, "lat": 39.90,
+                  "PM2.5": [35.0, -1.0]}).to_parquet(parquet)
+    result = ingest_file(workspace, parquet, "micro")
+    assert (result.read, result.added, result.already_stored) == (1, 0, 1)
+    assert result.rejects[["row", "column", "value", "reason"]].values.tolist() == [
+        [3, "PM2.5", "-1", "negative_value"]]
+    assert len(workspace.read("sites")) == 1
+
+
+def test_gb18030_file_and_odd_times_read_as_before(workspace, tmp_path):
+    # GB18030 text (the engine reads UTF-8 only: the pandas reader takes over) and, in a
+    # UTF-8 file, times the engine leaves to the pandas parser (slashes; 1991, when
+    # Beijing kept daylight saving: 12:00 is 03:00 UTC by the tz database)
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_bytes("时间,站点,经度,纬度,PM2.5\n2024-01-10 08:00,M9,116.4,39.9,40\n"
+                       .encode("gb18030"))
+    assert ingest_file(workspace, legacy, "reference").added == 1
+    odd = tmp_path / "odd.csv"
+    odd.write_text("时间,站点,经度,纬度,PM2.5\n2024/1/10 9:00,M9,116.4,39.9,41\n"
+                   "1991-07-01 12:00,M9,116.4,39.9,42\n", encoding="utf-8")
+    assert ingest_file(workspace, odd, "reference").added == 2
+    stored = workspace.read("observations").sort_values("value")
+    times = pd.to_datetime(stored["time"], utc=True).tolist()
+    assert times == [pd.Timestamp("2024-01-10T00:00Z"), pd.Timestamp("2024-01-10T01:00Z"),
+                     pd.Timestamp("1991-07-01T03:00Z")]

@@ -1,16 +1,14 @@
 """One small city run through the pipeline and the report, shared by the tests of a session.
 
-The sample city of :mod:`sourcegrid.sample.city` (a short period) when it is installed,
-else the stand-in of :mod:`tests.pipeline.stand_in` (same fields, crude physics).
+The sample city of :mod:`sourcegrid.sample.city`, over a short period.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sourcegrid.pipeline import optional_module
+from sourcegrid.sample.city import generate_city
 
 SEED = 7
 DAYS = 3
@@ -28,15 +26,8 @@ class DemoRun:
 
 
 def small_city(seed: int = SEED, days: int = DAYS):
-    """The sample city over ``days`` days (the stand-in when the generator is missing)."""
-    module = optional_module("sourcegrid.sample.city")
-    if module is not None and hasattr(module, "generate_city") and not os.environ.get(
-            "SOURCEGRID_TEST_STAND_IN"):
-        return module.generate_city(seed, days=days, n_enterprises=80, n_micro=40,
-                                    extent_km=30.0)
-    from tests.pipeline.stand_in import stand_in_city
-
-    return stand_in_city(seed, days=days)
+    """The sample city over ``days`` days."""
+    return generate_city(seed, days=days, n_enterprises=80, n_micro=40, extent_km=30.0)
 
 
 def demo_run(tmp_path_factory) -> DemoRun:

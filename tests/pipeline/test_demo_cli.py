@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from sourcegrid.cli.main import app
-from sourcegrid.pipeline import optional_module
 
 runner = CliRunner()
 
-needs_city = pytest.mark.skipif(optional_module("sourcegrid.sample.city") is None,
-                                reason="sourcegrid.sample.city (CITY helper) is not installed")
-
-
-@needs_city
 def test_demo_runs_the_chain_and_ends_with_the_report_path(tmp_path, monkeypatch):
     import functools
 

@@ -7,21 +7,16 @@ import pandas as pd
 import pytest
 
 from sourcegrid.errors import NotFoundError
-from sourcegrid.pipeline import PIPELINE_STEPS, optional_module, run_city_pipeline
+from sourcegrid.pipeline import PIPELINE_STEPS, run_city_pipeline
 from sourcegrid.store import Workspace
-
-#: step → the module it needs (a step may only be skipped when its module is missing)
-NEEDS = {"inventory": "sourcegrid.inventory", "trace": "sourcegrid.tracing.attribution",
-         "workflow": "sourcegrid.workflow.demo"}
 
 
 def test_every_step_runs_in_order_with_progress(run):
     steps = run.result.steps
     assert steps["name"].tolist() == [name for name, _ in PIPELINE_STEPS]
     for row in steps.itertuples():
-        if row.status != "done":
-            assert row.name in NEEDS, f"step {row.name} did not run: {row.detail}"
-            assert row.status == "skipped"
+        assert row.status == "done", f"step {row.name} did not run: {row.detail}"
+    assert run.result.missing == []
     # the callback hears each step start and end, in order
     started = [r.name for r in run.reports if r.status == "running"]
     ended = [r.name for r in run.reports if r.status != "running"]
@@ -39,16 +34,6 @@ def test_core_steps_are_never_skipped(run):
         assert steps.loc[name, "status"] == "done", steps.loc[name, "detail"]
 
 
-def test_skipped_steps_name_their_missing_module(run):
-    steps = run.result.steps.set_index("name")
-    for name, module in NEEDS.items():
-        if steps.loc[name, "status"] == "skipped":
-            detail = steps.loc[name, "detail"]
-            # the trace step also waits for the inventory step
-            assert module in detail or "sourcegrid.inventory" in detail, detail
-            assert any(line.startswith(name) for line in run.result.missing)
-
-
 def test_accounting_totals_are_the_stored_run(run):
     emissions = run.workspace.read("emissions")
     emissions = emissions[emissions["run"] == "demo"]
@@ -60,8 +45,6 @@ def test_accounting_totals_are_the_stored_run(run):
 
 
 def test_inventory_totals_equal_accounting_totals(run):
-    if optional_module("sourcegrid.inventory") is None:
-        pytest.skip("sourcegrid.inventory (CITY helper) is not installed")
     workspace = run.workspace
     emissions = workspace.read("emissions")
     emissions = emissions[(emissions["run"] == "demo")
@@ -121,8 +104,6 @@ def test_hotspots_are_the_highest_means_of_the_graded_cells(run):
 
 
 def test_trace_results_for_the_traced_hotspots(run):
-    if optional_module("sourcegrid.tracing.attribution") is None:
-        pytest.skip("sourcegrid.tracing.attribution (TRACING helper) is not installed")
     traced = run.workspace.read("trace_results")
     top = run.result.hotspots["cell_id"].head(5).tolist()
     assert set(traced["cell_id"]) >= set(top)
@@ -161,17 +142,6 @@ def test_unknown_step_or_option_is_refused_before_any_work():
         run_city_pipeline(workspace, object(), top=3)
     assert "hotspot_top" in str(caught.value)
     assert workspace.tables() == []
-
-
-def test_optional_module_is_none_only_when_the_module_itself_is_missing(tmp_path, monkeypatch):
-    assert optional_module("sourcegrid.no_such_part") is None
-    assert optional_module("sourcegrid.pipeline").__name__ == "sourcegrid.pipeline"
-    # a module that exists but needs something missing is a real error, not "not installed"
-    (tmp_path / "broken_part.py").write_text("import not_installed_anywhere\n",
-                                             encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(ModuleNotFoundError, match="not_installed_anywhere"):
-        optional_module("broken_part")
 
 
 def test_macro_check_of_the_city_totals(run):

@@ -20,25 +20,8 @@ from hypothesis import strategies as st
 from sourcegrid.errors import InputError, NotFoundError
 from sourcegrid.observations.readers import read_observations
 from sourcegrid.quality import aqi
+from tests.standards.test_hj633 import IAQI, TABLE_1_2012, TABLE_3_2026
 
-# HJ 633-2012 Table 1 (p. 2) and HJ 633-2026 Table 3 (p. 3), typed from the PDFs.
-# IAQI:            0    50   100   150   200   300   400   500
-TABLE_1_2012 = {
-    ("SO2", "24h"): [0, 50, 150, 475, 800, 1600, 2100, 2620],
-    ("SO2", "1h"): [0, 150, 500, 650, 800],
-    ("NO2", "24h"): [0, 40, 80, 180, 280, 565, 750, 940],
-    ("NO2", "1h"): [0, 100, 200, 700, 1200, 2340, 3090, 3840],
-    ("PM10", "24h"): [0, 50, 150, 250, 350, 420, 500, 600],
-    ("CO", "24h"): [0, 2, 4, 14, 24, 36, 48, 60],
-    ("CO", "1h"): [0, 5, 10, 35, 60, 90, 120, 150],
-    ("O3", "1h"): [0, 160, 200, 300, 400, 800, 1000, 1200],
-    ("O3", "8h"): [0, 100, 160, 215, 265, 800],
-    ("PM2.5", "24h"): [0, 35, 75, 115, 150, 250, 350, 500],
-}
-TABLE_3_2026 = {**TABLE_1_2012,
-                ("PM10", "24h"): [0, 50, 120, 250, 350, 420, 500, 600],
-                ("PM2.5", "24h"): [0, 35, 60, 115, 150, 250, 350, 500]}
-IAQI = [0, 50, 100, 150, 200, 300, 400, 500]
 DATA = Path(__file__).parents[1] / "data" / "beijing" / "beijing_2017-01_2sites.csv"
 TABLES = {"2012": TABLE_1_2012, "2026": TABLE_3_2026}
 CASES = [(edition, pollutant, period, i)

@@ -90,9 +90,3 @@ def test_bad_options_are_reported():
         wind.cpf([1], [0], percentile=75, upper=50)
     with pytest.raises(wind.WindError, match="calm_threshold must be"):
         wind.wind_rose([1], [0], calm_threshold=-1)
-
-
-def test_vector_mean_wind():
-    speed, direction = wind.vector_mean_wind([2.0, 2.0], [350.0, 10.0])
-    assert direction == pytest.approx(0.0, abs=1e-9) or direction == pytest.approx(360.0)
-    assert speed == pytest.approx(2 * np.cos(np.deg2rad(10)))

@@ -1,6 +1,6 @@
 """Fixtures of the web tests: a small synthetic workspace and the app served on 127.0.0.1.
 
-The workspace is :func:`sourcegrid.web.sample.build_sample_workspace` (6 × 7 cells,
+The workspace is :func:`sourcegrid.sample.web_workspace.build_sample_workspace` (6 × 7 cells,
 two townships, one person per role, two hotspot alerts); the server is uvicorn in a
 thread of the test process on a free loopback port, so tests talk HTTP to it like
 a browser or a machine client would.
@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from argon2 import PasswordHasher
 
-from sourcegrid.web.sample import SAMPLE_PASSWORD, SAMPLE_PEOPLE
+from sourcegrid.sample.web_workspace import SAMPLE_PASSWORD, SAMPLE_PEOPLE
 
 #: Cheap argon2 parameters for tests (the app's default is RFC 9106's profile).
 TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -88,8 +88,8 @@ def serve(app) -> tuple[str, object, threading.Thread]:
 
 
 def start_live(path: Path, *, build: bool = True, **options) -> Live:
+    from sourcegrid.sample.web_workspace import build_sample_workspace
     from sourcegrid.web import create_app
-    from sourcegrid.web.sample import build_sample_workspace
 
     if build:
         build_sample_workspace(path, password_hasher=TEST_HASHER).close()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sourcegrid.web.sample import SAMPLE_PASSWORD
+from sourcegrid.sample.web_workspace import SAMPLE_PASSWORD
 from tests.web.conftest import ARTIFACTS, CELL_A, fresh_alert
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

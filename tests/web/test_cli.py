@@ -17,7 +17,7 @@ SOURCEGRID = [sys.executable, "-m", "sourcegrid.cli.main"]
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    from sourcegrid.web.sample import build_sample_workspace
+    from sourcegrid.sample.web_workspace import build_sample_workspace
 
     path = tmp_path_factory.mktemp("cli") / "ws"
     build_sample_workspace(path, password_hasher=TEST_HASHER).close()

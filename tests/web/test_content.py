@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sourcegrid.web.sample import HOTSPOT_CELLS, TOWNSHIP_A
+from sourcegrid.sample.web_workspace import HOTSPOT_CELLS, TOWNSHIP_A
 from tests.web.conftest import CELL_A, CELL_B, fresh_alert
 
 

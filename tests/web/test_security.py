@@ -9,7 +9,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from sourcegrid.web.sample import SAMPLE_PASSWORD
+from sourcegrid.sample.web_workspace import SAMPLE_PASSWORD
 from tests.web.conftest import CELL_A, CELL_B, fresh_alert
 
 

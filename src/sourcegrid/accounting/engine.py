@@ -18,6 +18,17 @@ PySpark and PostgreSQL. Small dimension tables that depend only on the library
 and on the distinct units and treatments in the input (unit factors, treatment
 resolution) are prepared with pandas and pint before the query.
 
+The graph is built in named stages, each a function with its own tests
+(tests/accounting/test_engine_stages.py):
+
+1. :func:`stage_inputs`: check and type the activity and treatment tables;
+2. :func:`stage_matching`: the most specific combination, resolved once per
+   distinct (keys, scale-tier signature) and joined back to the rows;
+3. :func:`stage_generation`: G = c × A;
+4. :func:`stage_treatment`: η·k of one technology or several in series, R and E;
+5. :func:`stage_rejects`: every row that cannot be accounted, with its reason;
+6. :func:`stage_output`: the emission rows and their note.
+
 References
 ----------
 .. [1] 第二次全国污染源普查 工业污染源产排污系数手册 (2019), 使用说明.
@@ -40,10 +51,10 @@ from sourcegrid.accounting.inputs import (
     prepare_activity,
     prepare_treatment,
 )
-from sourcegrid.coefficients.scale import tier_contains
 from sourcegrid.errors import UnitError, problems_frame
 from sourcegrid.expressions import parse
 from sourcegrid.io.tables import ROW, SOURCE
+from sourcegrid.store.portable import as_count
 from sourcegrid.units import conversion_factor
 
 __all__ = ["AccountingResult", "account", "aggregate", "EMISSION_COLUMNS", "AGGREGATE_KEYS",
@@ -251,12 +262,13 @@ def _missing_names(column: ibis.Value, formulas: Sequence[str], resolve) -> ibis
     return _case(column, formulas, names, ibis.literal(""))
 
 
+
 # --------------------------------------------------------------------------- engine
 
 
 def account(activity, library, treatment=None, *, con=None, library_name: str | None = None,
             activity_source: str = "activity", treatment_source: str = "treatment",
-            into: str | None = None, explain: bool = True) -> AccountingResult:
+            into: str | None = None, out=None, explain: bool = True) -> AccountingResult:
     """Account generation, removal and emission by the coefficient method.
 
     Parameters
@@ -277,17 +289,21 @@ def account(activity, library, treatment=None, *, con=None, library_name: str | 
     into : str, optional
         Keep the emissions in the backend as this table (replaced) instead of fetching
         them: for large runs, written out by the engine itself.
+    out : str or pathlib.Path, optional
+        Write the emissions straight to this file (.parquet, .csv; atomically, by the
+        engine) instead of fetching or storing them; ``emissions`` is then None. The file
+        has the explanation columns (EXPLAIN_COLUMNS) only with ``explain``.
 
     Returns
     -------
     AccountingResult
-        Emissions [kg] with their explanation (a DataFrame, or ``emissions_table`` in the
-        backend with ``into``), and the rejects.
+        Emissions [kg] with their explanation (a DataFrame, ``emissions_table`` in the
+        backend with ``into``, or None with ``out``), and the rejects.
     """
     con = con if con is not None else ibis.duckdb.connect()
     with _unordered(con):
         return _account(activity, library, treatment, con, library_name, activity_source,
-                        treatment_source, into, explain)
+                        treatment_source, into, out, explain)
 
 
 @contextmanager
@@ -313,11 +329,122 @@ def _ordered(con) -> None:
 
 
 def _account(activity, library, treatment, con, library_name, activity_source,
-             treatment_source, into, explain) -> AccountingResult:
+             treatment_source, into, out, explain) -> AccountingResult:
+    """Run the stages in order, then execute: rejects first, emissions last."""
+    inputs = stage_inputs(activity, library, treatment, con, library_name=library_name,
+                          activity_source=activity_source, treatment_source=treatment_source)
+    del activity
+    matching = stage_matching(inputs)
+    generated = stage_generation(inputs, matching.chosen)
+    treated = stage_treatment(inputs, generated).cache()
+    checked = stage_rejects(inputs, matching, treated)
+    emissions_expr = stage_output(inputs, checked.good, explain)
+
+    rejects = _fetch_rejects(con, ibis.union(*[_reject_types(r) for r in checked.rejects])
+                             .order_by(["row", "reason"]))
+    rejects = rejects.astype({"row": "Int64"}) if len(rejects) else problems_frame([])
+    for cached in (*matching.caches, checked.problems):  # freed before the emissions are written
+        cached.release()
+    _ordered(con)
+    emissions, emissions_table = None, None
+    if into is None and out is None:
+        emissions = _to_pandas(con, emissions_expr)
+        stats = {"n": len(emissions), "accounted": emissions["source_row"].nunique(),
+                 "clipped": int(emissions["note"].str.contains("clipped", regex=False).sum())}
+    else:
+        # counted on the narrow cached table, not on the written emissions
+        good = treated.filter(checked.accountable(treated))
+        stats = con.to_pyarrow(good.aggregate(
+            n=good.count(), accounted=good.activity_row.nunique(),
+            clipped=as_count(good.clipped > 0).sum())).to_pylist()[0]
+        if into is not None:
+            emissions_table = con.create_table(into, emissions_expr, overwrite=True)
+        else:
+            from sourcegrid.io.tables import write_ibis_table
+
+            # straight to the file; the explanation columns only when asked
+            write_ibis_table(con, emissions_expr if explain
+                             else emissions_expr.select(*EMISSION_COLUMNS), out)
+    treated.release()
+    _drop_views(con)
+    clipped = int(stats["clipped"] or 0)
+    if clipped:
+        warnings.warn(f"{clipped} operating rate(s) k outside [0, 1] were clipped; see the "
+                      "note column", ClippedOperatingRate, stacklevel=3)
+    return AccountingResult(emissions, rejects, inputs.n_activity, int(stats["accounted"] or 0),
+                            clipped, inputs.name, con.name, emission_rows=int(stats["n"] or 0),
+                            emissions_table=emissions_table)
+
+
+# --------------------------------------------------------------------------- stages
+#
+# inputs → matching → generation → treatment → rejects → output. Each stage takes Ibis
+# tables and returns Ibis tables (nothing runs until the rejects are fetched and the
+# emissions written), except where a small dimension table is prepared from the
+# library and the distinct units and treatment texts of the input.
+
+
+@dataclass
+class Inputs:
+    """The checked input tables in the backend and the library prepared for the query.
+
+    Attributes
+    ----------
+    con : ibis backend
+    name : str
+        Library name.
+    library : pandas.DataFrame
+        Library rows with ``combination_id``, ``is_base``, ``specificity`` and ``tier_no``
+        (1, 2, ... for each distinct scale tier; 0 where the row has none).
+    activity, treatment : ibis.Table
+        Rows without problems, typed; activity rows of industries the library knows.
+    rejects : list of ibis.Table
+        Problems found by the input checks (rows, headers, unknown industries).
+    base : ibis.Table
+        The base row of each combination (keys prefixed ``lib_``).
+    tiers : pandas.DataFrame
+        The distinct scale tiers (``tier_no``, bounds, unit).
+    capacity_factors : pandas.DataFrame
+        Factor of each (capacity unit of the input, scale unit of the library).
+    unit_factors, parts : ibis.Table
+        Activity-unit factors; treatment parts side by side (:func:`_wide_parts`).
+    variables, k_variables : list of str
+        Variables of the generation and k formulas, and of the k formulas alone.
+    expressions, k_formulas : list of str
+        The distinct generation expressions and k formulas of the library.
+    n_activity : int
+        Activity rows read.
+    """
+
+    con: object
+    name: str
+    library: pd.DataFrame
+    activity: ibis.Table
+    treatment: ibis.Table
+    rejects: list
+    base: ibis.Table
+    tiers: pd.DataFrame
+    capacity_factors: pd.DataFrame
+    unit_factors: ibis.Table
+    parts: ibis.Table
+    variables: list
+    k_variables: list
+    expressions: list
+    k_formulas: list
+    n_activity: int
+
+
+def stage_inputs(activity, library, treatment, con, *, library_name: str | None = None,
+                 activity_source: str = "activity",
+                 treatment_source: str = "treatment") -> Inputs:
+    """Stage 1, inputs: check and type the activity and treatment tables, set apart rows
+    of industries the library does not know, and prepare the small tables the query
+    joins (library, unit factors, treatment parts) from the library and the distinct
+    units and treatment texts of the input."""
     rows = library.rows if hasattr(library, "rows") else library
     name = library_name or getattr(library, "name", None) or (
         str(rows["library"].iloc[0]) if len(rows) else "")
-    rows = _combinations(rows.reset_index(drop=True))
+    rows = _tiers(_combinations(rows.reset_index(drop=True)))
     generation_vars, k_vars = _formula_columns(rows)
 
     n_activity = len(activity) if isinstance(activity, pd.DataFrame) else activity.num_rows
@@ -335,237 +462,189 @@ def _account(activity, library, treatment, con, library_name, activity_source,
             k=pd.Series(dtype="float64")), "no_treatment")
     trt = trt.mutate(**{v: ibis.null("float64") for v in k_variables if v not in trt_vars})
 
+    # the distinct texts the small tables depend on, in one query per table
+    act_units = _distinct_values(con, act, ["activity_unit", "capacity_unit", "industry_code"])
+    trt_texts = _distinct_values(con, trt, ["pollutant", "treatment"])
+
     # treatment pollutant names → canonical (二氧化硫 → SO2): a few distinct names
     from sourcegrid.coefficients.model import canonical_pollutant
 
-    names = con.to_pyarrow(trt.select("pollutant").distinct())["pollutant"].to_pylist()
-    mapping = {n: canonical_pollutant(n) for n in names if n}
+    mapping = {n: canonical_pollutant(n) for n in trt_texts["pollutant"]}
     if any(k != v for k, v in mapping.items()):
         trt = trt.mutate(pollutant=trt.pollutant.substitute(mapping, else_=trt.pollutant))
 
     # industry codes the library does not know at all
     known = sorted(set(rows["industry_code"]))
-    unknown = act.filter(~act.industry_code.isin(known)) if "*" not in known else act.limit(0)
-    unknown_rejects = unknown.select(
-        source=unknown[SOURCE], row=unknown[ROW], column=ibis.literal("industry_code"),
-        value=unknown.industry_code, reason=ibis.literal("unknown_industry"),
-        message=ibis.literal(f"library {name!r} has no coefficients for this industry code"))
-    if "*" not in known:
+    rejects = [r for r in (act_rejects, trt_rejects) if r is not None]
+    if "*" not in known and set(act_units["industry_code"]) - set(known):
+        unknown = act.filter(~act.industry_code.isin(known))
+        rejects.append(unknown.select(
+            source=unknown[SOURCE], row=unknown[ROW], column=ibis.literal("industry_code"),
+            value=unknown.industry_code, reason=ibis.literal("unknown_industry"),
+            message=ibis.literal(f"library {name!r} has no coefficients for this industry "
+                                 "code")))
         act = act.filter(act.industry_code.isin(known))
 
     lib = _library_table(rows)
-    activity_units = _distinct(con, act, "activity_unit")
-    capacity_units = _distinct(con, act, "capacity_unit")
     unit_factors = _unit_factors(
-        pd.DataFrame({"activity_unit": activity_units}).merge(
+        pd.DataFrame({"activity_unit": act_units["activity_unit"]}).merge(
             lib[["lib_activity_unit"]].drop_duplicates(), how="cross"),
         "activity_unit", "lib_activity_unit", "unit_factor")
     capacity_factors = _unit_factors(
-        pd.DataFrame({"capacity_unit": capacity_units}).merge(
+        pd.DataFrame({"capacity_unit": act_units["capacity_unit"]}).merge(
             lib[["scale_unit"]].drop_duplicates(), how="cross"),
         "capacity_unit", "scale_unit", "capacity_factor")
-    parts = _wide_parts(_treatment_parts(rows, _distinct(con, trt, "treatment")))
-
-    tables = {"activity": act, "library": bind(con, lib, "library"), "treatment": trt,
-              "unit_factors": bind(con, unit_factors, "unit_factors"),
-              "capacity_factors": bind(con, capacity_factors, "capacity_factors"),
-              "parts": bind(con, parts, "parts")}
-    expressions = _build(tables, rows, variables, k_variables, name, explain)
-    emissions_expr = expressions["emissions"]
-    pieces = [r for r in (act_rejects, trt_rejects, unknown_rejects, expressions["rejects"])
-              if r is not None]
-    rejects = _fetch_rejects(con, ibis.union(*[_reject_types(r) for r in pieces]).order_by(
-        ["row", "reason"]))
-    rejects = rejects.astype({"row": "Int64"}) if len(rejects) else problems_frame([])
-    for cached in expressions["reject_caches"]:  # freed before the emissions are written
-        cached.release()
-    _ordered(con)
-    emissions, emissions_table = None, None
-    if into is None:
-        emissions = _to_pandas(con, emissions_expr)
-        stats = {"n": len(emissions), "accounted": emissions["source_row"].nunique(),
-                 "clipped": int(emissions["note"].str.contains("clipped", regex=False).sum())}
-    else:
-        emissions_table = con.create_table(into, emissions_expr, overwrite=True)
-        # counted on the stored table, not by running the query again
-        stats = con.to_pyarrow(emissions_table.aggregate(
-            n=emissions_table.count(), accounted=emissions_table.source_row.nunique(),
-            clipped=emissions_table.note.contains("clipped").cast("int64").sum())).to_pylist()[0]
-    for cached in expressions["caches"]:
-        cached.release()
-    _drop_views(con)
-    clipped = int(stats["clipped"] or 0)
-    if clipped:
-        warnings.warn(f"{clipped} operating rate(s) k outside [0, 1] were clipped; see the "
-                      "note column", ClippedOperatingRate, stacklevel=3)
-    return AccountingResult(emissions, rejects, n_activity, int(stats["accounted"] or 0),
-                            clipped, name, con.name, emission_rows=int(stats["n"] or 0),
-                            emissions_table=emissions_table)
+    parts = _wide_parts(_treatment_parts(rows, trt_texts["treatment"]))
+    tier_columns = ["tier_no", "scale", "scale_min", "scale_min_inclusive", "scale_max",
+                    "scale_max_inclusive", "scale_unit"]
+    tiers = rows.loc[rows["is_base"] & (rows["tier_no"] > 0), tier_columns].drop_duplicates(
+        "tier_no").sort_values("tier_no", ignore_index=True)
+    return Inputs(
+        con=con, name=name, library=rows, activity=act, treatment=trt, rejects=rejects,
+        base=_clean(bind(con, lib, "library")).filter(lambda t: t.is_base), tiers=tiers,
+        capacity_factors=capacity_factors,
+        unit_factors=bind(con, unit_factors, "unit_factors"),
+        parts=_clean(bind(con, parts, "parts")), variables=variables, k_variables=k_variables,
+        expressions=sorted({t for t in rows["generation_expression"] if t}),
+        k_formulas=sorted({t for t in rows["k_formula"] if t}), n_activity=n_activity)
 
 
-def _drop_views(con) -> None:
-    """Drop the views this run made (names start with _sg_)."""
-    for name in con.list_tables(like="_sg_"):
-        if name.startswith("_sg_"):
-            con.drop_view(name, force=True)
+@dataclass
+class Matching:
+    """The combination chosen for each (activity row, pollutant), and the rows without one.
 
-
-def _reject_types(table: ibis.Table) -> ibis.Table:
-    number = table.number if "number" in table.columns else ibis.null("float64")
-    return table.select(source=table.source.cast("string"), row=table.row.cast("int64"),
-                        column=table.column.cast("string"), value=table.value.cast("string"),
-                        reason=table.reason.cast("string"), message=table.message.cast("string"),
-                        number=number.cast("float64"))
-
-
-def _fetch_rejects(con, table: ibis.Table) -> pd.DataFrame:
-    """The rejects as a DataFrame; a value that is a number (typed input) is written as the
-    text the input would have had (:func:`sourcegrid.io.tables.to_text_arrow`)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from sourcegrid.io.tables import _text_array
-
-    data = con.to_pyarrow(table)
-    number = data["number"]
-    if number.null_count < len(number):
-        value = pc.if_else(pc.is_null(number), data["value"], _text_array(number))
-        data = data.set_column(data.column_names.index("value"), "value", value)
-    data = data.drop_columns(["number"])
-    strings = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
-    return data.to_pandas(types_mapper=strings.get)
-
-
-def _distinct(con, table: ibis.Table, column: str) -> list[str]:
-    values = con.to_pyarrow(table.select(column).distinct())[column].to_pylist()
-    return sorted(v for v in values if v)
-
-
-def _library_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """The library rows the query needs, with the key columns prefixed ``lib_``."""
-    columns = ["combination_id", "is_base", "specificity", "coefficient_row", "industry_code",
-               *KEY_COLUMNS, "scale", "scale_min", "scale_min_inclusive", "scale_max",
-               "scale_max_inclusive", "scale_unit", "pollutant_category", "pollutant", "unit",
-               "activity_unit", "coefficient_factor", "generation_coefficient",
-               "generation_expression", "treatment", "removal_efficiency", "k_formula"]
-    lib = rows[columns].rename(columns={c: f"lib_{c}" for c in [
-        "industry_code", *KEY_COLUMNS, "scale", "activity_unit", "treatment"]})
-    text = ["lib_industry_code", *[f"lib_{c}" for c in KEY_COLUMNS], "lib_scale", "scale_unit",
-            "pollutant", "pollutant_category", "unit", "lib_activity_unit",
-            "generation_expression", "lib_treatment", "k_formula"]
-    return lib.astype({**{c: "string" for c in text},
-                       "scale_min_inclusive": "bool", "scale_max_inclusive": "bool",
-                       "coefficient_row": "int64", "specificity": "int64", "is_base": "bool",
-                       "scale_min": "float64", "scale_max": "float64",
-                       "coefficient_factor": "float64", "generation_coefficient": "float64",
-                       "removal_efficiency": "float64"})
-
-
-def _to_pandas(con, table: ibis.Table) -> pd.DataFrame:
-    """Fetch a result with Arrow-backed string columns (no per-value Python strings)."""
-    import pyarrow as pa
-
-    strings = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
-    return con.to_pyarrow(table).to_pandas(types_mapper=strings.get)
-
-
-def _clean(table: ibis.Table) -> ibis.Table:
-    """NaN → NULL in every float column, so 'missing' means NULL on every engine."""
-    return table.mutate(**{
-        name: ibis.ifelse(table[name].isnan().fill_null(False), ibis.null("float64"), table[name])
-        for name, dtype in table.schema().items() if dtype.is_floating()
-    })
-
-
-def _text(value) -> ibis.Value:
-    return value.cast("string").fill_null("")
-
-
-def _reject_table(rows: ibis.Table, column: str | ibis.Value, value: ibis.Value, reason: str,
-                  message: ibis.Value) -> ibis.Table:
-    return rows.select(
-        source=rows[SOURCE].cast("string"),
-        row=rows[ROW].cast("int64"),
-        column=ibis.literal(column) if isinstance(column, str) else column,
-        value=_text(value),
-        reason=ibis.literal(reason),
-        message=message.cast("string"),
-    )
-
-
-def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list[str],
-           k_variables: list[str], library_name: str, explain: bool = True) -> dict:
-    """The Ibis expression graph of the coefficient method.
-
-    Only keys and numbers flow through the joins; the descriptive columns of
-    the activity rows are attached once at the end.
+    Attributes
+    ----------
+    chosen : ibis.Table
+        activity_row, combination_id: the single most specific combination of each
+        (activity row, pollutant).
+    no_combination, no_tier : ibis.Table
+        Activity rows (all activity columns) no combination matches by its keys, or
+        whose capacity / scale label fits no tier of the matching combinations.
+    ambiguous : ibis.Table
+        activity_row, pollutant, rows (the tied coefficient rows), _row, _source.
+    caches : list of ibis.Table
+        Cached small tables, released once the rejects are fetched.
     """
-    act = tables["activity"]
-    lib = _clean(tables["library"])
-    unit_factors = tables["unit_factors"]
-    capacity_factors = tables["capacity_factors"]
-    treatment = tables["treatment"]
-    parts = _clean(tables["parts"])
-    expressions = sorted({t for t in library["generation_expression"] if t})
-    k_formulas = sorted({t for t in library["k_formula"] if t})
-    base = lib.filter(lib.is_base)
 
-    # 1. candidate combinations for each distinct key of the activity (small × small)
-    keys = act.select("industry_code", *KEY_COLUMNS).distinct()
-    pairs = keys.cross_join(base.select(
-        "combination_id", "specificity", "coefficient_row", "pollutant", "lib_industry_code",
-        *[f"lib_{c}" for c in KEY_COLUMNS], "lib_scale", "scale_min", "scale_min_inclusive",
-        "scale_max", "scale_max_inclusive", "scale_unit"))
-    pairs = pairs.filter(
-        (pairs.lib_industry_code == pairs.industry_code) | (pairs.lib_industry_code == "*"),
-        *[(pairs[f"lib_{c}"] == "") | (pairs[f"lib_{c}"] == pairs[c]) for c in KEY_COLUMNS],
-    )
-    # 2. every activity row with its candidates; is its capacity inside the tier?
-    # (a row without any candidate is kept once, with NULL candidate columns)
-    keys = ["industry_code", *KEY_COLUMNS]
-    m = act.select("activity_row", *keys, "capacity", "capacity_unit", "scale").left_join(
-        pairs, keys).drop(*[f"{k}_right" for k in keys])
-    m = m.left_join(capacity_factors, ["capacity_unit", "scale_unit"])
-    in_range = tier_contains(m.scale_min, m.scale_min_inclusive, m.scale_max,
-                             m.scale_max_inclusive, m.capacity * m.capacity_factor)
-    scale_ok = ((m.lib_scale == "") | (m.scale == m.lib_scale) | in_range).fill_null(False)
-    # computed once; the emissions and the rejects below both read it
-    m = m.select("activity_row", "pollutant", "combination_id", "specificity", "coefficient_row",
-                 scale_ok=scale_ok).cache()
-    matched = m.filter(m.scale_ok)
+    chosen: ibis.Table
+    no_combination: ibis.Table
+    no_tier: ibis.Table
+    ambiguous: ibis.Table
+    caches: list
 
-    # 3. the most specific combination wins; two equally specific ones are ambiguous
-    def most_specific(matched: ibis.Table, **more) -> ibis.Table:
-        best = matched.group_by("activity_row", "pollutant").aggregate(
-            best=matched.specificity.max())
-        top = matched.join(best, ["activity_row", "pollutant"])
-        top = top.filter(top.specificity == top.best)
-        return top.group_by("activity_row", "pollutant").aggregate(
-            n_best=top.count(), combination_id=top.combination_id.max(),
-            **{name: value(top) for name, value in more.items()})
 
-    counted = most_specific(matched).cache()
-    # the coefficient rows of each ambiguous match: the same ranking, on those rows only
-    tied = most_specific(
-        matched.semi_join(counted.filter(counted.n_best > 1), ["activity_row", "pollutant"]),
-        rows=lambda top: top.coefficient_row.cast("string").group_concat(", "))
-    ambiguous = tied.join(act.select("activity_row", ROW, SOURCE), "activity_row")
-    chosen = counted.filter(counted.n_best == 1).select("activity_row", "combination_id")
+MATCH_KEYS = ["industry_code", *KEY_COLUMNS]
 
-    no_combination = m.filter(m.combination_id.isnull()).select("activity_row").join(
-        act, "activity_row")
-    candidates = m.filter(m.combination_id.notnull())
-    tiers = candidates.group_by("activity_row").aggregate(fits=candidates.scale_ok.any())
-    no_tier = tiers.filter(~tiers.fits).select("activity_row").join(act, "activity_row")
 
-    # 4. generation G = c × A in the coefficient's basis
-    chosen = chosen.join(base.select(
+def tier_signature(act: ibis.Table, tiers: pd.DataFrame,
+                   capacity_factors: pd.DataFrame) -> ibis.Value:
+    """Which scale tiers each activity row fits, as text: character i is '1' when the
+    row's scale label is tier i's label or its capacity (converted to the tier's unit)
+    lies inside the tier, else '0' ('' when the library has no tiers).
+
+    Rows with equal keys and equal signatures match the same combinations, so the most
+    specific combination is resolved once per distinct (keys, signature).
+    """
+    if tiers.empty:
+        return ibis.literal("")
+    capacity = {}
+    for unit in tiers["scale_unit"].unique():
+        factors = capacity_factors.loc[capacity_factors["scale_unit"] == unit]
+        factor = ibis.cases(*[(act.capacity_unit == a, ibis.literal(float(f)))
+                              for a, f in zip(factors["capacity_unit"],
+                                              factors["capacity_factor"], strict=True)],
+                            else_=ibis.null("float64")) if len(factors) else ibis.null("float64")
+        capacity[unit] = act.capacity * factor
+    def bound(value: float) -> ibis.Value:
+        """An unbounded side (NaN) is never compared; a literal NaN is not portable SQL."""
+        return ibis.literal(0.0 if pd.isna(value) else float(value))
+
+    signature = ibis.literal("")
+    for tier in tiers.itertuples(index=False):
+        lower = ibis.literal(bool(pd.isna(tier.scale_min))) | (
+            capacity[tier.scale_unit] > bound(tier.scale_min)) | (
+            (capacity[tier.scale_unit] == bound(tier.scale_min))
+            & bool(tier.scale_min_inclusive))
+        upper = ibis.literal(bool(pd.isna(tier.scale_max))) | (
+            capacity[tier.scale_unit] < bound(tier.scale_max)) | (
+            (capacity[tier.scale_unit] == bound(tier.scale_max))
+            & bool(tier.scale_max_inclusive))
+        inside = lower & upper
+        fits = ((act.scale == tier.scale) | inside).fill_null(False)
+        signature = signature + ibis.ifelse(fits, "1", "0")
+    return signature
+
+
+def stage_matching(inputs: Inputs) -> Matching:
+    """Stage 2, matching: the most specific combination for each (activity row, pollutant).
+
+    A combination matches a row when its industry code is the row's (or '*'), each of its
+    keys is the row's or blank, and the row fits its scale tier (or it has none). Among
+    the matches of a pollutant the most specific wins (:func:`_combinations`); two
+    equally specific ones are ambiguous. All of this depends only on the row's keys and
+    tier signature (:func:`tier_signature`), so it is resolved on the distinct
+    (keys, signature) and joined back to the rows.
+    """
+    act, base, tiers = inputs.activity, inputs.base, inputs.tiers
+    # narrow and read four times (chosen, and three kinds of rejects): cached once
+    keyed = act.select("activity_row", *MATCH_KEYS,
+                       signature=tier_signature(act, tiers, inputs.capacity_factors)).cache()
+    by = [*MATCH_KEYS, "signature"]
+    keys = keyed.select(*by).distinct()
+    candidates = keys.cross_join(base.select(
+        "combination_id", "specificity", "coefficient_row", "pollutant", "tier_no",
+        lib_industry_code=base.lib_industry_code,
+        **{f"lib_{c}": base[f"lib_{c}"] for c in KEY_COLUMNS}))
+    candidates = candidates.filter(
+        (candidates.lib_industry_code == candidates.industry_code)
+        | (candidates.lib_industry_code == "*"),
+        *[(candidates[f"lib_{c}"] == "") | (candidates[f"lib_{c}"] == candidates[c])
+          for c in KEY_COLUMNS])
+    scale_ok = ibis.cases(*[(candidates.tier_no == int(t),
+                             candidates.signature.substr(int(t) - 1, 1) == "1")
+                            for t in tiers["tier_no"]], else_=True) if len(tiers) else True
+    candidates = candidates.select(*by, "pollutant", "combination_id", "specificity",
+                                   "coefficient_row", scale_ok=scale_ok).cache()
+    fits = candidates.group_by(by).aggregate(fits=candidates.scale_ok.any())
+
+    matched = candidates.filter(candidates.scale_ok)
+    group = [*by, "pollutant"]
+    best = matched.group_by(group).aggregate(best=matched.specificity.max())
+    top = matched.join(best, group)
+    top = top.filter(top.specificity == top.best)
+    resolved = top.group_by(group).aggregate(
+        n_best=top.count(), combination_id=top.combination_id.max(),
+        rows=top.coefficient_row.cast("string").group_concat(", ")).cache()
+
+    chosen = keyed.join(resolved.filter(resolved.n_best == 1).select(
+        *by, "combination_id"), by).select("activity_row", "combination_id")
+    tied = keyed.join(resolved.filter(resolved.n_best > 1).select(*group, "rows"), by)
+    ambiguous = tied.select("activity_row", "pollutant", "rows").join(
+        act.select("activity_row", ROW, SOURCE), "activity_row")
+
+    def rows_of(key_table: ibis.Table) -> ibis.Table:
+        return keyed.semi_join(key_table, by).select("activity_row").join(act, "activity_row")
+
+    no_combination = rows_of(keys.anti_join(candidates, by))
+    no_tier = rows_of(fits.filter(~fits.fits))
+    return Matching(chosen, no_combination, no_tier, ambiguous, [keyed, candidates, resolved])
+
+
+def stage_generation(inputs: Inputs, chosen: ibis.Table) -> ibis.Table:
+    """Stage 3, generation G = c × A in the coefficient's basis, for each chosen
+    (activity row, pollutant): c the coefficient or its expression of the row's
+    variables (finite and non-negative, else NULL: invalid_coefficient), A the activity
+    converted to the coefficient's activity unit (NULL factor: unit_mismatch)."""
+    expressions = inputs.expressions
+    chosen = chosen.join(inputs.base.select(
         "combination_id", "coefficient_row", "pollutant", "pollutant_category", "unit",
         "lib_activity_unit", "coefficient_factor", "generation_coefficient",
         "generation_expression"), "combination_id")
-    chosen = chosen.join(act.select("activity_row", "enterprise_id", "section", "activity",
-                                    "activity_unit", *variables), "activity_row")
-    chosen = chosen.left_join(unit_factors, ["activity_unit", "lib_activity_unit"]).drop(
+    chosen = chosen.join(inputs.activity.select(
+        "activity_row", "enterprise_id", "section", "activity", "activity_unit",
+        *inputs.variables), "activity_row")
+    chosen = chosen.left_join(inputs.unit_factors, ["activity_unit", "lib_activity_unit"]).drop(
         "activity_unit_right", "lib_activity_unit_right")
 
     def column(name: str) -> ibis.Value:
@@ -584,12 +663,22 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
         missing_generation=_missing_names(chosen.generation_expression, expressions, column),
         activity_in_basis=chosen.activity * chosen.unit_factor,
     )
-    chosen = chosen.mutate(
+    return chosen.mutate(
         generation=chosen.coefficient_value * chosen.coefficient_factor * chosen.activity_in_basis)
 
-    # 5. the enterprise's treatment: pollutant rows beat pollutant-category rows
+
+GENERATED_COLUMNS = ["activity_row", "pollutant", "combination_id", "coefficient_row",
+                     "pollutant_category", "coefficient_value", "missing_generation",
+                     "activity_in_basis", "unit_factor", "generation"]
+
+
+def _treatment_text(inputs: Inputs, generated: ibis.Table) -> ibis.Table:
+    """Each generated row with the enterprise's treatment text, given k and k variables:
+    a row for the pollutant beats a row for its pollutant category."""
+    treatment, k_variables = inputs.treatment, inputs.k_variables
     by_pollutant = treatment.filter(treatment.pollutant != "")
-    by_category = treatment.filter((treatment.pollutant == "") & (treatment.pollutant_category != ""))
+    by_category = treatment.filter((treatment.pollutant == "")
+                                   & (treatment.pollutant_category != ""))
     carried = ["treatment", "k", *k_variables]
     tp = by_pollutant.select(tp_enterprise_id=by_pollutant.enterprise_id,
                              tp_section=by_pollutant.section, tp_pollutant=by_pollutant.pollutant,
@@ -598,29 +687,34 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
                             tc_section=by_category.section,
                             tc_category=by_category.pollutant_category,
                             **{f"tc_{c}": by_category[c] for c in carried})
-    r = chosen.left_join(tp, [chosen.enterprise_id == tp.tp_enterprise_id,
-                              chosen.section == tp.tp_section,
-                              chosen.pollutant == tp.tp_pollutant])
+    r = generated.left_join(tp, [generated.enterprise_id == tp.tp_enterprise_id,
+                                 generated.section == tp.tp_section,
+                                 generated.pollutant == tp.tp_pollutant])
     r = r.left_join(tc, [r.enterprise_id == tc.tc_enterprise_id, r.section == tc.tc_section,
                          r.pollutant_category == tc.tc_category])
     use_pollutant_row = r.tp_treatment.notnull()
-    row_columns = ["activity_row", "pollutant", "combination_id", "coefficient_row",
-                   "pollutant_category", "unit", "lib_activity_unit", "generation_expression",
-                   "coefficient_value", "missing_generation", "activity_in_basis",
-                   "unit_factor", "generation"]
     r = r.select(
-        *row_columns,
+        *GENERATED_COLUMNS,
         treatment_text=ibis.ifelse(use_pollutant_row, r.tp_treatment,
                                    r.tc_treatment.fill_null("")),
         k_given=ibis.ifelse(use_pollutant_row, r.tp_k, r.tc_k),
         **{f"k_{v}": ibis.ifelse(use_pollutant_row, r[f"tp_{v}"],
                                  r[f"tc_{v}"]).fill_null(r[v]) for v in k_variables},
     )
+    return r.view()  # a fresh relation: ibis cannot join onto this projection of a join chain
 
-    # 6. each technology of the treatment (one, or several in series), side by side: the
-    # parts of a (combination, treatment) are columns part1_..., partN_... of one row, so
-    # each (activity row, pollutant) stays one row (no aggregation over part rows)
-    r = r.view()  # a fresh relation: ibis cannot join onto this projection of a join chain
+
+def stage_treatment(inputs: Inputs, generated: ibis.Table) -> ibis.Table:
+    """Stage 4, treatment: removal R = G × η·k and emission E = G − R.
+
+    Each technology of the enterprise's treatment (one, or several in series) is a
+    column group part1_..., partN_... of one row (:func:`_wide_parts`), so each
+    (activity row, pollutant) stays one row: η·k = 1 − Π(1 − η_i·k_i) over the parts,
+    k_i given or from the part's k formula, clipped to [0, 1].
+    """
+    k_formulas = inputs.k_formulas
+    r = _treatment_text(inputs, generated)
+    parts = inputs.parts
     widest = sum(1 for c in parts.columns if c.startswith("part") and c.endswith("_row"))
     parts = parts.rename(part_combination_id="combination_id",
                          part_treatment_text="treatment_text")
@@ -679,20 +773,20 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
         return ibis.ifelse(ibis.or_(*[e["series"] for e in each]), text, ibis.null("string"))
 
     out = p.select(
-        *row_columns, "treatment_text", "k_given",
-        n_parts=total(lambda e: e["row"].notnull().cast("int64")),
-        zero_keep=total(lambda e: (e["keep"] <= 0).cast("int64")),
+        *GENERATED_COLUMNS, "treatment_text", "k_given",
+        n_parts=total(lambda e: as_count(e["row"].notnull())),
+        zero_keep=total(lambda e: as_count(e["keep"] <= 0)),
         log_keep=total(lambda e: ibis.ifelse(e["keep"] > 0, e["keep"].ln(), 0.0)),
-        zero_nominal=total(lambda e: (e["nominal"] <= 0).cast("int64")),
+        zero_nominal=total(lambda e: as_count(e["nominal"] <= 0)),
         log_nominal=total(lambda e: ibis.ifelse(e["nominal"] > 0, e["nominal"].ln(), 0.0)),
         k_single=largest("k_part"),
         k_raw=largest("k_raw"),
         k_source=largest("k_source"),
         k_formula=largest("k_formula"),
-        clipped=total(lambda e: e["clipped"].cast("int64")),
+        clipped=total(lambda e: as_count(e["clipped"])),
         missing_k=largest("missing_k"),
-        invalid_k=total(lambda e: (e["row"].notnull() & e["k_raw"].isnull()
-                                   & (e["missing_k"] == "")).cast("int64")),
+        invalid_k=total(lambda e: as_count(e["row"].notnull() & e["k_raw"].isnull()
+                                           & (e["missing_k"] == ""))),
         part_rows=joined("row", ", "),
         detail=joined("detail", "; "),
     )
@@ -711,26 +805,54 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
     )
     out = out.mutate(emission=out.generation - out.removal)
     # only what the emissions and the rejects read is kept; the library's text of the
-    # combination is looked up again afterwards (a few hundred rows) rather than stored
-    combination_text = ["pollutant_category", "unit", "lib_activity_unit",
-                        "generation_expression"]
-    out = cached = out.drop("k_given", "zero_keep", "log_keep", "zero_nominal", "log_nominal",
-                            "k_single", *combination_text).cache()
-    combination = base.select("combination_id", "coefficient_row", *combination_text).distinct()
+    # combination is looked up again by the output stage (a few hundred rows)
+    return out.drop("k_given", "zero_keep", "log_keep", "zero_nominal", "log_nominal",
+                    "k_single", "pollutant_category")
+
+
+@dataclass
+class Checked:
+    """The treated rows split into accountable ones and rejects.
+
+    Attributes
+    ----------
+    good : ibis.Table
+        Accountable rows with the combination's text and the activity row's columns.
+    rejects : list of ibis.Table
+        Every reject table of the run (input checks, matching, accounting).
+    problems : ibis.Table
+        The cached rows that cannot be accounted (released after the rejects are fetched).
+    accountable : callable
+        The condition a treated row meets when it can be accounted.
+    """
+
+    good: ibis.Table
+    rejects: list
+    problems: ibis.Table
+    accountable: object
+
+
+def _accountable(t: ibis.Table) -> ibis.Value:
+    return (t.unit_factor.notnull() & (t.missing_generation == "")
+            & t.coefficient_value.notnull() & ((t.treatment_text == "") | (t.n_parts > 0))
+            & (t.missing_k == "") & (t.invalid_k == 0)).fill_null(False)
+
+
+def stage_rejects(inputs: Inputs, matching: Matching, treated: ibis.Table) -> Checked:
+    """Stage 5, rejects: one reject row per problem, with its reason and message, and the
+    accountable rows. Pass ``treated`` cached: the few rows that cannot be accounted are
+    set apart once (not one pass over all rows per reason)."""
+    act = inputs.activity
+    base = inputs.base
+    combination = base.select("combination_id", "coefficient_row", "pollutant_category",
+                              "unit", "lib_activity_unit", "generation_expression").distinct()
 
     def described(t: ibis.Table) -> ibis.Table:
         """With the combination's text and the descriptive columns of the activity row."""
         t = t.join(combination, ["combination_id", "coefficient_row"])
-        return t.join(act.drop(*variables), "activity_row")
+        return t.join(act.drop(*inputs.variables), "activity_row")
 
-    def accountable(t: ibis.Table) -> ibis.Value:
-        return (t.unit_factor.notnull() & (t.missing_generation == "")
-                & t.coefficient_value.notnull() & ((t.treatment_text == "") | (t.n_parts > 0))
-                & (t.missing_k == "") & (t.invalid_k == 0))
-
-    # 7. rows that cannot be accounted: every reject below is one of these few rows, so
-    # they are set apart once (not one pass over all rows per reason)
-    problems = cached.filter(~accountable(cached).fill_null(False)).cache()
+    problems = treated.filter(~_accountable(treated)).cache()
     out = described(problems)
     no_unit = out.filter(out.unit_factor.isnull())
     missing_gen = out.filter(out.missing_generation != "")
@@ -739,7 +861,8 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
     unknown_treatment = out.filter((out.treatment_text != "") & (out.n_parts == 0))
     missing_k_rows = out.filter((out.n_parts > 0) & (out.missing_k != ""))
     invalid_k = out.filter((out.n_parts > 0) & (out.missing_k == "") & (out.invalid_k > 0))
-    good = described(cached.filter(accountable(cached)))
+    no_combination, no_tier, ambiguous = (matching.no_combination, matching.no_tier,
+                                          matching.ambiguous)
 
     def keys_text(t: ibis.Table) -> ibis.Value:
         return ("industry " + t.industry_code + ", section " + t.section + ", product "
@@ -791,7 +914,13 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
                       invalid_k.pollutant + ": the k formula " + invalid_k.k_formula
                       + " cannot be evaluated (division by zero?)"),
     ]
-    rejects = ibis.union(*rejects)
+    good = described(treated.filter(_accountable(treated)))
+    return Checked(good, [*inputs.rejects, *rejects], problems, _accountable)
+
+
+def stage_output(inputs: Inputs, good: ibis.Table, explain: bool) -> ibis.Table:
+    """Stage 6, output: the emission rows (EMISSION_COLUMNS, then EXPLAIN_COLUMNS) with
+    their note, ordered by source row and pollutant."""
 
     def number(value: ibis.Value) -> ibis.Value:
         return _text(value.round(6))
@@ -823,11 +952,11 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
             treated, ibis.ifelse(good.n_parts > 1, series, "")
             + ibis.ifelse((good.n_parts > 1) & (good.clipped > 0), "; ", "") + clipped,
             "no treatment: E = G")
-    emissions = good.select(
+    return good.select(
         "enterprise_id", "period", "section", "pollutant", "pollutant_category",
         "generation", "removal", "emission",
         method=ibis.literal("coefficient"),
-        library=ibis.literal(library_name),
+        library=ibis.literal(inputs.name),
         coefficient_row=good.coefficient_row,
         treatment=good.treatment_text,
         removal_efficiency=good.removal_efficiency,
@@ -844,8 +973,117 @@ def _build(tables: dict[str, ibis.Table], library: pd.DataFrame, variables: list
         k_formula=good.k_formula.fill_null(""),
         source_row=good[ROW],
     ).order_by(["source_row", "pollutant"])
-    return {"emissions": emissions, "rejects": rejects, "caches": [cached],
-            "reject_caches": [m, counted, problems]}
+
+
+# --------------------------------------------------------------------------- execution
+
+
+def _drop_views(con) -> None:
+    """Drop the views this run made (names start with _sg_)."""
+    for name in con.list_tables(like="_sg_"):
+        if name.startswith("_sg_"):
+            con.drop_view(name, force=True)
+
+
+def _reject_types(table: ibis.Table) -> ibis.Table:
+    number = table.number if "number" in table.columns else ibis.null("float64")
+    return table.select(source=table.source.cast("string"), row=table.row.cast("int64"),
+                        column=table.column.cast("string"), value=table.value.cast("string"),
+                        reason=table.reason.cast("string"), message=table.message.cast("string"),
+                        number=number.cast("float64"))
+
+
+def _fetch_rejects(con, table: ibis.Table) -> pd.DataFrame:
+    """The rejects as a DataFrame; a value that is a number (typed input) is written as the
+    text the input would have had (:func:`sourcegrid.io.tables.to_text_arrow`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from sourcegrid.io.tables import _text_array
+
+    data = con.to_pyarrow(table)
+    number = data["number"]
+    if number.null_count < len(number):
+        value = pc.if_else(pc.is_null(number), data["value"], _text_array(number))
+        data = data.set_column(data.column_names.index("value"), "value", value)
+    data = data.drop_columns(["number"])
+    strings = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
+    return data.to_pandas(types_mapper=strings.get)
+
+
+def _distinct_values(con, table: ibis.Table, columns: Sequence[str]) -> dict[str, list[str]]:
+    """The sorted distinct non-empty values of each column, from one query."""
+    import pyarrow.compute as pc
+
+    data = con.to_pyarrow(table.select(*columns).distinct())
+    return {c: sorted(v for v in pc.unique(data[c]).to_pylist() if v) for c in columns}
+
+
+def _tiers(library: pd.DataFrame) -> pd.DataFrame:
+    """Number the distinct scale tiers (label, bounds, unit): ``tier_no`` 1, 2, ...;
+    0 for a row without a tier."""
+    columns = ["scale", "scale_min", "scale_min_inclusive", "scale_max",
+               "scale_max_inclusive", "scale_unit"]
+    library = library.copy()
+    tiered = library["scale"] != ""
+    number = library.loc[tiered].groupby(columns, dropna=False, sort=True).ngroup() + 1
+    library["tier_no"] = 0
+    library.loc[tiered, "tier_no"] = number
+    library["tier_no"] = library["tier_no"].astype("int64")
+    return library
+
+
+def _library_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The library rows the query needs, with the key columns prefixed ``lib_``."""
+    columns = ["combination_id", "is_base", "specificity", "tier_no", "coefficient_row",
+               "industry_code", *KEY_COLUMNS, "scale", "scale_min", "scale_min_inclusive",
+               "scale_max", "scale_max_inclusive", "scale_unit", "pollutant_category",
+               "pollutant", "unit", "activity_unit", "coefficient_factor",
+               "generation_coefficient", "generation_expression", "treatment",
+               "removal_efficiency", "k_formula"]
+    lib = rows[columns].rename(columns={c: f"lib_{c}" for c in [
+        "industry_code", *KEY_COLUMNS, "scale", "activity_unit", "treatment"]})
+    text = ["lib_industry_code", *[f"lib_{c}" for c in KEY_COLUMNS], "lib_scale", "scale_unit",
+            "pollutant", "pollutant_category", "unit", "lib_activity_unit",
+            "generation_expression", "lib_treatment", "k_formula"]
+    return lib.astype({**{c: "string" for c in text},
+                       "scale_min_inclusive": "bool", "scale_max_inclusive": "bool",
+                       "coefficient_row": "int64", "specificity": "int64", "is_base": "bool",
+                       "tier_no": "int64", "scale_min": "float64", "scale_max": "float64",
+                       "coefficient_factor": "float64", "generation_coefficient": "float64",
+                       "removal_efficiency": "float64"})
+
+
+def _to_pandas(con, table: ibis.Table) -> pd.DataFrame:
+    """Fetch a result with Arrow-backed string columns (no per-value Python strings)."""
+    import pyarrow as pa
+
+    strings = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
+    return con.to_pyarrow(table).to_pandas(types_mapper=strings.get)
+
+
+def _clean(table: ibis.Table) -> ibis.Table:
+    """NaN → NULL in every float column, so 'missing' means NULL on every engine."""
+    return table.mutate(**{
+        name: ibis.ifelse(table[name].isnan().fill_null(False), ibis.null("float64"), table[name])
+        for name, dtype in table.schema().items() if dtype.is_floating()
+    })
+
+
+def _text(value) -> ibis.Value:
+    return value.cast("string").fill_null("")
+
+
+def _reject_table(rows: ibis.Table, column: str | ibis.Value, value: ibis.Value, reason: str,
+                  message: ibis.Value) -> ibis.Table:
+    return rows.select(
+        source=rows[SOURCE].cast("string"),
+        row=rows[ROW].cast("int64"),
+        column=ibis.literal(column) if isinstance(column, str) else column,
+        value=_text(value),
+        reason=ibis.literal(reason),
+        message=message.cast("string"),
+    )
 
 
 def aggregate(emissions: pd.DataFrame | ibis.Table, by: Sequence[str] = ("pollutant",), *,

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 
 from sourcegrid.errors import InputError, Problem
 from sourcegrid.io.tables import ROW, SOURCE, canonical_headers, to_text_arrow
+from sourcegrid.store.portable import as_count, try_float
 
 __all__ = [
     "AMOUNT_MAX",
@@ -186,7 +187,7 @@ def _number(column: ibis.Value) -> tuple[ibis.Value, ibis.Value]:
     if column.type().is_floating():
         return _finite(column), column.isnull()
     text = _text(column)
-    return _finite(text.try_cast("float64")), text == ""
+    return _finite(try_float(text)), text == ""  # TRY_CAST on every engine
 
 
 def _structure(columns: Iterable[str], required: list[str], source: str, what: str) -> None:
@@ -258,7 +259,7 @@ class _Checks:
         flags = {f"_bad{i}": check[0] for i, check in enumerate(self.checks)}
         flagged = self.table.mutate(**flags).drop(*self.drop).cache()
         counts = flagged.aggregate(
-            **{f"n{i}": flagged[name].cast("int64").sum() for i, name in enumerate(flags)},
+            **{f"n{i}": as_count(flagged[name]).sum() for i, name in enumerate(flags)},
         ).to_pyarrow().to_pylist()[0] if flags else {}
         repeated = flagged.group_by(keys).aggregate(first_row=flagged[ROW].min(),
                                                     copies=flagged.count())

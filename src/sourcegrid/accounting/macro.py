@@ -101,6 +101,19 @@ def reference_check(emissions: pd.DataFrame, *, reference: str = "census2017",
     return out
 
 
+def _statistics_rows(table: pd.DataFrame, source: str, headers: dict[str, str],
+                     required: tuple[str, ...], what: str) -> pd.DataFrame:
+    """A statistics table with row numbers and English headers; every missing column at once.
+
+    ``headers`` maps the Chinese headers of the yearbook tables to the English names.
+    """
+    frame = with_row_numbers(table, source, headers)
+    problems = missing_columns(frame, required, source)
+    if problems:
+        raise InputError(problems, f"{source}: the {what} lack columns")
+    return frame
+
+
 def energy_check(emissions: pd.DataFrame, energy: pd.DataFrame, *, tolerance: float = 0.0,
                  min_share: float = 0.3, source: str = "energy") -> pd.DataFrame:
     """SO2 generation against 2 × coal × S/100 per region (energy statistics).
@@ -113,11 +126,10 @@ def energy_check(emissions: pd.DataFrame, energy: pd.DataFrame, *, tolerance: fl
     """
     from sourcegrid.units import conversion_factor
 
-    frame = with_row_numbers(energy, source, {"行政区划代码": "region_code", "煤炭消费量": "coal",
-                                              "硫分": "sulfur_percent"})
-    problems = missing_columns(frame, ("region_code", "coal", "sulfur_percent"), source)
-    if problems:
-        raise InputError(problems, f"{source}: the energy statistics lack columns")
+    frame = _statistics_rows(energy, source, {"行政区划代码": "region_code", "煤炭消费量": "coal",
+                                              "硫分": "sulfur_percent"},
+                             ("region_code", "coal", "sulfur_percent"), "energy statistics")
+    problems: list = []
     coal = number_problems(frame, "coal", problems, expected="coal burnt ≥ 0")
     sulfur = number_problems(frame, "sulfur_percent", problems, maximum=100.0,
                              expected="a sulfur content in [0, 100] %")
@@ -169,11 +181,10 @@ def production_check(activity: pd.DataFrame, production: pd.DataFrame, *,
     """
     from sourcegrid.units import conversion_factor
 
-    frame = with_row_numbers(production, source, {"行业代码": "industry_code", "产量": "output",
-                                                  "单位": "unit"})
-    problems = missing_columns(frame, ("industry_code", "output", "unit"), source)
-    if problems:
-        raise InputError(problems, f"{source}: the production statistics lack columns")
+    frame = _statistics_rows(production, source, {"行业代码": "industry_code", "产量": "output",
+                                                  "单位": "unit"},
+                             ("industry_code", "output", "unit"), "production statistics")
+    problems: list = []
     output = number_problems(frame, "output", problems, expected="an output ≥ 0")
     if problems:
         raise InputError(problems, f"{source}: nothing was checked")

@@ -42,6 +42,8 @@ def save_run(workspace: Workspace, result: AccountingResult, *, run: str,
     Everything is stored in one transaction (joined to an open one).
     """
     with workspace.transaction():
+        # concurrent writers (PostgreSQL) wait here in turn instead of racing to create
+        workspace.lock("emissions", "account_rejects", "account_runs")
         return _save_run(workspace, result, run, activity_file, treatment_file)
 
 

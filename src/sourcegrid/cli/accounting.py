@@ -19,13 +19,30 @@ from sourcegrid.cli.common import (
 SAMPLE = "sample"
 
 
-def init(workspace: WorkspaceOption = None) -> None:
-    """Create a workspace (a folder with a DuckDB file) holding the sample coefficient library."""
+def init(
+    workspace: WorkspaceOption = None,
+    engine: Annotated[str | None, typer.Option(
+        "--engine", help="Where the tables live: duckdb (a file in the folder, the default), "
+        "postgres (a PostgreSQL server, --dsn) or spark (a Spark warehouse in the folder; "
+        "--master for a cluster). Written to sourcegrid-workspace.toml in the folder; "
+        "$SOURCEGRID_ENGINE overrides it.", show_default=False)] = None,
+    dsn: Annotated[str | None, typer.Option(
+        "--dsn", help="PostgreSQL connection string, e.g. postgresql://user@host:5432/db "
+        "(default $SOURCEGRID_DSN). Stored without its password: give that with "
+        "PGPASSWORD, ~/.pgpass or $SOURCEGRID_DSN.", show_default=False)] = None,
+    master: Annotated[str | None, typer.Option(
+        "--master", help="Spark master URL (default local[2]; $SOURCEGRID_SPARK_MASTER).",
+        show_default=False)] = None,
+) -> None:
+    """Create a workspace holding the sample coefficient library (a DuckDB file, a PostgreSQL schema or a Spark warehouse)."""
     from sourcegrid.coefficients import ensure_sample_library
 
-    with reported_errors(), open_workspace(workspace, create=True) as ws:
+    with reported_errors(), open_workspace(workspace, create=True, engine=engine, dsn=dsn,
+                                           master=master) as ws:
         ensure_sample_library(ws)
-        console.print(f"workspace ready at [bold]{ws.path}[/] (tables: {', '.join(ws.tables())})")
+        where = f" on {ws.config.describe()}" if ws.config and ws.engine != "duckdb" else ""
+        console.print(f"workspace ready at [bold]{ws.path}[/]{where} (tables: "
+                      f"{', '.join(ws.tables())})")
 
 
 def _library(ws, name: str):

@@ -73,6 +73,18 @@ WorkspaceOption = Annotated[
     ),
 ]
 
+# Options several command modules share, with one spelling and one help text.
+PollutantOption = Annotated[str, typer.Option("--pollutant", "-p", help="Pollutant.")]
+FromOption = Annotated[str | None, typer.Option(
+    "--from", help="Start of the period (ISO 8601; naive = Beijing time), included.",
+    show_default=False)]
+ToOption = Annotated[str | None, typer.Option(
+    "--to", help="End of the period (ISO 8601; naive = Beijing time), excluded.",
+    show_default=False)]
+UnitOption = Annotated[list[str] | None, typer.Option(
+    "--unit", help="Unit of a pollutant not in the canonical unit, e.g. --unit CO=ug/m3 "
+                   "(repeatable).")]
+
 
 # --------------------------------------------------------------------------- command scope
 
@@ -134,19 +146,25 @@ def _print_wait(message: str) -> None:
     err_console.print(f"[yellow]waiting:[/] {escape(message)}")
 
 
-def open_workspace(path: Path | None, *, create: bool = False, read_only: bool = False):
+def open_workspace(path: Path | None, *, create: bool = False, read_only: bool = False,
+                   engine: str | None = None, dsn: str | None = None,
+                   master: str | None = None):
     """Open the workspace named by --workspace or the environment.
 
     While a command runs, a workspace opened for writing is in one transaction
     (committed when the command ends normally, rolled back on an error); a busy
     workspace is waited for (``$SOURCEGRID_LOCK_TIMEOUT``) with one message saying who
-    holds it. ``read_only=True`` lets readers share the file (DuckDB).
+    holds it. ``read_only=True`` lets readers share the file (DuckDB). The engine
+    (DuckDB, PostgreSQL, Spark) is the folder's ``sourcegrid-workspace.toml`` or
+    ``$SOURCEGRID_ENGINE`` (:mod:`sourcegrid.store.engines`); ``engine``, ``dsn``
+    and ``master`` are for ``sourcegrid init``.
     """
     from sourcegrid.store import Workspace
 
     scope = _scope
     ws = Workspace(path, create=create, read_only=read_only, on_wait=_print_wait,
-                   command=scope.command if scope is not None else None)
+                   command=scope.command if scope is not None else None, engine=engine,
+                   dsn=dsn, master=master)
     if scope is not None and not read_only:
         ws.commit_on_exit = scope.commits
         scope.workspaces.append(ws)
@@ -241,6 +259,8 @@ def describe(error: BaseException) -> tuple[str, int] | None:
         return f"a raster input cannot be read (not a GeoTIFF or NetCDF raster?): {error}", bad
     if module.startswith(("duckdb", "_duckdb")):
         return _describe_duckdb(error)
+    if module.startswith("psycopg"):
+        return _describe_postgres(error)
     if isinstance(error, OSError):
         where = f" ({_name(error)})" if _name(error) else ""
         return (f"the system could not read or write{where}: {error.strerror or error}",
@@ -277,25 +297,49 @@ def _describe_duckdb(error: BaseException) -> tuple[str, int] | None:
     return None
 
 
+def _describe_postgres(error: BaseException) -> tuple[str, int] | None:
+    """PostgreSQL errors a user can act on (the server's text, passwords redacted)."""
+    from sourcegrid.errors import EXIT_CODES
+
+    text = str(error).strip().split("\n")[0]
+    name = type(error).__name__
+    state = getattr(error, "sqlstate", None) or ""
+    if name in ("OperationalError", "InterfaceError") or state.startswith("08"):
+        return (f"the PostgreSQL workspace connection failed or was lost: {text}. Check that "
+                "the server runs and the DSN ($SOURCEGRID_DSN or sourcegrid-workspace.toml)",
+                EXIT_CODES["io_error"])
+    if state in ("40001", "40P01", "55P03") or name in ("SerializationFailure",
+                                                        "DeadlockDetected", "LockNotAvailable"):
+        return (f"the PostgreSQL workspace is busy (another writer): {text}. Try again",
+                EXIT_CODES["workspace_busy"])
+    if state.startswith("53") or name == "DiskFull":
+        return (f"the PostgreSQL server is out of resources: {text}", EXIT_CODES["io_error"])
+    if state == "42501" or name == "InsufficientPrivilege":
+        return (f"the PostgreSQL user may not do this: {text}. Ask the database owner for "
+                "the rights on the workspace's schema", EXIT_CODES["bad_input"])
+    return None
+
+
 def report(error: BaseException) -> int:
     """Print ``error`` for the user (stderr) and return the exit code."""
     from sourcegrid.errors import EXIT_CODES, InputError
+    from sourcegrid.store.engines import redact
 
     if debug_enabled():
         import traceback
 
-        traceback.print_exception(error, file=sys.stderr)
+        sys.stderr.write(redact("".join(traceback.format_exception(error))))
     if isinstance(error, InputError):
         print_problems(error)
         return error.exit_code
     described = describe(error)
     if described is not None:
         message, code = described
-        err_console.print(f"[bold red]error:[/] {escape(message)}")
+        err_console.print(f"[bold red]error:[/] {escape(redact(message))}")
         return code
     err_console.print(
         f"[bold red]internal error[/] in '{escape(current_command())}': "
-        f"{escape(type(error).__name__)}: {escape(str(error) or '(no message)')}. This is a "
+        f"{escape(type(error).__name__)}: {escape(redact(str(error) or '(no message)'))}. This is a "
         "bug in sourcegrid, not something you did wrong as far as it can tell; the workspace "
         "was left as it was before the command. Run the command again with --debug (or "
         f"{DEBUG_VAR}=1) to see the traceback, and report it with the command line.",

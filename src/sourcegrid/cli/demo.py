@@ -30,22 +30,14 @@ ROWS_PER_ENTERPRISE = 2
 
 def _generate(seed: int, days: int | None, rows: int | None):
     """The sample city; --rows N becomes N // 2 enterprises."""
-    import inspect
+    from sourcegrid.sample.city import generate_city
 
-    from sourcegrid.errors import SourcegridError
-    from sourcegrid.pipeline import optional_module
-
-    module = optional_module("sourcegrid.sample.city")
-    if module is None or not hasattr(module, "generate_city"):
-        raise SourcegridError("the sample city generator (sourcegrid.sample.city) is not "
-                              "installed")
-    parameters = inspect.signature(module.generate_city).parameters
     options: dict = {}
     if days is not None:
         options["days"] = days
-    if rows is not None and "n_enterprises" in parameters:
+    if rows is not None:
         options["n_enterprises"] = max(1, rows // ROWS_PER_ENTERPRISE)
-    return module.generate_city(seed, **options)
+    return generate_city(seed, **options)
 
 
 def _step_printer(status):

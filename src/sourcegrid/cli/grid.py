@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 
 from sourcegrid.cli.common import (
+    FromOption,
+    ToOption,
     WorkspaceOption,
     console,
     frame_table,
@@ -148,10 +150,8 @@ def create(
 
 def fuse(
     workspace: WorkspaceOption = None,
-    start: Annotated[str | None, typer.Option(
-        "--from", help="Start (ISO 8601; naive = Beijing time), included.", show_default=False)] = None,
-    end: Annotated[str | None, typer.Option(
-        "--to", help="End (ISO 8601; naive = Beijing time), excluded.", show_default=False)] = None,
+    start: FromOption = None,
+    end: ToOption = None,
     interpolate: Annotated[bool, typer.Option(
         "--interpolate/--observed-only", help="Fill cells without readings (IDW, satellite).")] = True,
     max_distance: Annotated[float, typer.Option(

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sourcegrid.cli.common import (
+    FromOption,
+    PollutantOption,
+    ToOption,
     WorkspaceOption,
     console,
     frame_table,
@@ -50,16 +53,9 @@ SUMMARY_COLUMNS = {
     Method.monthly: ["list", "city_code", "rank", "cell_id", "mean", "change_percent"],
 }
 
-FromOption = Annotated[str | None, typer.Option(
-    "--from", help="Start of the period (ISO 8601; naive = Beijing time), included.",
-    show_default=False)]
-ToOption = Annotated[str | None, typer.Option(
-    "--to", help="End of the period (ISO 8601; naive = Beijing time), excluded.",
-    show_default=False)]
 OutOption = Annotated[Path | None, typer.Option(
     "--out", "-o", help="Also export to a file: .csv, .parquet, .xlsx or .geojson.",
     show_default=False)]
-PollutantOption = Annotated[str, typer.Option("--pollutant", "-p", help="Pollutant.")]
 
 
 # ------------------------------------------------------------------------------ helpers

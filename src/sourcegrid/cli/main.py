@@ -26,7 +26,7 @@ from sourcegrid.cli import (
     methods,
     observe,
     quality,
-    quality_more,
+    quality_assessment,
     serve,
     tracing,
     weather,
@@ -70,7 +70,7 @@ groups: dict[str, typer.Typer] = {
 
 
 
-for module in (accounting, coefficients, quality, quality_more, observe, grid, hotspots, demo,
+for module in (accounting, coefficients, quality, quality_assessment, observe, grid, hotspots, demo,
                weather, serve, workflow, tracing, inventory, methods):
     module.register(app, groups)
 

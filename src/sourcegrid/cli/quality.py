@@ -1,5 +1,5 @@
-"""Air and water quality commands: ``sourcegrid aqi`` (and, later, composite, good days,
-water class, targets).
+"""Air quality index command: ``sourcegrid aqi`` (the composite index, good days, water
+classes and targets are in :mod:`sourcegrid.cli.quality_assessment`).
 
 Each command is added by a small ``_register_<name>(app)`` function called from
 :func:`register`.

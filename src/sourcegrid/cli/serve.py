@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,28 @@ def _workspace(path: Path | None):
     from sourcegrid.store import Workspace
 
     return Workspace(path, command=f"sourcegrid serve (pid {os.getpid()})")
+
+
+@contextmanager
+def _credentials_of(path: Path | None, person_id: str):
+    """The web credentials of the workspace at ``path``, once ``person_id`` is known there.
+
+    The workspace is held for the ``with`` block and closed after it; an unknown person
+    fails listing the people of the workspace.
+    """
+    from sourcegrid.errors import NotFoundError
+    from sourcegrid.web.auth import Credentials
+    from sourcegrid.web.store import WebStore
+    from sourcegrid.workflow.org import Organisation
+
+    ws = _workspace(path)
+    try:
+        people = Organisation.load(ws).people
+        if person_id not in people:
+            raise NotFoundError("person", person_id, people)
+        yield Credentials(WebStore(ws))
+    finally:
+        ws.close()
 
 
 def _demo_logins(workspace, password: str) -> list[str]:
@@ -171,16 +194,10 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         Example: sourcegrid web password town_a --workspace ws
         """
         with reported_errors():
-            from sourcegrid.errors import NotFoundError, OptionError
-            from sourcegrid.web.auth import MIN_PASSWORD_LENGTH, Credentials
-            from sourcegrid.web.store import WebStore
-            from sourcegrid.workflow.org import Organisation
+            from sourcegrid.errors import OptionError
+            from sourcegrid.web.auth import MIN_PASSWORD_LENGTH
 
-            ws = _workspace(workspace)
-            try:
-                people = Organisation.load(ws).people
-                if person_id not in people:
-                    raise NotFoundError("person", person_id, people)
+            with _credentials_of(workspace, person_id) as credentials:
                 if stdin:
                     secret = sys.stdin.readline().rstrip("\n")
                 else:
@@ -189,10 +206,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                 if len(secret) < MIN_PASSWORD_LENGTH:
                     raise OptionError("password", "(hidden)",
                                       f"at least {MIN_PASSWORD_LENGTH} characters")
-                Credentials(WebStore(ws)).set_password(person_id, secret,
-                                                       by="sourcegrid web password")
-            finally:
-                ws.close()
+                credentials.set_password(person_id, secret, by="sourcegrid web password")
             console.print(f"password of {person_id} set")
 
     @web.command("token")
@@ -208,20 +222,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         Example: sourcegrid web token city --name nightly-export --workspace ws
         """
         with reported_errors():
-            from sourcegrid.errors import NotFoundError
-            from sourcegrid.web.auth import Credentials
-            from sourcegrid.web.store import WebStore
-            from sourcegrid.workflow.org import Organisation
-
-            ws = _workspace(workspace)
-            try:
-                people = Organisation.load(ws).people
-                if person_id not in people:
-                    raise NotFoundError("person", person_id, people)
-                secret = Credentials(WebStore(ws)).create_token(person_id, name,
-                                                                by="sourcegrid web token")
-            finally:
-                ws.close()
+            with _credentials_of(workspace, person_id) as credentials:
+                secret = credentials.create_token(person_id, name, by="sourcegrid web token")
             console.print(secret, soft_wrap=True)
 
     @web.command("demo-logins")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sourcegrid.cli.common import (
+    PollutantOption,
     WorkspaceOption,
     console,
     frame_table,
@@ -77,13 +78,15 @@ def trace(
                                        "Beijing time), included.", show_default=False)],
     end: Annotated[str, typer.Option("--to", help="End of the window, excluded.",
                                      show_default=False)],
-    pollutant: Annotated[str, typer.Option("--pollutant", "-p", help="Pollutant.")] = "PM2.5",
+    pollutant: PollutantOption = "PM2.5",
     radius_km: Annotated[float, typer.Option(
-        "--radius-km", help="Candidate sources within this distance of the cell [km].",
+        "--radius-km", help="Candidate sources within this distance of the cell, or of a "
+        "cell fitted with it [km].",
         min=0.5, max=100.0)] = 10.0,
     neighbours: Annotated[int, typer.Option(
         "--neighbours", help="Also fit the cells within this many rings around the cell "
-        "(triangulates unregistered sources).", min=0, max=3)] = 0,
+        "(separates sources, triangulates unregistered ones; 0 = the cell alone, faster).",
+        min=0, max=3)] = 1,
     background: Annotated[Background, typer.Option(
         "--background", help="Background: a low percentile of all cells each hour, or the "
         "cells upwind.")] = Background.percentile,

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from sourcegrid.cli.common import WorkspaceOption
+from sourcegrid.cli.common import FromOption, PollutantOption, ToOption, UnitOption, WorkspaceOption
 
 TRENDS_TABLE = "weather_trends"
 
@@ -28,11 +28,6 @@ SHOWN = {"unit": "unit", "observed_change_percent": "obs Δ%",
 FileArgument = Annotated[Path | None, typer.Argument(
     help="Hourly readings with meteorology (CSV, CSV.GZ, Parquet, XLSX; wide or long). "
          "Without it: the workspace's observations and wind.", show_default=False)]
-PollutantOption = Annotated[str, typer.Option("--pollutant", "-p", help="Pollutant.")]
-FromOption = Annotated[str | None, typer.Option(
-    "--from", help="Start (ISO date; naive = Beijing time), included.", show_default=False)]
-ToOption = Annotated[str | None, typer.Option(
-    "--to", help="End (ISO date; naive = Beijing time), excluded.", show_default=False)]
 ByOption = Annotated[str, typer.Option(
     "--by", help="station (one model per station) or city (the hourly mean of the stations).")]
 ModelOption = Annotated[str, typer.Option(
@@ -45,8 +40,6 @@ SamplesOption = Annotated[int | None, typer.Option(
     "--samples", help="Number of weather resamples (default: the setting's).",
     show_default=False)]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the model and the draws.")]
-UnitOption = Annotated[list[str] | None, typer.Option(
-    "--unit", help="Unit of a pollutant not in the canonical unit, e.g. --unit CO=ug/m3.")]
 OutOption = Annotated[Path | None, typer.Option(
     "--out", "-o", help="Write the result (.csv, .parquet, .xlsx).", show_default=False)]
 

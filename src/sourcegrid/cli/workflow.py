@@ -352,9 +352,6 @@ def alerts_act(
                     evidence=evidence, expected_seq=expected_seq, organisation=organisation)
         console.print(f"event {event.seq}: {event.action} by {event.actor}: "
                       f"{event.from_state} → {event.to_state} ({event.level} level)")
-        if event.finding_recorded is False:
-            console.print("the finding is kept in the event (tracing's findings table is not "
-                          "available)")
 
 
 def alerts_escalate(

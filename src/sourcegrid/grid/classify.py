@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from sourcegrid.errors import NotFoundError
-from sourcegrid.grid.hotspots import _as_ibis, _time_filter, _with_city, to_utc
+from sourcegrid.grid.hotspots import _with_city, period_rows
 
 __all__ = ["SIGNATURES", "TYPES", "signature_parameters", "cell_profiles", "classify_cells"]
 
@@ -51,6 +51,8 @@ _LOCAL_OFFSET_HOURS = 8
 #: city; the rush and night factors (1.2, 1.3) a clear diurnal peak over the
 #: cell's own other hours. 'sensitive': lower factors for screening
 #: (more cells flagged, more false alarms). Bureaus add their own sets here.
+_RUSH_HOURS = (7, 8, 9, 17, 18, 19)  # Beijing time
+_NIGHT_HOURS = (22, 23, 0, 1, 2, 3, 4, 5)  # Beijing time
 SIGNATURES: dict[str, dict[str, object]] = {
     "sourcegrid_default": {
         "dust_pm10_pm25_ratio": 2.0,
@@ -59,8 +61,8 @@ SIGNATURES: dict[str, dict[str, object]] = {
         "traffic_no2_ratio_to_city": 1.0,
         "industrial_tvoc_ratio_to_city": 1.5,
         "night_ratio": 1.3,
-        "rush_hours": (7, 8, 9, 17, 18, 19),
-        "night_hours": (22, 23, 0, 1, 2, 3, 4, 5),
+        "rush_hours": _RUSH_HOURS,
+        "night_hours": _NIGHT_HOURS,
     },
     "sensitive": {
         "dust_pm10_pm25_ratio": 1.7,
@@ -69,8 +71,8 @@ SIGNATURES: dict[str, dict[str, object]] = {
         "traffic_no2_ratio_to_city": 1.0,
         "industrial_tvoc_ratio_to_city": 1.25,
         "night_ratio": 1.15,
-        "rush_hours": (7, 8, 9, 17, 18, 19),
-        "night_hours": (22, 23, 0, 1, 2, 3, 4, 5),
+        "rush_hours": _RUSH_HOURS,
+        "night_hours": _NIGHT_HOURS,
     },
 }
 
@@ -89,19 +91,16 @@ def cell_profiles(cell_hours: pd.DataFrame | ibis.Table, start, end) -> pd.DataF
 
     Parameters
     ----------
-    cell_hours : DataFrame or ibis.Table
-        Fused cell-hours (cell_id, row, col, time [UTC], pollutant, value).
-    start, end : str or Timestamp
-        Window [start, end); naive = Asia/Shanghai.
+    cell_hours, start, end
+        The fused cell-hours and the window [start, end), as for
+        :func:`sourcegrid.grid.hotspots.period_rows`.
 
     Returns
     -------
     pandas.DataFrame
         cell_id, row, col, pollutant, local_hour (0-23), total, count.
     """
-    table = _as_ibis(cell_hours)
-    table = _time_filter(table, to_utc(start), to_utc(end))
-    table = table.filter(table.pollutant.isin(_POLLUTANTS) & table.value.notnull())
+    table = period_rows(cell_hours, start, end, _POLLUTANTS)
     # epoch seconds are absolute for naive (UTC) and zone-aware columns alike
     seconds = table.time.epoch_seconds() + _LOCAL_OFFSET_HOURS * 3600
     table = table.mutate(local_hour=((seconds // 3600) % 24).cast("int64"))

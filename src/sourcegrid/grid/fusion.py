@@ -56,7 +56,8 @@ import numpy as np
 import pandas as pd
 
 from sourcegrid.errors import NotFoundError
-from sourcegrid.observations.readers import utc_timestamp  # noqa: F401 (re-exported)
+from sourcegrid.timebase import UTC_OFFSET_HOURS as LOCAL_TZ_OFFSET_HOURS
+from sourcegrid.timebase import utc_timestamp  # noqa: F401 (re-exported)
 
 __all__ = [
     "CELL_HOURS_TABLE",
@@ -89,7 +90,6 @@ CELL_HOUR_DTYPES = {"cell_id": "object", "row": "int64", "col": "int64",
 METHODS = ("observed", "interpolated", "satellite")
 #: Source kinds named in the ``sources`` column, in this order.
 SOURCE_KINDS = ("reference", "micro", "mobile", "satellite")
-LOCAL_TZ_OFFSET_HOURS = 8  # Asia/Shanghai, no daylight saving since 1991
 NOT_FUSED = ("RH", "TEMP")  # meteorological covariates, used by calibration
 
 #: Relative standard uncertainty of one input (station-hour mean, mobile pass, satellite
@@ -269,7 +269,7 @@ def combine_inputs(inputs, uncertainties: Mapping[str, float]):
         "weight_kind": list(uncertainties),
         "w": [1.0 / float(r) ** 2 for r in uncertainties.values()]}))
     joined = inputs.join(weights, "weight_kind")
-    counts = {f"n_{kind}": (joined.site_kind == kind).cast("int64").sum() for kind in SOURCE_KINDS}
+    counts = {f"n_{kind}": (joined.site_kind == kind).ifelse(1, 0).sum() for kind in SOURCE_KINDS}
     return joined.group_by("row", "col", "time", "pollutant").aggregate(
         sum_w=joined.w.sum(),
         sum_wx=(joined.w * joined.value).sum(),

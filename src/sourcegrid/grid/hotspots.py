@@ -24,18 +24,21 @@ per-cell ranking on the small per-cell result in pandas.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import ibis
 import numpy as np
 import pandas as pd
-from scipy import ndimage, signal, stats
+from scipy import ndimage, special
+
+from sourcegrid.timebase import LOCAL_TIMEZONE  # time zone of naive period bounds
 
 __all__ = [
     "GiStar",
+    "normal_sf_abs",
     "gi_star",
     "gi_star_cells",
     "neighbourhood_kernel",
+    "period_rows",
     "period_means",
     "rank_cells",
     "persistence",
@@ -49,14 +52,10 @@ __all__ = [
     "top_rows",
 ]
 
-#: Time zone of period bounds given without an offset (DESIGN.md, Observations).
-LOCAL_TIMEZONE = "Asia/Shanghai"
 
 #: Neighbourhood shapes of the Gi* distance band.
 SHAPES = ("square", "disk")
 
-# Counts of neighbours are integers; the FFT gives them to ~1e-12, so they are
-# rounded. Values of the centred field are not rounded.
 _CELL_KEY_COLUMNS = ["cell_id", "row", "col"]
 
 
@@ -65,8 +64,11 @@ _CELL_KEY_COLUMNS = ["cell_id", "row", "col"]
 # --------------------------------------------------------------------------------------
 
 
-class GiStar(NamedTuple):
+class GiStar:
     """Result of :func:`gi_star`: arrays of the grid's shape, NaN where no data.
+
+    Unpacks as ``z, p = gi_star(...)``. The p-values are computed from z on
+    first access only, so a caller that needs z alone does not pay for them.
 
     Attributes
     ----------
@@ -78,8 +80,53 @@ class GiStar(NamedTuple):
         two-sided test.
     """
 
-    z: np.ndarray
-    p: np.ndarray
+    __slots__ = ("z", "_p")
+
+    def __init__(self, z: np.ndarray):
+        self.z = z
+        self._p: np.ndarray | None = None
+
+    @property
+    def p(self) -> np.ndarray:
+        if self._p is None:
+            self._p = normal_sf_abs(self.z)
+        return self._p
+
+    def __iter__(self):
+        return iter((self.z, self.p))
+
+    def __len__(self) -> int:
+        return 2
+
+
+def normal_sf_abs(z: np.ndarray) -> np.ndarray:
+    """One-sided p-value ``norm.sf(|z|) = Phi(-|z|)`` [-], NaN stays NaN.
+
+    ``scipy.special.ndtr`` is what ``scipy.stats.norm.sf`` evaluates, without
+    the distribution machinery around it.
+    """
+    p = np.abs(z)
+    np.negative(p, out=p)
+    return special.ndtr(p, out=p)
+
+
+def _validate_band(radius_cells: float, shape: str) -> int:
+    """Check shape and radius of a distance band; its reach in whole cells."""
+    if shape not in SHAPES:
+        from sourcegrid.errors import NotFoundError
+
+        raise NotFoundError("neighbourhood shape", shape, SHAPES)
+    if not np.isfinite(radius_cells) or radius_cells < 0:
+        raise ValueError(f"radius_cells must be a finite number >= 0 [cells], got {radius_cells!r}")
+    return int(math.floor(radius_cells + 1e-9))
+
+
+def _disk_half_widths(radius_cells: float, reach: int) -> np.ndarray:
+    """Half width [cells] of the disk's row at each row offset 0..reach."""
+    offsets = np.arange(reach + 1)
+    # squared distances in whole cells are exact integers, compared with r^2
+    # plus a hair so that centres exactly on the circle count as inside.
+    return np.floor(np.sqrt(np.maximum(radius_cells**2 + 1e-9 - offsets**2, 0.0)) + 1e-9).astype(int)
 
 
 def neighbourhood_kernel(radius_cells: float, shape: str = "square") -> np.ndarray:
@@ -98,47 +145,62 @@ def neighbourhood_kernel(radius_cells: float, shape: str = "square") -> np.ndarr
     numpy.ndarray
         Square array of 0.0/1.0 with odd side, centred on the cell.
     """
-    if shape not in SHAPES:
-        from sourcegrid.errors import NotFoundError
-
-        raise NotFoundError("neighbourhood shape", shape, SHAPES)
-    if not np.isfinite(radius_cells) or radius_cells < 0:
-        raise ValueError(f"radius_cells must be a finite number >= 0 [cells], got {radius_cells!r}")
-    reach = int(math.floor(radius_cells + 1e-9))
+    reach = _validate_band(radius_cells, shape)
     offsets = np.arange(-reach, reach + 1)
     dy, dx = np.meshgrid(offsets, offsets, indexing="ij")
     if shape == "square":
         inside = np.maximum(np.abs(dy), np.abs(dx)) <= reach
     else:
-        # squared distance in whole cells: exact integers, compared with r^2
-        # plus a hair so that centres exactly on the circle count as inside.
         inside = dy**2 + dx**2 <= radius_cells**2 + 1e-9
     return inside.astype(np.float64)
 
 
-def _band_sum(field: np.ndarray, radius_cells: float, shape: str, *, counts: bool) -> np.ndarray:
-    """Sum of ``field`` over each cell's band (zero outside the grid)."""
-    reach = int(math.floor(radius_cells + 1e-9))
-    if shape == "square":
-        # separable box sum, each output a direct sum of (2r+1) values per axis:
-        # no running-sum drift, exact for integer counts.
-        ones = np.ones(2 * reach + 1)
-        out = ndimage.correlate1d(field, ones, axis=0, mode="constant", cval=0.0)
-        out = ndimage.correlate1d(out, ones, axis=1, mode="constant", cval=0.0)
-        return out
-    kernel = neighbourhood_kernel(radius_cells, shape)
-    if kernel.size <= 121:
-        out = ndimage.correlate(field, kernel, mode="constant", cval=0.0)
-    else:
-        # the disk is symmetric, so correlation = convolution
-        out = signal.fftconvolve(field, kernel, mode="same")
-    if counts:
-        out = np.rint(out)
+def _box_sum_1d(field: np.ndarray, half: int, axis: int) -> np.ndarray:
+    """Sum over ``2 half + 1`` consecutive cells along ``axis`` (zero outside)."""
+    if half == 0:
+        return field
+    width = 2 * half + 1
+    out = ndimage.uniform_filter1d(field, width, axis=axis, mode="constant", cval=0.0)
+    out *= width
     return out
 
 
+def _band_sum(field: np.ndarray, radius_cells: float, shape: str, reach: int) -> np.ndarray:
+    """Sum of ``field`` over each cell's band (zero outside the grid).
+
+    Running-sum box filters (``scipy.ndimage.uniform_filter``), O(cells) per
+    filter whatever the radius. The square is one separable box. The disk is a
+    stack of boxes: with h(d) the half width of its row at row offset d (non
+    increasing in |d|) and h_1 > h_2 > ... its distinct values, reaching rows
+    |d| <= a_k, the disk sum is sum_k V_{a_k}(H_{h_k} - H_{h_(k+1)}) with H_h a
+    horizontal box of half width h, V_a a vertical one of half height a, and
+    H_{h_(K+1)} = 0.
+    """
+    if shape == "square":
+        if reach == 0:
+            return field.copy()
+        width = 2 * reach + 1
+        out = ndimage.uniform_filter(field, width, mode="constant", cval=0.0)
+        out *= width * width
+        return out
+    half_widths = _disk_half_widths(radius_cells, reach)
+    total = None
+    previous = None  # horizontal sum of the next narrower row
+    for half in np.unique(half_widths):  # narrowest row (reaching the most rows) first
+        rows_reach = int(np.flatnonzero(half_widths >= half).max())
+        horizontal = _box_sum_1d(field, int(half), axis=1)
+        layer = horizontal if previous is None else horizontal - previous
+        previous = horizontal
+        layer = _box_sum_1d(layer, rows_reach, axis=0)
+        if total is None:
+            total = layer.copy() if layer is field or layer is horizontal else layer
+        else:
+            total += layer
+    return total
+
+
 def gi_star(values: np.ndarray, radius_cells: float, shape: str = "square") -> GiStar:
-    """Getis-Ord Gi* z scores on a regular grid, by convolution.
+    """Getis-Ord Gi* z scores on a regular grid, by box filters.
 
     Binary weights: cell j is a neighbour of cell i when it lies within the
     distance band (see :func:`neighbourhood_kernel`); the cell itself is
@@ -171,20 +233,21 @@ def gi_star(values: np.ndarray, radius_cells: float, shape: str = "square") -> G
     Returns
     -------
     GiStar
-        ``z`` and ``p`` arrays of the grid's shape; NaN where there is no data,
-        and everywhere when fewer than two cells have data or all values are
-        equal (z undefined), and at a cell whose band covers every cell with
-        data (zero variance).
+        ``z`` and ``p`` arrays of the grid's shape (p computed when first
+        read); NaN where there is no data, and everywhere when fewer than two
+        cells have data or all values are equal (z undefined), and at a cell
+        whose band covers every cell with data (zero variance).
 
     Notes
     -----
-    The band sums are a box filter (square: two separable 1-D sums) or a disk
-    filter (direct correlation for small disks, FFT convolution otherwise, the
-    neighbour counts rounded to integers). The values are centred on their
-    mean before filtering, so the numerator is summed directly and does not
-    lose digits by cancellation. Cost O(cells x band width) for the square,
-    O(cells log cells) for a large disk: a 1000 x 1000 grid takes well under a
-    second (benchmarks/grid_hotspots.py).
+    The whole cost is two band sums -- of the values centred on their mean
+    (so the numerator does not lose digits by cancellation) and of the
+    has-data mask (the neighbour counts, rounded to the integers they are) --
+    plus a few element-wise passes over the grid. The band sums are running-sum
+    box filters, O(cells) each for the square and O(cells x distinct row
+    widths) for the disk, whatever the radius. benchmarks/grid_hotspots.py
+    measures the time against two ``scipy.ndimage.uniform_filter`` calls on
+    the same grid.
 
     References
     ----------
@@ -198,36 +261,35 @@ def gi_star(values: np.ndarray, radius_cells: float, shape: str = "square") -> G
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2:
         raise ValueError(f"values must be a 2-D array (rows x cols), got {values.ndim}-D")
-    if shape not in SHAPES:
-        from sourcegrid.errors import NotFoundError
-
-        raise NotFoundError("neighbourhood shape", shape, SHAPES)
-    if not np.isfinite(radius_cells) or radius_cells < 0:
-        raise ValueError(f"radius_cells must be a finite number >= 0 [cells], got {radius_cells!r}")
+    reach = _validate_band(radius_cells, shape)
 
     has_data = np.isfinite(values)
-    n = int(has_data.sum())
-    z = np.full(values.shape, np.nan)
+    n = int(np.count_nonzero(has_data))
     if n < 2:
-        return GiStar(z, z.copy())
-    data = values[has_data]
-    mean = data.mean()
-    deviations = data - mean
-    std = math.sqrt(float(np.mean(deviations**2)))  # denominator n, as esda
+        return GiStar(np.full(values.shape, np.nan))
+    present = has_data.astype(np.float64)
+    mean = float(np.sum(values, where=has_data)) / n
+    centred = np.zeros(values.shape)  # cells without data stay 0
+    np.subtract(values, mean, out=centred, where=has_data)
+    flat = centred.ravel()
+    std = math.sqrt(float(np.dot(flat, flat)) / n)  # denominator n, as esda
     if std == 0.0 or not np.isfinite(std):
-        return GiStar(z, z.copy())
+        return GiStar(np.full(values.shape, np.nan))
 
-    centred = np.zeros(values.shape)
-    centred[has_data] = deviations
-    numerator = _band_sum(centred, radius_cells, shape, counts=False)
-    weight_sum = _band_sum(has_data.astype(np.float64), radius_cells, shape, counts=True)
-
-    variance_factor = weight_sum * (n - weight_sum) / (n - 1)  # (n S1 - W^2)/(n-1), S1 = W
-    valid = has_data & (variance_factor > 0)
-    z[valid] = numerator[valid] / (std * np.sqrt(variance_factor[valid]))
-    p = np.full(values.shape, np.nan)
-    p[valid] = stats.norm.sf(np.abs(z[valid]))
-    return GiStar(z, p)
+    z = _band_sum(centred, radius_cells, shape, reach)  # numerator, filled into z
+    weight_sum = _band_sum(present, radius_cells, shape, reach)
+    np.rint(weight_sum, out=weight_sum)  # neighbour counts are integers
+    # denominator s sqrt((n S1 - W^2)/(n - 1)) with S1 = W, in place
+    denominator = n - weight_sum
+    denominator *= weight_sum
+    undefined = denominator <= 0.0
+    undefined |= ~has_data
+    denominator *= std * std / (n - 1)
+    np.sqrt(denominator, out=denominator)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.divide(z, denominator, out=z)
+    z[undefined] = np.nan
+    return GiStar(z)
 
 
 # --------------------------------------------------------------------------------------
@@ -243,7 +305,7 @@ def to_utc(moment: str | pd.Timestamp) -> pd.Timestamp:
     moment : str or pandas.Timestamp
         ISO 8601 text ('2026-03-01', '2026-03-01T08:00+08:00') or a Timestamp.
     """
-    from sourcegrid.observations.readers import utc_timestamp
+    from sourcegrid.timebase import utc_timestamp
 
     return utc_timestamp(moment)
 
@@ -258,11 +320,9 @@ def month_bounds(month: str | pd.Timestamp, shift: int = 0) -> tuple[pd.Timestam
     shift : int
         Months to move by (-1 = previous month, -12 = same month last year).
     """
-    period = pd.Period(pd.Timestamp(month).tz_localize(None) if isinstance(month, pd.Timestamp)
-                       else month, freq="M") + shift
-    start = period.start_time.tz_localize(LOCAL_TIMEZONE).tz_convert("UTC")
-    end = (period + 1).start_time.tz_localize(LOCAL_TIMEZONE).tz_convert("UTC")
-    return start, end
+    from sourcegrid.timebase import month_bounds as bounds
+
+    return bounds(month, shift)
 
 
 #: Columns the functions here read from ``cell_hours``.
@@ -320,16 +380,35 @@ def _time_filter(table: ibis.Table, start: pd.Timestamp, end: pd.Timestamp) -> i
     return table.filter((table.time >= low) & (table.time < high))
 
 
+def period_rows(cell_hours: pd.DataFrame | ibis.Table, start, end,
+                pollutants: str | tuple[str, ...]) -> ibis.Table:
+    """The rows of ``cell_hours`` with a value in [start, end) of the given pollutant(s).
+
+    Parameters
+    ----------
+    cell_hours : DataFrame or ibis.Table
+        The fused table (cell_id, row, col, time [UTC], pollutant, value); a frame
+        lacking one of these columns raises one InputError naming all that are missing.
+    start, end : str or Timestamp
+        Period bounds (naive = Asia/Shanghai); end excluded.
+    pollutants : str or tuple of str
+        One pollutant name as in the table ('PM2.5', 'SO2', ...) or several.
+    """
+    table = _as_ibis(cell_hours)
+    table = _time_filter(table, to_utc(start), to_utc(end))
+    chosen = (table.pollutant == pollutants if isinstance(pollutants, str)
+              else table.pollutant.isin(list(pollutants)))
+    return table.filter(chosen & table.value.notnull())
+
+
 def period_means(cell_hours: pd.DataFrame | ibis.Table, start, end,
                  pollutant: str = "PM2.5") -> ibis.Table:
     """Mean per cell over [start, end) (an Ibis expression).
 
     Parameters
     ----------
-    cell_hours : DataFrame or ibis.Table
-        The fused table (cell_id, row, col, time [UTC], pollutant, value).
-    start, end : str or Timestamp
-        Period bounds (naive = Asia/Shanghai); end excluded.
+    cell_hours, start, end
+        The fused cell-hours and the period [start, end), as for :func:`period_rows`.
     pollutant : str
         Pollutant name as in the table ('PM2.5', 'PM10', 'SO2', ...).
 
@@ -338,9 +417,7 @@ def period_means(cell_hours: pd.DataFrame | ibis.Table, start, end,
     ibis.Table
         cell_id, row, col, mean [unit of the values], hours (hours with a value).
     """
-    table = _as_ibis(cell_hours)
-    table = _time_filter(table, to_utc(start), to_utc(end))
-    table = table.filter((table.pollutant == pollutant) & table.value.notnull())
+    table = period_rows(cell_hours, start, end, pollutant)
     return table.group_by(_CELL_KEY_COLUMNS).aggregate(
         mean=table.value.mean(), hours=table.value.count()
     )
@@ -397,10 +474,8 @@ def rank_cells(cell_hours: pd.DataFrame | ibis.Table, start, end, *, pollutant: 
 
     Parameters
     ----------
-    cell_hours : DataFrame or ibis.Table
-        Fused cell-hours (cell_id, row, col, time [UTC], pollutant, value).
-    start, end : str or Timestamp
-        Period [start, end); naive = Asia/Shanghai.
+    cell_hours, start, end
+        The fused cell-hours and the period [start, end), as for :func:`period_rows`.
     pollutant : str
         Pollutant to rank by (default PM2.5 [ug/m3]).
     top : int, optional
@@ -459,10 +534,8 @@ def gi_star_cells(cell_hours: pd.DataFrame | ibis.Table, start, end, *, radius_c
 
     Parameters
     ----------
-    cell_hours : DataFrame or ibis.Table
-        Fused cell-hours (cell_id, row, col, time [UTC], pollutant, value).
-    start, end : str or Timestamp
-        Period [start, end); naive = Asia/Shanghai.
+    cell_hours, start, end
+        The fused cell-hours and the period [start, end), as for :func:`period_rows`.
     radius_cells : float
         Distance band [cells].
     shape : {'square', 'disk'}
@@ -498,9 +571,9 @@ def gi_star_cells(cell_hours: pd.DataFrame | ibis.Table, start, end, *, radius_c
         grid_shape = (int(rows.max()) + 1 if len(rows) else 0, int(cols.max()) + 1 if len(cols) else 0)
     grid = np.full(grid_shape, np.nan)
     grid[rows, cols] = means["mean"].to_numpy(dtype=np.float64)
-    result = gi_star(grid, radius_cells, shape)
-    means["z"] = result.z[rows, cols]
-    means["p"] = result.p[rows, cols]
+    z = gi_star(grid, radius_cells, shape).z[rows, cols]
+    means["z"] = z
+    means["p"] = normal_sf_abs(z)  # at the cells of the table only
     means["p_two_sided"] = np.minimum(2.0 * means["p"], 1.0)
     significant = means["p_two_sided"] < alpha
     means["spot"] = np.where(significant & (means["z"] > 0), "hot",
@@ -528,10 +601,8 @@ def persistence(cell_hours: pd.DataFrame | ibis.Table, start, end, *, pollutant:
 
     Parameters
     ----------
-    cell_hours : DataFrame or ibis.Table
-        Fused cell-hours (cell_id, row, col, time [UTC], pollutant, value).
-    start, end : str or Timestamp
-        Window [start, end); naive = Asia/Shanghai.
+    cell_hours, start, end
+        The fused cell-hours and the period [start, end), as for :func:`period_rows`.
     pollutant : str
         Pollutant (default PM2.5).
     threshold : float, optional
@@ -553,9 +624,7 @@ def persistence(cell_hours: pd.DataFrame | ibis.Table, start, end, *, pollutant:
         raise ValueError(f"top_percent must be in (0, 100], got {top_percent}")
     if threshold is not None and not (threshold >= 0 and np.isfinite(threshold)):
         raise ValueError(f"threshold must be a concentration >= 0, got {threshold!r}")
-    table = _as_ibis(cell_hours)
-    table = _time_filter(table, to_utc(start), to_utc(end))
-    table = table.filter((table.pollutant == pollutant) & table.value.notnull())
+    table = period_rows(cell_hours, start, end, pollutant)
     if threshold is not None:
         hot = table.value > float(threshold)
     else:
@@ -567,7 +636,7 @@ def persistence(cell_hours: pd.DataFrame | ibis.Table, start, end, *, pollutant:
         )
         allowed = (table.in_hour * (float(top_percent) / 100.0) - 1e-9).ceil()
         hot = table.place <= allowed
-    table = table.mutate(hot=hot.cast("int64"))
+    table = table.mutate(hot=hot.ifelse(1, 0).cast("int64"))  # PostgreSQL: no bool -> int8 cast
     summary = table.group_by(_CELL_KEY_COLUMNS).aggregate(
         hours=table.value.count(), hot_hours=table.hot.sum(), mean=table.value.mean()
     ).to_pandas()

@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 from sourcegrid.errors import InputError, OutputError, Problem
 
 __all__ = ["read_table", "read_arrow", "to_text_arrow", "canonical_headers", "write_table",
-           "write_ibis_table", "with_row_numbers", "rejects_from_mask",
+           "write_ibis_table", "with_row_numbers", "rejects_from_mask", "RowChecks",
            "rename_headers", "atomic_path", "check_output_path", "check_input_path",
            "set_folder_created_hook", "fault_point", "TABLE_SUFFIXES", "OUTPUT_SUFFIXES",
            "ROW", "SOURCE", "process_alive"]
@@ -642,3 +642,37 @@ def rejects_from_mask(frame: pd.DataFrame, mask: pd.Series, column: str | pd.Ser
         "reason": reason,
         "message": message,
     })
+
+
+class RowChecks:
+    """Every problem of every row of a frame, collected check by check.
+
+    Each :meth:`check` adds one reject per row in its mask, so a row that breaks
+    several checks is reported under each of them, not only under the first.
+
+    Attributes
+    ----------
+    bad : pandas.Series of bool
+        The rows with at least one problem so far.
+    rejects : list of pandas.DataFrame
+        The reject rows of each failed check (see :func:`rejects_from_mask`).
+    """
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.bad = pd.Series(False, index=frame.index)
+        self.rejects: list[pd.DataFrame] = []
+
+    def check(self, mask: pd.Series, column: str | pd.Series, values: pd.Series, reason: str,
+              message: str | pd.Series) -> None:
+        """Reject the rows in ``mask`` (NA = fine) for ``reason``.
+
+        ``message`` is one text, or a Series of texts by row.
+        """
+        mask = mask.fillna(False).astype(bool)
+        if mask.any():
+            if isinstance(message, pd.Series):  # one message per row
+                message = message.loc[mask]
+            self.rejects.append(rejects_from_mask(self.frame, mask, column, values, reason,
+                                                  message))
+            self.bad = self.bad | mask

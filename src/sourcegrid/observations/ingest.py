@@ -1,15 +1,26 @@
 """Ingest observation feeds into a workspace, idempotently.
 
 Readings (reference stations, micro-stations, mobile monitors) go to the
-table ``observations``; wind to ``wind``. Times are stored in UTC.
+table ``observations``; wind to ``wind``. Times are stored in UTC
+(:mod:`sourcegrid.timebase`). The text that repeats for every reading of a
+site (its name, kind and, for fixed sites, its position, as the files give
+them) is kept once per site in the table ``sites``.
+
+A CSV or Parquet file of readings is read and checked by the workspace's engine
+(:func:`sourcegrid.observations.readers.read_observations_engine`: DuckDB's
+``read_csv``/``read_parquet``, Spark's reader on a Spark workspace) and stored
+with one ``INSERT … SELECT`` that collapses repeats and anti-joins what is
+stored; no reading passes through Python. XLSX files, and files the engine
+cannot read as they are, go through the pandas reader with the same checks.
 
 Re-ingesting adds nothing twice, on two levels:
 
 1. a registry table ``ingested_files`` holds the SHA-256 of every file
    ingested; the same bytes again are skipped at once;
-2. every chunk is anti-joined (Ibis, run by the workspace's engine) against the
+2. the new rows are anti-joined (Ibis, run by the workspace's engine) against the
    stored table on the key (site_id, time, pollutant) (wind: site_id, time), so a
-   file that overlaps an earlier one adds only its new readings.
+   file that overlaps an earlier one adds only its new readings (in-memory frames
+   in chunks of ``chunk_size`` rows, a file in one statement).
 
 Within one batch, rows repeating the same key *and* value are kept once; rows
 with the same key but different values are all kept, for QC to flag as
@@ -25,19 +36,20 @@ exactly the file's rows.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from sourcegrid.errors import InputError, NotFoundError, Problem, problems_frame
-from sourcegrid.io.tables import fault_point
+from sourcegrid.errors import InputError, NotFoundError, Problem
+from sourcegrid.io.tables import check_input_path, fault_point
+from sourcegrid.observations.results import IngestResult, Progress
 
 __all__ = [
     "OBSERVATIONS_TABLE",
     "WIND_TABLE",
     "FILES_TABLE",
+    "SITES_TABLE",
+    "SITE_COLUMNS",
     "OBSERVATION_KEY",
     "WIND_KEY",
     "OBSERVATION_COLUMNS",
@@ -46,6 +58,7 @@ __all__ = [
     "ingest_readings",
     "ingest_wind",
     "ingest_file",
+    "store_checked",
     "file_sha256",
     "prepare_readings",
     "load_readings",
@@ -54,6 +67,10 @@ __all__ = [
 OBSERVATIONS_TABLE = "observations"
 WIND_TABLE = "wind"
 FILES_TABLE = "ingested_files"
+SITES_TABLE = "sites"
+#: One row per site as the files describe it (positions of mobile monitors stay with
+#: each reading: their lon/lat here are empty).
+SITE_COLUMNS = ["site_id", "site_kind", "site_name", "lon", "lat", "source"]
 OBSERVATION_KEY = ("site_id", "time", "pollutant")
 WIND_KEY = ("site_id", "time")
 OBSERVATION_COLUMNS = ["time", "site_id", "site_kind", "lon", "lat", "pollutant", "value",
@@ -62,46 +79,6 @@ WIND_COLUMNS = ["time", "site_id", "lon", "lat", "wind_speed", "wind_dir", "sour
 #: Feed kinds ``sourcegrid observe ingest --kind`` accepts.
 FEED_KINDS = ("reference", "micro", "mobile", "satellite", "wind")
 DEFAULT_CHUNK_SIZE = 500_000
-
-Progress = Callable[[int, int], None]
-
-
-@dataclass
-class IngestResult:
-    """What one ingest did.
-
-    Attributes
-    ----------
-    table : str
-        Workspace table written.
-    read : int
-        Rows that passed the reader.
-    added : int
-        Rows stored (new keys).
-    already_stored : int
-        Rows whose key was already in the table (not added again).
-    repeated : int
-        Exact repeats (same key and value) within the batch, kept once.
-    skipped_file : bool
-        The file's SHA-256 was already registered; nothing was read.
-    rejects : pandas.DataFrame
-        The reader's rejects (source, row, column, value, reason, message).
-    """
-
-    table: str
-    read: int = 0
-    added: int = 0
-    already_stored: int = 0
-    repeated: int = 0
-    skipped_file: bool = False
-    rejects: pd.DataFrame = field(default_factory=lambda: problems_frame([]))
-
-    def summary(self) -> pd.DataFrame:
-        return pd.DataFrame({"item": ["read", "added", "already stored", "repeated in file",
-                                      "rejected values"],
-                             "rows": [self.read, self.added, self.already_stored, self.repeated,
-                                      len(self.rejects)]})
-
 
 def file_sha256(path: str | Path) -> str:
     """SHA-256 hex digest of a file, read in 1 MiB blocks."""
@@ -169,6 +146,88 @@ def _count(table) -> int:
     return int(table.count().to_pyarrow().as_py())
 
 
+def store_checked(workspace, batch, *, source: str = "",
+                  progress: Progress | None = None) -> IngestResult:
+    """Store an engine-checked batch in ``observations``: one INSERT … SELECT.
+
+    Parameters
+    ----------
+    workspace : sourcegrid.store.Workspace
+    batch : sourcegrid.observations.readers.EngineBatch
+        From :func:`~sourcegrid.observations.readers.read_observations_engine` on the
+        workspace's connection; its readings never leave the engine.
+    source : str
+        Name stored with each row (the file name); default the batch's.
+
+    Repeats within the batch (same key and value) are kept once, the first in file
+    order; rows whose key is stored already are not added (an anti-join).
+    """
+    import ibis
+
+    key = list(OBSERVATION_KEY)
+    source = source or batch.source
+    good = batch.readings.mutate(source=ibis.literal(source, "string"))
+    read = _count(good) if batch.read is None else batch.read
+    distinct = read
+    if not batch.unique_keys:  # rows may share site and time: look for exact repeats
+        groups = good.group_by([*key, "value"]).aggregate(_first=good._row.min())
+        distinct = _count(groups)
+        if distinct < read:  # keep the first of each in file order
+            good = good.semi_join(groups, good._row == groups._first)
+    if progress is not None:
+        progress(0, read)
+    if workspace.has(OBSERVATIONS_TABLE):
+        stored = workspace.table(OBSERVATIONS_TABLE)
+        before = _count(stored)
+        new = good.anti_join(stored.select(*key), key)
+        workspace.write(OBSERVATIONS_TABLE, new.select(*stored.columns), mode="append")
+        added = _count(workspace.table(OBSERVATIONS_TABLE)) - before
+    else:
+        workspace.write(OBSERVATIONS_TABLE, good.select(*OBSERVATION_COLUMNS))
+        added = distinct
+    sites = good if batch.sites is None else batch.sites.mutate(
+        source=ibis.literal(source, "string"))
+    _update_sites(workspace, sites)
+    fault_point("ingest:after_chunk")
+    if progress is not None:
+        progress(read, read)
+    return IngestResult(OBSERVATIONS_TABLE, read=read, added=added,
+                        already_stored=distinct - added, repeated=read - distinct)
+
+
+def _update_sites(workspace, readings) -> None:
+    """Add the sites of ``readings`` not yet in ``sites`` (one row per distinct text)."""
+    import ibis
+
+    mobile = readings.site_kind == "mobile"
+    name = (readings.site_name if "site_name" in readings.columns
+            else ibis.null("string")).cast("string")
+    sites = readings.select(
+        site_id=readings.site_id, site_kind=readings.site_kind, site_name=name,
+        lon=ibis.ifelse(mobile, ibis.null("float64"), readings.lon).cast("float64"),
+        lat=ibis.ifelse(mobile, ibis.null("float64"), readings.lat).cast("float64"),
+        source=readings.source).distinct(on=["site_id", "site_kind", "site_name", "lon", "lat"],
+                                         keep="first")
+    if not workspace.has(SITES_TABLE):
+        workspace.write(SITES_TABLE, sites.select(*SITE_COLUMNS))
+        return
+    stored = workspace.table(SITES_TABLE)
+
+    def keys(table, suffix):
+        return table.select(**{f"id{suffix}": table.site_id, f"kind{suffix}": table.site_kind,
+                               f"name{suffix}": table.site_name.fill_null(""),
+                               f"lon{suffix}": table.lon.fill_null(-999.0),
+                               f"lat{suffix}": table.lat.fill_null(-999.0)})
+
+    known = keys(stored, "_s")
+    fresh = sites.mutate(name_k=sites.site_name.fill_null(""), lon_k=sites.lon.fill_null(-999.0),
+                         lat_k=sites.lat.fill_null(-999.0))
+    new = fresh.anti_join(known, [fresh.site_id == known.id_s, fresh.site_kind == known.kind_s,
+                                  fresh.name_k == known.name_s, fresh.lon_k == known.lon_s,
+                                  fresh.lat_k == known.lat_s])
+    workspace.write(SITES_TABLE, new.select(*stored.columns), mode="append")
+
+
 def ingest_readings(workspace, readings: pd.DataFrame, *, source: str = "",
                     chunk_size: int = DEFAULT_CHUNK_SIZE,
                     progress: Progress | None = None) -> IngestResult:
@@ -192,6 +251,11 @@ def ingest_readings(workspace, readings: pd.DataFrame, *, source: str = "",
     frame, repeated = _collapse_repeats(frame, list(OBSERVATION_KEY), ["value"])
     added, already = _append_new(workspace, OBSERVATIONS_TABLE, frame, list(OBSERVATION_KEY),
                                  OBSERVATION_COLUMNS, chunk_size, progress)
+    if len(frame):
+        import ibis
+
+        _update_sites(workspace, ibis.memtable(
+            frame.drop_duplicates(["site_id", "site_kind", "lon", "lat"])))
     return IngestResult(OBSERVATIONS_TABLE, read=len(readings), added=added,
                         already_stored=already, repeated=repeated)
 
@@ -243,7 +307,7 @@ def ingest_file(workspace, path: str | Path, kind: str, *, sheet: str | int | No
         means in ``satellite`` (needs the grid: ``sourcegrid grid create``); the
         others take CSV/Parquet/XLSX tables (:mod:`sourcegrid.observations.readers`).
     date : str, optional
-        Day of a GeoTIFF without a time coordinate (YYYY-MM-DD, Asia/Shanghai).
+        Day of a GeoTIFF without a time coordinate (YYYY-MM-DD, Beijing time).
     variable : str, optional
         NetCDF variable name (default: the only data variable).
     force : bool
@@ -289,11 +353,24 @@ def _ingest_file(workspace, path, kind, sheet, units, date, variable, pollutant,
                                variable=variable, pollutant=pollutant)
     else:
         # fusion places every reading by its position: a stored reading without one is lost
-        batch = readers.read_observations(path, site_kind=kind, sheet=sheet, units=units,
-                                          require_position=True)
-        result = ingest_readings(workspace, batch.readings, source=path.name,
-                                 chunk_size=chunk_size, progress=progress)
-        result.rejects = batch.rejects
+        engine_batch = None
+        if path.suffix.lower() in readers.ENGINE_SUFFIXES:
+            check_input_path(path)
+            engine_batch = readers.read_observations_engine(
+                workspace.con, path, site_kind=kind, units=units, require_position=True)
+        if engine_batch is not None:
+            try:
+                result = store_checked(workspace, engine_batch, source=path.name,
+                                       progress=progress)
+            finally:
+                engine_batch.release()
+            result.rejects = engine_batch.rejects
+        else:
+            batch = readers.read_observations(path, site_kind=kind, sheet=sheet, units=units,
+                                              require_position=True)
+            result = ingest_readings(workspace, batch.readings, source=path.name,
+                                     chunk_size=chunk_size, progress=progress)
+            result.rejects = batch.rejects
     _register(workspace, sha256, path, kind, result)
     return result
 
@@ -301,9 +378,9 @@ def _ingest_file(workspace, path, kind, sheet, units, date, variable, pollutant,
 def load_readings(workspace, *, start=None, end=None, site_kind: str | None = None) -> pd.DataFrame:
     """Stored readings as a DataFrame (time UTC), optionally filtered by time and kind.
 
-    ``start`` (included) and ``end`` (excluded): naive times are Asia/Shanghai.
+    ``start`` (included) and ``end`` (excluded): naive times are Beijing time.
     """
-    from sourcegrid.observations.readers import utc_timestamp
+    from sourcegrid.timebase import utc_timestamp
 
     table = workspace.table(OBSERVATIONS_TABLE)
     if start is not None:

@@ -29,6 +29,18 @@ Flags (reason codes)
 
 References
 ----------
+Every check is an Ibis expression over the readings table, so it runs in the
+workspace's engine (DuckDB, PySpark, PostgreSQL) and the flags table is written
+by the engine; the ``check_*`` functions also take a DataFrame (small data, run
+on an in-memory DuckDB) and then return a DataFrame. Rolling statistics over
+``window`` readings are exact: the neighbours of each reading become columns (lag/lead) and a
+sorting network orders them within the row, which gives the median and, on the
+absolute deviations, the MAD, as NumPy's median does (DuckDB). On PySpark and
+PostgreSQL (which inline such nested expressions into one another) each reading is
+joined with its window neighbours by row number instead and the median and MAD are
+grouped exact percentiles (Spark ``percentile``, PostgreSQL ``percentile_cont``); both
+forms give the same flags (tests/observations/test_qc_engines.py).
+
 Hampel, F. R. (1974). The influence curve and its role in robust estimation.
 JASA 69, 383-393; Pearson, R. K. (2002). Outliers in process modeling and
 identification. IEEE Trans. Control Syst. Technol. 10, 55-63.
@@ -40,6 +52,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import ibis
+import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
@@ -60,14 +74,18 @@ __all__ = [
     "check_pm25_gt_pm10",
     "check_drift",
     "find_gaps",
+    "qc_expressions",
     "run_qc",
     "flag_counts",
     "passing",
+    "qc_workspace",
 ]
 
 FLAGS_TABLE = "observation_flags"
 GAPS_TABLE = "observation_gaps"
 FLAG_COLUMNS = ["site_id", "time", "pollutant", "value", "flag", "severity", "detail"]
+GAP_COLUMNS = ["site_id", "site_kind", "pollutant", "gap_start", "gap_end", "missing"]
+READING_KEY = ["site_id", "time", "pollutant"]
 #: Reason code → severity ('fail' readings are left out of later steps).
 FLAGS: dict[str, str] = {
     "out_of_range": "fail",
@@ -122,122 +140,311 @@ def qc_parameters(name: str | Mapping[str, float] = "default") -> dict[str, floa
     return dict(QC_PARAMETERS[name])
 
 
-def _flags(frame: pd.DataFrame, mask, flag: str, detail) -> pd.DataFrame:
-    mask = np.asarray(mask, dtype=bool)
-    chosen = frame.loc[mask]
-    detail = detail[mask] if isinstance(detail, np.ndarray) else detail
-    return pd.DataFrame({"site_id": chosen["site_id"].to_numpy(), "time": chosen["time"].to_numpy(),
-                         "pollutant": chosen["pollutant"].to_numpy(),
-                         "value": chosen["value"].to_numpy(float), "flag": flag,
-                         "severity": FLAGS[flag], "detail": detail})
+# ---------------------------------------------------------------------- expression helpers
+
+def _utc(column):
+    return column.cast(dt.Timestamp(timezone="UTC"))
 
 
-def _empty_flags() -> pd.DataFrame:
-    return pd.DataFrame({"site_id": pd.Series(dtype="string"),
-                         "time": pd.Series(dtype="datetime64[us, UTC]"),
-                         "pollutant": pd.Series(dtype="string"), "value": pd.Series(dtype=float),
-                         "flag": pd.Series(dtype="string"), "severity": pd.Series(dtype="string"),
-                         "detail": pd.Series(dtype="string")})
+def _as_table(readings) -> tuple[ibis.Table, bool]:
+    """(Ibis table, was a DataFrame). A DataFrame becomes a memtable (time UTC, value float)."""
+    if isinstance(readings, ibis.Table):
+        return readings, False
+    frame = readings.reset_index(drop=True).copy()
+    for column in ("time", "hour"):
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+    for column in ("value", "reference", "rh", "temp", "distance", "lon", "lat"):
+        if column in frame:
+            frame[column] = frame[column].astype(float)
+    for column in ("site_id", "pollutant", "site_kind", "reference_id"):
+        if column in frame:
+            frame[column] = frame[column].astype("string")
+    return ibis.memtable(frame), True
 
 
-def _sorted(readings: pd.DataFrame) -> pd.DataFrame:
-    return readings.sort_values(["site_id", "pollutant", "time"], kind="stable").reset_index(drop=True)
+def _collect(expr: ibis.Table, columns: list[str], order: list[str]) -> pd.DataFrame:
+    frame = expr.to_pandas()
+    frame = frame.sort_values(order, kind="stable").reset_index(drop=True)[columns]
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
+            frame[column] = frame[column].astype("datetime64[us, UTC]")
+    return frame
 
 
-def check_range(readings: pd.DataFrame, ranges: Mapping[str, tuple[float, float]] = QC_RANGES) -> pd.DataFrame:
+def _flags_out(expr: ibis.Table, was_frame: bool):
+    return _collect(expr, FLAG_COLUMNS, ["site_id", "pollutant", "time", "value"]) \
+        if was_frame else expr
+
+
+def _flag_rows(table: ibis.Table, flag: str, detail) -> ibis.Table:
+    """Flag rows (FLAG_COLUMNS) of every row of ``table``; ``detail`` a string expression."""
+    return table.select(
+        site_id=table.site_id.cast("string"), time=_utc(table.time),
+        pollutant=table.pollutant.cast("string"), value=table.value.cast("float64"),
+        flag=ibis.literal(flag, "string"), severity=ibis.literal(FLAGS[flag], "string"),
+        detail=(detail if not isinstance(detail, str) else ibis.literal(detail)).cast("string"))
+
+
+def _rint(scaled):
+    """Round half to even, as NumPy's ``np.round`` (an int64 expression)."""
+    low = scaled.floor()
+    rest = scaled - low
+    odd = low.abs().cast("int64") % 2
+    return ibis.cases((rest > 0.5, low + 1), (rest < 0.5, low),
+                      else_=low + odd).cast("int64")
+
+
+def _decimal_text(value, digits: int):
+    """``str(np.round(value, digits))`` for ``digits`` in 1..3, in any engine's SQL.
+
+    Built from integers (the engines print floats differently): the integer part, a
+    point and the fraction without trailing zeros (at least one digit), e.g. 32.0, 31.667.
+    """
+    scale = 10**digits
+    number = _rint(value * scale)
+    whole = (number.abs() // scale).cast("string")
+    fraction = number.abs() % scale
+    cases = []
+    for kept in range(1, digits):  # fewer digits when the last ones are zeros
+        drop = 10 ** (digits - kept)
+        cases.append((fraction % drop == 0, (fraction // drop).cast("string").lpad(kept, "0")))
+    text = ibis.cases(*cases, else_=fraction.cast("string").lpad(digits, "0")) if cases \
+        else fraction.cast("string").lpad(digits, "0")
+    sign = ibis.ifelse(number < 0, "-", "")
+    return sign.concat(whole, ".", text)
+
+
+def _hour_number(time):
+    """Whole hours since the epoch (int64): an integer order for hour-range windows."""
+    return (time.epoch_seconds() // 3600).cast("int64")
+
+
+def _series_window(table: ibis.Table):
+    return ibis.window(group_by=[table.site_id, table.pollutant], order_by=table.time)
+
+
+def _single(table: ibis.Table) -> ibis.Table:
+    """Readings whose site, time and pollutant occur once (series checks need one value)."""
+    counts = table.group_by(READING_KEY).aggregate(_n=table.count())
+    return table.semi_join(counts.filter(counts._n == 1), READING_KEY)
+
+
+# ---------------------------------------------------------------------- the checks
+
+def _range(table: ibis.Table, ranges: Mapping[str, tuple[float, float]]) -> ibis.Table:
+    limits = ibis.memtable(pd.DataFrame({
+        "_pollutant": pd.Series(list(ranges), dtype="string"),
+        "_low": [float(v[0]) for v in ranges.values()],
+        "_high": [float(v[1]) for v in ranges.values()],
+        "_detail": pd.Series([f"range {float(v[0])}-{float(v[1])}" for v in ranges.values()],
+                             dtype="string")}))
+    joined = table.join(limits, table.pollutant == limits._pollutant)
+    hit = joined.filter((joined.value < joined._low) | (joined.value > joined._high))
+    return _flag_rows(hit, "out_of_range", hit._detail)
+
+
+def check_range(readings, ranges: Mapping[str, tuple[float, float]] = QC_RANGES):
     """``out_of_range``: values outside the instrument range of their pollutant."""
-    low = readings["pollutant"].map({k: v[0] for k, v in ranges.items()}).astype(float).to_numpy()
-    high = readings["pollutant"].map({k: v[1] for k, v in ranges.items()}).astype(float).to_numpy()
-    value = readings["value"].to_numpy(float)
-    mask = (value < low) | (value > high)
-    detail = np.char.add(np.char.add("range ", low.astype(str)), np.char.add("-", high.astype(str)))
-    return _flags(readings, mask, "out_of_range", detail.astype(object))
+    table, was_frame = _as_table(readings)
+    return _flags_out(_range(table, ranges), was_frame)
 
 
-def _group_windows(values: np.ndarray, groups: np.ndarray, window: int) -> np.ndarray:
-    """(n, window) centred windows, NaN where a window leaves its group (NumPy views)."""
+def _sorting_network(size: int) -> list[list[tuple[int, int]]]:
+    """Batcher's odd-even merge sort for ``size`` inputs, as layers of disjoint comparators.
+
+    Built for the next power of two; comparators reaching past ``size`` are dropped (the
+    missing inputs sort last, so those comparators never exchange anything).
+    Knuth, TAOCP vol. 3, 5.3.4 (Batcher 1968).
+    """
+    width = 1
+    while width < size:
+        width *= 2
+    layers: list[list[tuple[int, int]]] = []
+    p = 1
+    while p < width:
+        k = p
+        while k >= 1:
+            layer = []
+            for j in range(k % p, width - k, 2 * k):
+                for i in range(min(k, width - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        layer.append((i + j, i + j + k))
+            layers.append([(a, b) for a, b in layer if b < size])
+            k //= 2
+        p *= 2
+    return [layer for layer in layers if layer]
+
+
+def _sorted_columns(table: ibis.Table, names: list[str]) -> ibis.Table:
+    """Sort the values of columns ``names`` within each row, nulls last (a sorting network)."""
+    for layer in _sorting_network(len(names)):
+        changes = {}
+        for i, j in layer:
+            a, b = table[names[i]], table[names[j]]
+            low = ibis.cases((a.isnull(), b), (b.isnull(), a), (a <= b, a), else_=b)
+            high = ibis.cases((a.isnull() | b.isnull(), ibis.null("float64")), (a <= b, b),
+                              else_=a)
+            changes[names[i]], changes[names[j]] = low, high
+        table = table.mutate(**changes)
+    return table
+
+
+def _row_median(table: ibis.Table, names: list[str], count):
+    """Median of the sorted columns ``names`` whose first ``count`` are the values (NumPy's:
+    the middle one, or the mean of the two middle ones)."""
+    cases = []
+    for c in range(1, len(names) + 1):
+        middle = table[names[c // 2]] if c % 2 else \
+            (table[names[c // 2 - 1]] + table[names[c // 2]]) / 2.0
+        cases.append((count == c, middle))
+    return ibis.cases(*cases, else_=ibis.null("float64"))
+
+
+def _spike_by_network(table: ibis.Table, window: int, k: float, min_jump: float) -> ibis.Table:
+    """Hampel identifier, exact without a median aggregate (DuckDB: 3× faster than the join).
+
+    The ``window`` neighbours of each reading (lag/lead in time order, null past the ends
+    of its series) become columns; a sorting network orders them per row, which gives the
+    median, and again the absolute deviations, which gives the MAD.
+    """
+    window = int(window) | 1
     half = window // 2
-    padded = np.concatenate([np.full(half, np.nan), values, np.full(half, np.nan)])
-    padded_groups = np.concatenate([np.full(half, -1), groups, np.full(half, -1)])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, window)
-    window_groups = np.lib.stride_tricks.sliding_window_view(padded_groups, window)
-    return np.where(window_groups == groups[:, None], windows, np.nan)
+    names = [f"_w{i}" for i in range(window)]
+    series = _series_window(table)
+    neighbours = {}
+    for i in range(window):
+        offset = i - half
+        neighbours[names[i]] = (table.value if offset == 0 else
+                                table.value.lead(offset).over(series) if offset > 0 else
+                                table.value.lag(-offset).over(series)).cast("float64")
+    columns = table.select("site_id", "pollutant", "time", "value", **neighbours)
+    count = sum(ibis.ifelse(columns[name].isnull(), 0, 1) for name in names)
+    columns = columns.mutate(_count=count)
+    ordered = _sorted_columns(columns, names)
+    ordered = ordered.mutate(_median=_row_median(ordered, names, ordered._count))
+    deviations = ordered.mutate(**{name: (ordered[name] - ordered._median).abs()
+                                   for name in names})
+    deviations = _sorted_columns(deviations, names)
+    spread = deviations.mutate(_mad=_row_median(deviations, names, deviations._count))
+    departure = (spread.value - spread._median).abs()
+    hit = spread.filter((departure > k * 1.4826 * spread._mad) & (departure > min_jump)
+                        & (spread._count >= 3))
+    return _flag_rows(hit, "spike", ibis.literal("median ").concat(_decimal_text(hit._median, 3)))
 
 
-def check_spike(readings: pd.DataFrame, *, window: int = 7, k: float = 3.0,
-                min_jump: float = 10.0, chunk: int = 1_000_000) -> pd.DataFrame:
+def _spike_by_join(table: ibis.Table, window: int, k: float, min_jump: float) -> ibis.Table:
+    """Hampel identifier as a self-join of each reading with its window neighbours by row
+    number and grouped medians (Spark's exact ``percentile``, interpolated as NumPy's).
+
+    For PySpark and PostgreSQL: both inline the nested CASE expressions of a sorting
+    network into one another (Spark's analyzer, PostgreSQL's subquery pull-up), which
+    grows exponentially with its depth; the result is the same as
+    :func:`_spike_by_network`.
+    """
+    window = int(window) | 1
+    half = window // 2
+    numbered = table.select("site_id", "pollutant", "time", "value",
+                            _rn=ibis.row_number().over(_series_window(table)))
+    offsets = ibis.memtable(pd.DataFrame({"_offset": np.arange(-half, half + 1, dtype=np.int64)}))
+    centres = numbered.select("site_id", "pollutant", "_rn").cross_join(offsets)
+    centres = centres.mutate(_nrn=centres._rn + centres._offset)
+    neighbours = numbered.select(site_id="site_id", pollutant="pollutant", _nrn="_rn",
+                                 _nvalue="value")
+    windows = centres.join(neighbours, ["site_id", "pollutant", "_nrn"]).select(
+        "site_id", "pollutant", "_rn", "_nvalue")
+    key = ["site_id", "pollutant", "_rn"]
+    median = windows.group_by(key).aggregate(_median=windows._nvalue.median(),
+                                             _count=windows._nvalue.count())
+    spread = windows.join(median, key)
+    spread = spread.mutate(_deviation=(spread._nvalue - spread._median).abs())
+    mad = spread.group_by(key).aggregate(_mad=spread._deviation.median(),
+                                         _median=spread._median.max(),
+                                         _count=spread._count.max())
+    joined = numbered.join(mad, key)
+    departure = (joined.value - joined._median).abs()
+    hit = joined.filter((departure > k * 1.4826 * joined._mad) & (departure > min_jump)
+                        & (joined._count >= 3))
+    return _flag_rows(hit, "spike", ibis.literal("median ").concat(_decimal_text(hit._median, 3)))
+
+
+def _engine(table: ibis.Table) -> str:
+    try:
+        return table._find_backend(use_default=True).name
+    except Exception:  # an unbound expression: the default engine runs it
+        return "duckdb"
+
+
+def _spike(table: ibis.Table, window: int, k: float, min_jump: float) -> ibis.Table:
+    if _engine(table) == "duckdb":
+        return _spike_by_network(table, window, k, min_jump)
+    return _spike_by_join(table, window, k, min_jump)
+
+
+def check_spike(readings, *, window: int = 7, k: float = 3.0, min_jump: float = 10.0):
     """``spike``: Hampel identifier over a centred window of ``window`` readings.
 
     Parameters
     ----------
     window : int
-        Readings in the centred window (odd), per site and pollutant, in time order.
+        Readings in the centred window (odd), per site and pollutant, in time order;
+        the window is cut at the ends of a series (at least 3 readings needed).
     k : float
         Threshold in robust standard deviations (1.4826 · MAD).
     min_jump : float
         Smallest absolute departure flagged [internal unit], so that a window of
         identical values (MAD = 0) does not flag ordinary noise.
     """
-    frame = _sorted(readings)
-    if frame.empty:
-        return _empty_flags()
-    window = int(window) | 1
-    groups = frame.groupby(["site_id", "pollutant"], sort=False).ngroup().to_numpy()
-    values = frame["value"].to_numpy(float)
-    median = np.empty(len(values))
-    mad = np.empty(len(values))
-    count = np.empty(len(values), dtype=np.int64)
-    for start in range(0, len(values), chunk):  # bounded memory: chunk × window floats
-        stop = min(start + chunk, len(values))
-        lo, hi = max(start - window, 0), min(stop + window, len(values))
-        windows = _group_windows(values[lo:hi], groups[lo:hi], window)[start - lo:stop - lo]
-        med = np.nanmedian(windows, axis=1)
-        median[start:stop] = med
-        mad[start:stop] = np.nanmedian(np.abs(windows - med[:, None]), axis=1)
-        count[start:stop] = np.isfinite(windows).sum(axis=1)
-    departure = np.abs(values - median)
-    mask = (departure > k * 1.4826 * mad) & (departure > min_jump) & (count >= 3)
-    detail = np.char.add("median ", np.round(median, 3).astype(str)).astype(object)
-    return _flags(frame, mask, "spike", detail)
+    table, was_frame = _as_table(readings)
+    return _flags_out(_spike(table, window, k, min_jump), was_frame)
 
 
-def check_flat_line(readings: pd.DataFrame, *, min_run: int = 6) -> pd.DataFrame:
+def _flat_line(table: ibis.Table, min_run: int) -> ibis.Table:
+    window = _series_window(table)
+    previous = table.mutate(_previous=table.value.lag().over(window))
+    previous = previous.mutate(_new=ibis.ifelse(
+        previous._previous.isnull() | (previous._previous != previous.value), 1, 0))
+    runs = previous.mutate(_run=previous._new.cumsum().over(_series_window(previous)))
+    runs = runs.mutate(_length=runs.value.count().over(
+        ibis.window(group_by=[runs.site_id, runs.pollutant, runs._run])))
+    hit = runs.filter(runs._length >= int(min_run))
+    return _flag_rows(hit, "flat_line", hit._length.cast("int64").cast("string")
+                      .concat(" identical readings"))
+
+
+def check_flat_line(readings, *, min_run: int = 6):
     """``flat_line``: runs of ``min_run`` or more identical consecutive readings."""
-    frame = _sorted(readings)
-    if frame.empty:
-        return _empty_flags()
-    groups = frame.groupby(["site_id", "pollutant"], sort=False).ngroup().to_numpy()
-    values = frame["value"].to_numpy(float)
-    new_run = np.ones(len(values), dtype=bool)
-    new_run[1:] = (values[1:] != values[:-1]) | (groups[1:] != groups[:-1])
-    run_id = np.cumsum(new_run)
-    run_length = np.bincount(run_id)[run_id]
-    mask = run_length >= min_run
-    detail = np.char.add(run_length.astype(str), " identical readings").astype(object)
-    return _flags(frame, mask, "flat_line", detail)
+    table, was_frame = _as_table(readings)
+    return _flags_out(_flat_line(table, min_run), was_frame)
 
 
-def check_duplicate_timestamp(readings: pd.DataFrame) -> pd.DataFrame:
+def _duplicate_timestamp(table: ibis.Table) -> ibis.Table:
+    distinct = table.group_by(READING_KEY).aggregate(_distinct=table.value.nunique())
+    hit = table.join(distinct.filter(distinct._distinct > 1), READING_KEY)
+    return _flag_rows(hit, "duplicate_timestamp",
+                      hit._distinct.cast("int64").cast("string").concat(" values at one time"))
+
+
+def check_duplicate_timestamp(readings):
     """``duplicate_timestamp``: one site, time and pollutant with more than one value."""
-    key = ["site_id", "time", "pollutant"]
-    distinct = readings.groupby(key, sort=False)["value"].transform("nunique").to_numpy()
-    mask = distinct > 1
-    detail = np.char.add(distinct.astype(str), " values at one time").astype(object)
-    return _flags(readings, mask, "duplicate_timestamp", detail)
+    table, was_frame = _as_table(readings)
+    return _flags_out(_duplicate_timestamp(table), was_frame)
 
 
-def check_pm25_gt_pm10(readings: pd.DataFrame, *, tolerance: float = 0.0) -> pd.DataFrame:
-    """``pm25_gt_pm10``: PM2.5 > PM10 + tolerance at the same site and time (both flagged)."""
+def _pm25_gt_pm10(table: ibis.Table, tolerance: float) -> ibis.Table:
     key = ["site_id", "time"]
-    pm25 = readings.loc[readings["pollutant"] == "PM2.5", key + ["value"]]
-    pm10 = readings.loc[readings["pollutant"] == "PM10", key + ["value"]]
-    pairs = pm25.merge(pm10, on=key, suffixes=("_pm25", "_pm10"))
-    bad = pairs.loc[pairs["value_pm25"] > pairs["value_pm10"] + tolerance, key]
-    if bad.empty:
-        return _empty_flags()
-    hit = readings.merge(bad.drop_duplicates(), on=key, how="inner")
-    hit = hit.loc[hit["pollutant"].isin(["PM2.5", "PM10"])].reset_index(drop=True)
-    return _flags(hit, np.ones(len(hit), dtype=bool), "pm25_gt_pm10", "PM2.5 above PM10")
+    pm25 = table.filter(table.pollutant == "PM2.5").select(*key, _pm25="value")
+    pm10 = table.filter(table.pollutant == "PM10").select(*key, _pm10="value")
+    pairs = pm25.join(pm10, key)
+    bad = pairs.filter(pairs._pm25 > pairs._pm10 + tolerance).select(*key).distinct()
+    hit = table.filter(table.pollutant.isin(["PM2.5", "PM10"])).semi_join(bad, key)
+    return _flag_rows(hit, "pm25_gt_pm10", "PM2.5 above PM10")
+
+
+def check_pm25_gt_pm10(readings, *, tolerance: float = 0.0):
+    """``pm25_gt_pm10``: PM2.5 > PM10 + tolerance at the same site and time (both flagged)."""
+    table, was_frame = _as_table(readings)
+    return _flags_out(_pm25_gt_pm10(table, tolerance), was_frame)
 
 
 def nearest_reference(sites: pd.DataFrame, references: pd.DataFrame,
@@ -246,8 +453,11 @@ def nearest_reference(sites: pd.DataFrame, references: pd.DataFrame,
     from pyproj import Geod
     from scipy.spatial import cKDTree
 
+    empty = pd.DataFrame({"site_id": pd.Series(dtype="string"),
+                          "reference_id": pd.Series(dtype="string"),
+                          "distance": pd.Series(dtype=float)})
     if sites.empty or references.empty:
-        return pd.DataFrame(columns=["site_id", "reference_id", "distance"])
+        return empty
     # local equirectangular metres for the tree, exact geodesic distance for the answer
     lat0 = np.deg2rad(float(np.mean(references["lat"])))
     scale = np.array([111_320.0 * np.cos(lat0), 110_540.0])
@@ -260,19 +470,65 @@ def nearest_reference(sites: pd.DataFrame, references: pd.DataFrame,
                                               chosen["lat"].to_numpy(float))
     out = pd.DataFrame({"site_id": sites["site_id"].to_numpy(),
                         "reference_id": chosen["site_id"].to_numpy(), "distance": distance})
-    return out.loc[out["distance"] <= max_distance].reset_index(drop=True)
+    out = out.loc[out["distance"] <= max_distance].reset_index(drop=True)
+    return out.astype({"site_id": "string", "reference_id": "string"}) if len(out) else empty
 
 
-def hourly_site_means(readings: pd.DataFrame) -> pd.DataFrame:
-    """Hour means per site and pollutant: site_id, site_kind, lon, lat, pollutant, hour, value."""
-    frame = readings.assign(hour=pd.to_datetime(readings["time"], utc=True).dt.floor("h"))
-    return (frame.groupby(["site_id", "site_kind", "pollutant", "hour"], sort=False)
-            .agg(value=("value", "mean"), lon=("lon", "first"), lat=("lat", "first"))
-            .reset_index())
+def site_positions(table: ibis.Table, kinds=("micro", "reference")) -> pd.DataFrame:
+    """One position per fixed site (site_id, site_kind, lon, lat): a small table, collected."""
+    fixed = table.filter(table.site_kind.isin(list(kinds)))
+    positions = fixed.group_by(["site_id", "site_kind"]).aggregate(
+        lon=fixed.lon.min(), lat=fixed.lat.min()).to_pandas()
+    return positions.sort_values("site_id").reset_index(drop=True)
 
 
-def check_drift(readings: pd.DataFrame, *, window_hours: int = 168, min_pairs: int = 24,
-                threshold: float = 0.30, max_distance: float = 3000.0) -> pd.DataFrame:
+def reference_pairs(table: ibis.Table, max_distance: float) -> pd.DataFrame:
+    """Micro-station → nearest reference station within ``max_distance`` (NumPy, few sites)."""
+    positions = site_positions(table)
+    return nearest_reference(positions.loc[positions["site_kind"] == "micro"],
+                             positions.loc[positions["site_kind"] == "reference"], max_distance)
+
+
+def hourly_means(table: ibis.Table) -> ibis.Table:
+    """Hour means per site and pollutant: site_id, site_kind, pollutant, hour (UTC), value,
+    and ``_hour`` (whole hours since the epoch, an integer order for hour windows)."""
+    hours = table.mutate(hour=_utc(table.time.truncate("h")))
+    means = hours.group_by(["site_id", "site_kind", "pollutant", "hour"]).aggregate(
+        value=hours.value.mean())
+    return means.mutate(_hour=_hour_number(means.hour))
+
+
+def _drift(table: ibis.Table, window_hours: int, min_pairs: int, threshold: float,
+           max_distance: float) -> ibis.Table:
+    pairs = reference_pairs(table, max_distance)
+    if pairs.empty:
+        return _flag_rows(table.filter(ibis.literal(False)), "drift", "")
+    hourly = hourly_means(table)
+    micro = hourly.filter(hourly.site_kind == "micro")
+    reference = hourly.filter(hourly.site_kind == "reference").select(
+        reference_id="site_id", pollutant="pollutant", _hour="_hour", _reference="value")
+    micro = micro.drop("hour")
+    joined = micro.join(ibis.memtable(pairs[["site_id", "reference_id"]]), "site_id")
+    joined = joined.join(reference, ["reference_id", "pollutant", "_hour"])
+    joined = joined.mutate(_difference=joined.value - joined._reference)
+    trailing = ibis.range_window(group_by=[joined.site_id, joined.pollutant],
+                                 order_by=joined._hour, preceding=int(window_hours) - 1,
+                                 following=0)
+    rolled = joined.mutate(_mean_difference=joined._difference.mean().over(trailing),
+                           _mean_reference=joined._reference.mean().over(trailing),
+                           _pairs=joined._difference.count().over(trailing))
+    rolled = rolled.mutate(_ratio=rolled._mean_difference / rolled._mean_reference)
+    drifting = rolled.filter((rolled._ratio.abs() > threshold) & (rolled._pairs >= min_pairs)
+                             ).select("site_id", "pollutant", "_hour", "_ratio")
+    readings = table.mutate(_hour=_hour_number(_utc(table.time.truncate("h"))))
+    hit = readings.join(drifting, ["site_id", "pollutant", "_hour"])
+    detail = ibis.literal("mean difference ").concat(
+        _decimal_text(hit._ratio * 100 * 1.0, 1), "% of reference")
+    return _flag_rows(hit, "drift", detail)
+
+
+def check_drift(readings, *, window_hours: int = 168, min_pairs: int = 24,
+                threshold: float = 0.30, max_distance: float = 3000.0):
     """``drift``: micro-stations drifting from their nearest reference station.
 
     For each micro-station and pollutant paired with the nearest reference station within
@@ -280,131 +536,131 @@ def check_drift(readings: pd.DataFrame, *, window_hours: int = 168, min_pairs: i
     D = mean(micro − reference) / mean(reference); hours with |D| > ``threshold`` and
     at least ``min_pairs`` pairs in the window flag the micro readings of that hour.
     """
-    hourly = hourly_site_means(readings)
-    micro = hourly.loc[hourly["site_kind"] == "micro"]
-    reference = hourly.loc[hourly["site_kind"] == "reference"]
-    if micro.empty or reference.empty:
-        return _empty_flags()
-    sites = micro.drop_duplicates("site_id")[["site_id", "lon", "lat"]]
-    refs = reference.drop_duplicates("site_id")[["site_id", "lon", "lat"]]
-    pairs = nearest_reference(sites, refs, max_distance)
-    if pairs.empty:
-        return _empty_flags()
-    joined = (micro.merge(pairs[["site_id", "reference_id"]], on="site_id")
-              .merge(reference[["site_id", "pollutant", "hour", "value"]]
-                     .rename(columns={"site_id": "reference_id", "value": "reference"}),
-                     on=["reference_id", "pollutant", "hour"]))
-    joined = joined.sort_values(["site_id", "pollutant", "hour"]).reset_index(drop=True)
-    joined["difference"] = joined["value"] - joined["reference"]
-    rolling = (joined.set_index("hour").groupby(["site_id", "pollutant"], sort=False)
-               [["difference", "reference"]]
-               .rolling(f"{int(window_hours)}h", min_periods=1))
-    means = rolling.mean().reset_index(drop=True)
-    counts = rolling.count()["difference"].reset_index(drop=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = means["difference"].to_numpy() / means["reference"].to_numpy()
-    drifting = joined.loc[(np.abs(ratio) > threshold) & (counts.to_numpy() >= min_pairs),
-                          ["site_id", "pollutant", "hour"]]
-    drifting = drifting.assign(ratio=ratio[drifting.index])
-    if drifting.empty:
-        return _empty_flags()
-    frame = readings.assign(hour=pd.to_datetime(readings["time"], utc=True).dt.floor("h"))
-    hit = frame.merge(drifting, on=["site_id", "pollutant", "hour"]).reset_index(drop=True)
-    detail = np.char.add("mean difference ",
-                         np.char.add(np.round(100 * hit["ratio"].to_numpy(), 1).astype(str),
-                                     "% of reference")).astype(object)
-    return _flags(hit, np.ones(len(hit), dtype=bool), "drift", detail)
+    table, was_frame = _as_table(readings)
+    return _flags_out(_drift(table, window_hours, min_pairs, threshold, max_distance),
+                      was_frame)
 
 
-def find_gaps(readings: pd.DataFrame,
-              expected: Mapping[str, str] = EXPECTED_INTERVAL) -> pd.DataFrame:
+def _gaps(table: ibis.Table, expected: Mapping[str, str]) -> ibis.Table:
+    steps = {kind: int(pd.Timedelta(step).total_seconds()) for kind, step in expected.items()}
+    fixed = table.filter(table.site_kind.isin(list(steps)))
+    window = _series_window(fixed)
+    step = ibis.cases(*[(fixed.site_kind == kind, seconds) for kind, seconds in steps.items()])
+    lagged = fixed.mutate(_seconds=fixed.time.epoch_seconds().cast("int64"),
+                          _previous=fixed.time.lag().over(window),
+                          _step=step.cast("int64"))
+    lagged = lagged.mutate(_delta=lagged._seconds - lagged._seconds.lag().over(
+        _series_window(lagged)))
+    gaps = lagged.filter(lagged._delta > lagged._step)
+    start = ibis.cases(*[(gaps.site_kind == kind, gaps._previous + ibis.interval(seconds=s))
+                         for kind, s in steps.items()])
+    return gaps.select(site_id=gaps.site_id.cast("string"),
+                       site_kind=gaps.site_kind.cast("string"),
+                       pollutant=gaps.pollutant.cast("string"), gap_start=_utc(start),
+                       gap_end=_utc(gaps.time),
+                       missing=(gaps._delta // gaps._step - 1).cast("int64"))
+
+
+def find_gaps(readings, expected: Mapping[str, str] = EXPECTED_INTERVAL):
     """Gaps per site and pollutant: site_id, site_kind, pollutant, gap_start, gap_end, missing.
 
     A gap is a step between consecutive readings longer than the site kind's expected
     interval; ``missing`` is the number of expected readings not received in it.
     """
-    frame = _sorted(readings.loc[readings["site_kind"].isin(list(expected))])
-    empty = pd.DataFrame({"site_id": pd.Series(dtype="string"),
-                          "site_kind": pd.Series(dtype="string"),
-                          "pollutant": pd.Series(dtype="string"),
-                          "gap_start": pd.Series(dtype="datetime64[us, UTC]"),
-                          "gap_end": pd.Series(dtype="datetime64[us, UTC]"),
-                          "missing": pd.Series(dtype="int64")})
-    if frame.empty:
-        return empty
-    time = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(None).to_numpy("datetime64[ns]")
-    step = pd.to_timedelta(frame["site_kind"].map(expected)).to_numpy("timedelta64[ns]")
-    delta = np.diff(time, prepend=time[:1])
-    same = (frame["site_id"].to_numpy()[1:] == frame["site_id"].to_numpy()[:-1]) & \
-        (frame["pollutant"].to_numpy()[1:] == frame["pollutant"].to_numpy()[:-1])
-    is_gap = np.zeros(len(frame), dtype=bool)
-    is_gap[1:] = same & (delta[1:] > step[1:])
-    index = np.flatnonzero(is_gap)
-    if len(index) == 0:
-        return empty
-    missing = (delta[index] // step[index]).astype(np.int64) - 1
-    return pd.DataFrame({
-        "site_id": frame["site_id"].to_numpy()[index],
-        "site_kind": frame["site_kind"].to_numpy()[index],
-        "pollutant": frame["pollutant"].to_numpy()[index],
-        "gap_start": pd.to_datetime(time[index - 1] + step[index]).tz_localize("UTC"),
-        "gap_end": pd.to_datetime(time[index]).tz_localize("UTC"),
-        "missing": missing,
-    }).astype({"gap_start": "datetime64[us, UTC]", "gap_end": "datetime64[us, UTC]"})
+    table, was_frame = _as_table(readings)
+    expr = _gaps(table, expected)
+    return _collect(expr, GAP_COLUMNS, ["site_id", "pollutant", "gap_start"]) if was_frame \
+        else expr
 
 
-def run_qc(readings: pd.DataFrame, parameters: str | Mapping[str, float] = "default") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every check on a frame of readings. Returns (flags, gaps)."""
+def qc_expressions(readings: ibis.Table, parameters: str | Mapping[str, float] = "default"
+                   ) -> tuple[ibis.Table, ibis.Table]:
+    """Every check as one Ibis expression: (flags, gaps), run by the readings' engine.
+
+    Series checks (spike, flat line, PM2.5 > PM10, drift) see only readings whose site,
+    time and pollutant occur once (duplicates are flagged on their own); spike and flat
+    line leave mobile tracks out.
+    """
     p = qc_parameters(parameters)
-    readings = readings.reset_index(drop=True)
-    # checks on series need one value per time; duplicates are flagged on their own
-    single = readings.drop_duplicates(["site_id", "time", "pollutant"], keep=False)
-    mobile = single["site_kind"] == "mobile"
-    fixed = single.loc[~mobile]
+    columns = [c for c in ("site_id", "time", "site_kind", "lon", "lat", "pollutant", "value")
+               if c in readings.columns]
+    table = readings.select(*columns)
+    single = _single(table)
+    fixed = single.filter(single.site_kind != "mobile")
     pieces = [
-        check_range(readings),
-        check_duplicate_timestamp(readings),
-        check_spike(fixed, window=int(p["spike_window"]), k=p["spike_k"],
-                    min_jump=p["spike_min_jump"]),
-        check_flat_line(fixed, min_run=int(p["flat_min_run"])),
-        check_pm25_gt_pm10(single, tolerance=p["pm_tolerance"]),
-        check_drift(single, window_hours=int(p["drift_window_hours"]),
-                    min_pairs=int(p["drift_min_pairs"]), threshold=p["drift_threshold"],
-                    max_distance=p["drift_max_distance"]),
+        _range(table, QC_RANGES),
+        _duplicate_timestamp(table),
+        _spike(fixed, int(p["spike_window"]), p["spike_k"], p["spike_min_jump"]),
+        _flat_line(fixed, int(p["flat_min_run"])),
+        _pm25_gt_pm10(single, p["pm_tolerance"]),
+        _drift(single, int(p["drift_window_hours"]), int(p["drift_min_pairs"]),
+               p["drift_threshold"], p["drift_max_distance"]),
     ]
-    pieces = [piece for piece in pieces if len(piece)]
-    flags = pd.concat(pieces, ignore_index=True) if pieces else _empty_flags()
-    flags["time"] = pd.to_datetime(flags["time"], utc=True).astype("datetime64[us, UTC]")
-    return flags, find_gaps(readings)
+    return ibis.union(*pieces, distinct=False), _gaps(table, EXPECTED_INTERVAL)
 
 
-def flag_counts(flags: pd.DataFrame, gaps: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Count of each flag (every reason code listed, zero when none)."""
-    counts = flags.groupby("flag").size() if len(flags) else pd.Series(dtype=int)
+def run_qc(readings: pd.DataFrame, parameters: str | Mapping[str, float] = "default"
+           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every check on a frame of readings (in-memory DuckDB). Returns (flags, gaps)."""
+    table, _ = _as_table(readings)
+    flags, gaps = qc_expressions(table, parameters)
+    return (_collect(flags, FLAG_COLUMNS, ["flag", "site_id", "pollutant", "time", "value"]),
+            _collect(gaps, GAP_COLUMNS, ["site_id", "pollutant", "gap_start"]))
+
+
+def flag_counts(flags, gaps=None) -> pd.DataFrame:
+    """Count of each flag (every reason code listed, zero when none).
+
+    ``flags`` and ``gaps`` are DataFrames or Ibis tables (counted by their engine).
+    """
+    if isinstance(flags, ibis.Table):
+        counted = flags.group_by("flag").aggregate(n=flags.count()).to_pandas()
+        counts = dict(zip(counted["flag"], counted["n"], strict=True))
+    else:
+        counts = flags.groupby("flag").size().to_dict() if len(flags) else {}
+    gap_count = None
+    if gaps is not None:
+        gap_count = int(gaps.count().to_pyarrow().as_py()) if isinstance(gaps, ibis.Table) \
+            else len(gaps)
     rows = [{"flag": flag, "severity": severity,
-             "count": int(len(gaps) if flag == "gap" and gaps is not None else counts.get(flag, 0))}
+             "count": int(gap_count if flag == "gap" and gap_count is not None
+                          else counts.get(flag, 0))}
             for flag, severity in FLAGS.items()]
     return pd.DataFrame(rows)
 
 
-def passing(readings: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
-    """Readings with no 'fail' flag (anti-join on site_id, time, pollutant)."""
-    failing = flags.loc[flags["severity"] == "fail", ["site_id", "time", "pollutant"]]
+def failing_keys(flags: ibis.Table) -> ibis.Table:
+    """(site_id, time, pollutant) of the readings with a 'fail' flag, once each."""
+    return flags.filter(flags.severity == "fail").select(
+        site_id=flags.site_id, time=_utc(flags.time), pollutant=flags.pollutant).distinct()
+
+
+def passing(readings, flags):
+    """Readings with no 'fail' flag (anti-join on site_id, time, pollutant).
+
+    Ibis tables give an Ibis expression (run by the engine); DataFrames a DataFrame.
+    """
+    if isinstance(readings, ibis.Table):
+        failing = failing_keys(flags if isinstance(flags, ibis.Table) else ibis.memtable(flags))
+        return readings.anti_join(failing, [readings.site_id == failing.site_id,
+                                            _utc(readings.time) == failing.time,
+                                            readings.pollutant == failing.pollutant])
+    failing = flags.loc[flags["severity"] == "fail", READING_KEY]
     failing = failing.drop_duplicates().assign(_fail=True)
-    merged = readings.merge(failing, on=["site_id", "time", "pollutant"], how="left")
+    merged = readings.merge(failing, on=READING_KEY, how="left")
     return merged.loc[merged["_fail"].isna()].drop(columns="_fail").reset_index(drop=True)
 
 
 def qc_workspace(workspace, parameters: str | Mapping[str, float] = "default") -> pd.DataFrame:
     """Run QC on every stored reading; replace ``observation_flags`` and ``observation_gaps``.
 
-    Returns the flag counts.
+    The checks run in the workspace's engine and the engine writes both tables (no reading
+    passes through this process). Returns the flag counts.
     """
     from sourcegrid.observations.ingest import OBSERVATIONS_TABLE
 
-    readings = workspace.read(OBSERVATIONS_TABLE)
-    readings["time"] = pd.to_datetime(readings["time"], utc=True)
-    flags, gaps = run_qc(readings, parameters)
-    workspace.write(FLAGS_TABLE, flags)
-    workspace.write(GAPS_TABLE, gaps)
-    return flag_counts(flags, gaps)
+    flags, gaps = qc_expressions(workspace.table(OBSERVATIONS_TABLE), parameters)
+    with workspace.transaction():
+        workspace.write(FLAGS_TABLE, flags)
+        workspace.write(GAPS_TABLE, gaps)
+    return flag_counts(workspace.table(FLAGS_TABLE), workspace.table(GAPS_TABLE))

@@ -2,10 +2,10 @@
 
 Every reading leaves here in the canonical long format of DESIGN.md, in the
 internal units (µg/m³; CO mg/m³; RH %; TEMP °C) and with its time in UTC
-(naive times are Asia/Shanghai). Values that cannot be readings (not a
-number, negative, outside the physical range, unknown pollutant or unit, bad
-time or position) are kept in ``rejects`` with row, column, value and reason;
-they are never silently dropped. A file whose structure is wrong (a required
+(naive times are Beijing time, :mod:`sourcegrid.timebase`). Values that
+cannot be readings (not a number, negative, outside the physical range, unknown
+pollutant or unit, bad time or position) are kept in ``rejects`` with row,
+column, value and reason; they are never silently dropped. A file whose structure is wrong (a required
 column missing, no pollutant column) raises :class:`InputError` listing every
 structural problem.
 """
@@ -20,6 +20,8 @@ import pandas as pd
 
 from sourcegrid.errors import InputError, NotFoundError, Problem, UnitError, problems_frame
 from sourcegrid.io.tables import ROW, SOURCE, read_table, rejects_from_mask, with_row_numbers
+from sourcegrid.timebase import LOCAL_TIMEZONE as LOCAL_TZ
+from sourcegrid.timebase import to_utc, utc_period, utc_timestamp
 from sourcegrid.units import conversion_factor
 
 __all__ = [
@@ -39,7 +41,8 @@ __all__ = [
     "POSITIONED_KINDS",
 ]
 
-LOCAL_TZ = "Asia/Shanghai"
+# to_utc, utc_timestamp, utc_period and LOCAL_TZ live in sourcegrid.timebase (the one
+# home of the time conventions) and are re-exported here for the readers' callers.
 SITE_KINDS = ("reference", "micro", "mobile", "satellite")
 #: Site kinds whose readings are rejected without a position (no fixed station list).
 POSITIONED_KINDS = ("micro", "mobile")
@@ -90,6 +93,7 @@ _HEADER_ALIASES = {
     "时间": "time", "监测时间": "time", "datetime": "time", "timestamp": "time",
     "站点编号": "site_id", "站点": "site_id", "站点代码": "site_id", "site": "site_id",
     "station": "site_id", "station_id": "site_id",
+    "站点名称": "site_name", "站名": "site_name", "station_name": "site_name",
     "站点类型": "site_kind", "kind": "site_kind",
     "经度": "lon", "longitude": "lon", "lng": "lon",
     "纬度": "lat", "latitude": "lat",
@@ -150,99 +154,6 @@ def canonical_pollutant(name: str) -> str | None:
     if text in CANONICAL_UNITS:
         return text
     return _POLLUTANT_ALIASES.get(text.lower().replace(" ", ""))
-
-
-def to_utc(text: pd.Series, local_tz: str = LOCAL_TZ) -> pd.Series:
-    """Parse time texts to UTC; naive times are ``local_tz``. Unparseable → NaT.
-
-    ISO 8601 with an offset ('2026-03-01T08:00:00+08:00', '...Z') keeps its
-    offset; naive times ('2026-03-01 08:00', '2026/3/1 8:00') are local.
-    """
-    if pd.api.types.is_datetime64_any_dtype(text):
-        series = text
-        if series.dt.tz is None:
-            series = series.dt.tz_localize(local_tz, ambiguous="NaT", nonexistent="NaT")
-        return series.dt.tz_convert("UTC")
-    strings = text.astype("string").str.strip()
-    has_offset = strings.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False)
-    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
-    if has_offset.any():
-        out[has_offset] = _parse(strings[has_offset], utc=True)
-    naive = ~has_offset & strings.notna()
-    if naive.any():
-        local = _parse(strings[naive], utc=False)
-        out[naive] = local.dt.tz_localize(local_tz, ambiguous="NaT",
-                                          nonexistent="NaT").dt.tz_convert("UTC")
-    return out
-
-
-def utc_timestamp(value, option: str = "time") -> pd.Timestamp:
-    """One time as a UTC timestamp; naive values are Asia/Shanghai, as in the readers.
-
-    A text that is no date (``2024-13-45``, ``yesterday``) raises
-    :class:`~sourcegrid.errors.OptionError` naming ``option``.
-    """
-    from sourcegrid.errors import OptionError
-
-    expected = ("a date or date-time such as 2024-01-10 or 2024-01-10T08:00 (ISO 8601; "
-                "naive = Beijing time)")
-    if isinstance(value, str):
-        value = value.strip()
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError, OverflowError):
-        raise OptionError(option, repr(value), expected) from None
-    if stamp is pd.NaT or pd.isna(stamp):
-        raise OptionError(option, repr(value), expected)
-    try:
-        if stamp.tzinfo is None:
-            stamp = stamp.tz_localize(LOCAL_TZ)
-        return stamp.tz_convert("UTC")
-    except (ValueError, OverflowError):  # nonexistent local times, out of bounds
-        raise OptionError(option, repr(value), expected) from None
-
-
-def utc_period(start, end, *, options: tuple[str, str] = ("--from", "--to"),
-               required: bool = False) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    """A period [start, end) as UTC timestamps, checked before any work starts.
-
-    Parameters
-    ----------
-    start, end : str, Timestamp or None
-        ISO 8601 times (naive = Asia/Shanghai); None leaves that side open.
-    options : (str, str)
-        Names of the options, for the messages.
-    required : bool
-        Both ends must be given.
-
-    Raises
-    ------
-    OptionError
-        A text that is no date, a missing end when ``required``, or an end that is not
-        after the start (a reversed or empty period would select nothing).
-    """
-    from sourcegrid.errors import OptionError
-
-    if required:
-        for value, option in zip((start, end), options, strict=True):
-            if value is None:
-                raise OptionError(option, "(missing)", "a date or date-time; the option "
-                                  "is required here")
-    low = None if start is None else utc_timestamp(start, options[0])
-    high = None if end is None else utc_timestamp(end, options[1])
-    if low is not None and high is not None and not high > low:
-        raise OptionError(f"{options[0]} {start} {options[1]}", end,
-                          f"an end after the start ({options[1]} is excluded): the period is "
-                          "reversed or empty")
-    return low, high
-
-
-def _parse(strings: pd.Series, *, utc: bool) -> pd.Series:
-    parsed = pd.to_datetime(strings, errors="coerce", utc=utc, format="ISO8601")
-    retry = parsed.isna() & strings.notna()
-    if retry.any():
-        parsed[retry] = pd.to_datetime(strings[retry], errors="coerce", utc=utc, format="mixed")
-    return parsed.astype("datetime64[ns, UTC]" if utc else "datetime64[ns]")
 
 
 def _structure_problems(frame: pd.DataFrame, required: list[str], source: str) -> list[Problem]:
@@ -485,3 +396,511 @@ def normalize_wind(frame: pd.DataFrame, *, source: str = "frame") -> tuple[pd.Da
 def read_wind(path: str | Path, *, sheet: str | int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read a wind file. See :func:`normalize_wind`."""
     return normalize_wind(read_table(path, sheet=sheet), source=Path(path).name)
+
+
+# --------------------------------------------------------------------------------------
+# The engine reader: CSV and Parquet read, checked and converted by the workspace's
+# engine (DuckDB's read_csv/read_parquet, Spark's reader), written once in Ibis.
+# --------------------------------------------------------------------------------------
+
+#: Files the engine reader takes; others (XLSX) go through :func:`read_observations`.
+ENGINE_SUFFIXES = (".csv", ".parquet")
+#: Whitespace Python's ``str.strip`` removes (the pandas reader strips with it).
+_SPACE = (r"[\t\n\x0b\f\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}"
+          r"\x{202f}\x{205f}\x{3000}\x{feff}]")
+_STRIP = rf"^{_SPACE}+|{_SPACE}+$"
+#: Texts of a wide table that mean "no measurement" (as in :func:`normalize_observations`).
+_EMPTY_TEXTS = ("NA", "NAN", "N/A", "—", "-", "")
+#: A decimal number as text (what ``pandas.to_numeric`` reads, less its rare extras).
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_INFINITE = {"inf": 1, "+inf": 1, "infinity": 1, "+infinity": 1, "-inf": -1, "-infinity": -1}
+#: Naive ISO times the engine converts itself (zero-padded, hour 00-23); others, and
+#: times before :data:`sourcegrid.timebase.FIXED_OFFSET_FROM`, go to the pandas parser.
+_NAIVE_TIME = r"^\d{4}-\d\d-\d\d[T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?$"
+_OFFSET_TIME = r"^\d{4}-\d\d-\d\d[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$"
+#: Distinct fallback time texts mapped with a CASE expression; more go through a join.
+_CASE_LIMIT = 64
+
+
+@dataclass
+class EngineBatch:
+    """Readings checked by the engine: an Ibis table of the good ones, and the rejects.
+
+    Attributes
+    ----------
+    readings : ibis.Table
+        _row, time (UTC), site_id, site_kind, site_name, lon, lat, pollutant, value
+        [internal unit], unit: the readings that passed every check (not collected).
+    read : int
+        Number of those readings.
+    unique_keys : bool
+        No two rows of the file share site and time, so no two readings share a key.
+    sites : ibis.Table
+        site_id, site_kind, site_name, lon, lat of the rows whose site, kind, time and
+        position passed their checks, one row per distinct text.
+    rejects : pandas.DataFrame
+        source, row, column, value, reason, message (as :class:`ObservationBatch`).
+    missing : int
+        Empty cells of a wide table.
+    source : str
+        The file name.
+    """
+
+    readings: object
+    rejects: pd.DataFrame
+    missing: int
+    source: str
+    read: int | None = None
+    unique_keys: bool = False
+    sites: object = None
+    _cached: tuple = ()
+
+    def release(self) -> None:
+        """Drop the engine's cached copies of the checked file."""
+        import contextlib
+
+        for table in self._cached:
+            with contextlib.suppress(Exception):
+                table.release()
+        self._cached = ()
+
+
+def _clean(column):
+    """Text as the pandas reader gives it: stripped, empty = missing."""
+    import ibis
+
+    if column.type().is_floating():
+        # as the pandas reader writes a number: 35.0 → '35', NaN → missing
+        whole = (column == column.floor()) & (column.abs() < 2.0**53)
+        text = ibis.ifelse(whole, column.cast("int64").cast("string"), column.cast("string"))
+        column = column.isnan().ifelse(ibis.null("string"), text)
+    elif not column.type().is_string():
+        column = column.cast("string")
+    return column.re_replace(_STRIP, "").nullif("")
+
+
+def _number(text, original=None):
+    """Float64 of a cleaned text column (null when not a number, ±inf for 'inf' texts)."""
+    import ibis
+
+    if original is not None and original.type().is_numeric():
+        number = original.cast("float64")
+        return number.isnan().ifelse(ibis.null("float64"), number)
+    lower = text.lower()
+    number = text.re_search(_NUMBER).ifelse(text.try_cast("float64"), ibis.null("float64"))
+    infinite = ibis.cases(*((lower == word, ibis.literal(sign * float("inf"), "float64"))
+                            for word, sign in _INFINITE.items()), else_=number)
+    return infinite
+
+
+def _engine_time(text, original):
+    """UTC time of the texts the engine converts; null for the rest (the pandas parser's)."""
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    from sourcegrid.timebase import FIXED_OFFSET_FROM
+
+    utc = dt.Timestamp(timezone="UTC")
+    if original.type().is_timestamp() and original.type().timezone is not None:
+        return original.cast(utc)
+    year = text.substr(0, 4).try_cast("int64")
+    in_range = (year >= FIXED_OFFSET_FROM.year) & (year <= 2261)  # pandas ns range ends 2262
+    naive = text.re_search(_NAIVE_TIME) & in_range
+    with_seconds = ibis.ifelse(text.length() == 16, text.concat(":00"), text)
+    offset = text.re_search(_OFFSET_TIME) & in_range
+    local = with_seconds.concat("+08:00")
+    return ibis.cases((naive, local.try_cast(utc)), (offset, text.try_cast(utc)),
+                      else_=ibis.null(utc))
+
+
+def _numbered(backend, table):
+    """The file's rows with their spreadsheet row number ``_row`` (header = 1)."""
+    import ibis
+
+    if backend.name == "pyspark":
+        # rows in file order: Spark's row ids increase along partitions and within them
+        @ibis.udf.scalar.builtin(name="monotonically_increasing_id", signature=((), "int64"))
+        def _row_id():  # a declaration of Spark's function; its body never runs
+            ...
+
+        order = table.mutate(_order=_row_id())
+        return order.mutate(_row=ibis.row_number().over(order_by=order._order) + 2).drop("_order")
+    return table.mutate(_row=ibis.row_number() + 2)
+
+
+def _read_engine_table(backend, path: Path):
+    """The file as a table of the backend (text columns for CSV, typed for Parquet)."""
+    if path.suffix.lower() == ".parquet":
+        return backend.read_parquet(str(path))
+    if backend.name == "pyspark":
+        return backend.read_csv(str(path), header=True, inferSchema=False, multiLine=True,
+                                escape='"', mode="FAILFAST", encoding="UTF-8")
+    return backend.read_csv(str(path), all_varchar=True, header=True, delim=",", quote='"',
+                            escape='"', null_padding=True, encoding="utf-8")
+
+
+def _is_utf8(path: Path) -> bool:
+    """The file is UTF-8 text (with or without BOM), checked block by block."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _engine_read_error(path: Path, error: BaseException) -> InputError:
+    """The engine's reader refused a file: an InputError naming the file and the cause.
+
+    (A failed read aborts a DuckDB transaction, so the pandas reader cannot take over
+    in the same one; its message would say the same.)
+    """
+    kind, reason = (("Parquet table", "bad_parquet") if path.suffix.lower() == ".parquet"
+                    else ("CSV file", "bad_csv"))
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return InputError([Problem(path.name, None, "", "", reason,
+                               f"not a well-formed {kind}: {text}")],
+                      summary=f"cannot read {path}")
+
+
+def read_observations_engine(backend, path: str | Path, *, site_kind: str | None = None,
+                             units: Mapping[str, str] | None = None,
+                             require_position: bool | None = None) -> EngineBatch | None:
+    """Read and check a CSV/Parquet file of readings on an Ibis backend.
+
+    The same checks, reasons, messages and conversions as :func:`read_observations`
+    (which stays the reference and handles XLSX), run by the engine: the file is read
+    by the backend (``read_csv``/``read_parquet``), numbered, cleaned, turned long,
+    checked and converted in one Ibis expression that is cached once; the rejects and
+    a few distinct values (pollutant names, units, time texts the engine does not
+    parse itself) come back, the readings stay in the engine.
+
+    Returns
+    -------
+    EngineBatch or None
+        None when the engine does not take the file as it is (another encoding than
+        UTF-8, no data rows, headers that repeat after renaming): the caller uses
+        :func:`read_observations`, which reads it or says what is wrong.
+
+    Raises
+    ------
+    InputError
+        The structure is wrong (required columns missing, no pollutant column), or
+        the engine's reader refuses the file (a malformed CSV: ``bad_csv``).
+    """
+    path = Path(path)
+    source = path.name
+    if site_kind is not None and site_kind not in SITE_KINDS:
+        raise NotFoundError("site kind", site_kind, SITE_KINDS)
+    if path.suffix.lower() == ".csv" and not _is_utf8(path):
+        return None  # GB18030 and other encodings: the pandas reader decodes them
+    try:
+        raw = _read_engine_table(backend, path)
+        columns = list(raw.columns)
+    except Exception as error:  # noqa: BLE001 - the engine's reader refused the file
+        raise _engine_read_error(path, error) from None
+    from sourcegrid.io.tables import canonical_headers
+
+    stripped = [str(c).lstrip("\ufeff").strip() for c in columns]
+    names = canonical_headers(stripped, _HEADER_ALIASES)
+    if len(set(names)) != len(names) or any(n.startswith("_") for n in names):
+        return None
+    raw = raw.rename({new: old for new, old in zip(names, columns, strict=True) if new != old})
+    frame = pd.DataFrame(columns=names)
+    problems = _structure_problems(frame, ["time", "site_id"], source)
+    units = {canonical_pollutant(k) or k: v for k, v in (units or {}).items()}
+    for name, unit in units.items():
+        if name not in CANONICAL_UNITS:
+            problems.append(Problem(source, None, "units", name, "unknown_pollutant",
+                                    f"unit override for unknown pollutant; valid: {', '.join(POLLUTANTS)}"))
+        else:
+            try:
+                conversion_factor(unit, CANONICAL_UNITS[name])
+            except UnitError as error:
+                problems.append(Problem(source, None, "units", unit, "bad_unit", str(error)))
+    long_format = "pollutant" in names and "value" in names
+    wide = [] if long_format else [c for c in names if canonical_pollutant(c) is not None]
+    if not long_format and not wide:
+        problems.append(Problem(source, 1, "", "", "no_pollutant_column",
+                                "expected a long table (pollutant, value columns) or a wide "
+                                f"one with a column per pollutant ({', '.join(POLLUTANTS)})"))
+    if site_kind is None and "site_kind" not in names:
+        problems.append(Problem(source, 1, "site_kind", "", "missing_column",
+                                "give the site kind (--kind) or a site_kind column"))
+    if problems:
+        raise InputError(problems, f"cannot read observations from {source}")
+    if require_position is None and {"lon", "lat"} & set(names):
+        require_position = True  # a file with positions: an empty one is a fault
+
+    try:
+        cached = _checked_rows(_numbered(backend, raw), long_format, wide, site_kind).cache()
+        rows = int(cached.count().to_pyarrow().as_py())
+    except Exception as error:  # noqa: BLE001 - a malformed file surfaces when first read
+        raise _engine_read_error(path, error) from None
+    if rows == 0:
+        cached.release()
+        return None  # header only: the pandas reader reports it
+    try:
+        return _engine_batch(backend, cached, _cells(cached, long_format, wide), source,
+                             long_format, units, require_position)
+    except BaseException:
+        cached.release()
+        raise
+
+
+def _checked_rows(raw, long_format: bool, wide: list[str], site_kind: str | None):
+    """One row per file row: cleaned texts, numbers and the engine's time (to be cached)."""
+    import ibis
+
+    def text(name):
+        return _clean(raw[name]) if name in raw.columns else ibis.null("string")
+
+    values = ["value"] if long_format else wide
+    texts = {"_row": raw._row, "time_text": text("time"), "site_text": text("site_id"),
+             "site_name": text("site_name"), "lon_text": text("lon"), "lat_text": text("lat"),
+             "kind_text": (ibis.literal(site_kind) if site_kind is not None
+                           else text("site_kind")),
+             "pollutant_text": text("pollutant") if long_format else ibis.null("string"),
+             "unit_text": text("unit") if long_format else ibis.null("string")}
+    texts.update({f"_t{i}": text(c) for i, c in enumerate(values)})
+    # typed columns (Parquet) are carried as they are, for numbers and aware times
+    typed = {f"_o_{name}": raw[name] for name in ("lon", "lat", *values)
+             if name in raw.columns and raw[name].type().is_numeric()}
+    typed["_o_time"] = raw["time"]
+    cleaned = raw.select(**texts, **typed)
+
+    def original(name):
+        return cleaned[f"_o_{name}"] if f"_o_{name}" in cleaned.columns else None
+
+    numbers = {"lon": _number(cleaned.lon_text, original("lon")),
+               "lat": _number(cleaned.lat_text, original("lat")),
+               "time_engine": _engine_time(cleaned.time_text, cleaned._o_time)}
+    numbers.update({f"_n{i}": _number(cleaned[f"_t{i}"], original(c))
+                    for i, c in enumerate(values)})
+    return cleaned.mutate(**numbers).drop(*typed)
+
+
+def _cells(rows, long_format: bool, wide: list[str]):
+    """One row per reading cell of the cached rows (a wide table's columns stacked)."""
+    import ibis
+
+    common = ["_row", "time_text", "time_engine", "site_text", "site_name", "kind_text",
+              "lon_text", "lat_text", "lon", "lat", "unit_text"]
+    if long_format:
+        return rows.select(*common, "pollutant_text", _column=ibis.literal("value"),
+                           value_text=rows._t0, value_num=rows._n0,
+                           _empty=ibis.literal(False))
+    parts = [rows.select(*common, pollutant_text=ibis.literal(name),
+                         _column=ibis.literal(name), value_text=rows[f"_t{i}"],
+                         value_num=rows[f"_n{i}"],
+                         _empty=rows[f"_t{i}"].isnull()
+                         | rows[f"_t{i}"].upper().isin(list(_EMPTY_TEXTS)))
+             for i, name in enumerate(wide)]
+    return ibis.union(*parts, distinct=False)
+
+
+def _engine_batch(backend, cached, cells, source: str, long_format: bool,
+                  units: dict[str, str], require_position: bool | None) -> EngineBatch:
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    from sourcegrid.timebase import to_utc as parse_utc
+
+    all_cells = cells
+    cells = cells.filter(~cells._empty)
+    utc = dt.Timestamp(timezone="UTC")
+
+    # time texts the engine left to the pandas parser (odd formats, early dates): each
+    # distinct text parsed once, exactly as read_observations parses it
+    fallback = (cells.filter(cells.time_engine.isnull() & cells.time_text.notnull())
+                .select("time_text").distinct().to_pandas()["time_text"])
+    if len(fallback):
+        parsed = parse_utc(pd.Series(fallback.to_numpy(dtype=object)))
+        known = pd.DataFrame({"_text": fallback.to_numpy(dtype=object),
+                              "_time": parsed.astype("datetime64[us, UTC]")})
+        known = known.loc[parsed.notna().to_numpy()]
+        if 0 < len(known) <= _CASE_LIMIT:
+            cells = cells.mutate(time_engine=ibis.cases(
+                *((cells.time_text == text, ibis.literal(stamp, utc))
+                  for text, stamp in known.itertuples(index=False)),
+                else_=cells.time_engine))
+        elif len(known):
+            lookup = ibis.memtable(known)
+            joined = cells.left_join(lookup, cells.time_text == lookup._text)
+            cells = joined.mutate(time_engine=joined.time_engine.coalesce(joined._time)) \
+                .drop("_text", "_time")
+
+    # the few distinct values Python maps: pollutant names and (pollutant, unit) pairs
+    pairs = cells.select("pollutant_text", "unit_text").distinct().to_pandas()
+    mapped = {name: canonical_pollutant(name) for name in pairs["pollutant_text"].dropna()}
+    known_names = {k: v for k, v in mapped.items() if v is not None}
+    pollutant = (cells.pollutant_text.substitute(known_names, else_=ibis.null("string"))
+                 if known_names else ibis.null("string")).cast("string")
+    override = {p: u for p, u in units.items() if p in CANONICAL_UNITS}
+    unit = cells.unit_text
+    if override:
+        unit = unit.coalesce(pollutant.substitute(override, else_=ibis.null("string")))
+    unit_pairs = set()
+    for name, text in pairs.itertuples(index=False):
+        canonical = mapped.get(name)
+        given = text if isinstance(text, str) else override.get(canonical)
+        if canonical is not None and given is not None:
+            unit_pairs.add((canonical, given))
+    factors, bad_units = [], []
+    for name, text in sorted(unit_pairs):
+        where = (pollutant == name) & (unit == text)
+        try:
+            factors.append((where, conversion_factor(text, CANONICAL_UNITS[name])))
+        except UnitError as error:
+            bad_units.append((where, f"expected a unit convertible to "
+                                     f"{CANONICAL_UNITS[name]} ({error})"))
+    factor = ibis.cases(*factors, else_=1.0) if factors else ibis.literal(1.0)
+
+    checks = _engine_checks(cells, pollutant, unit, factor, bad_units, require_position)
+    bad = ibis.literal(False)
+    for mask, *_ in checks:
+        bad = bad | mask.fill_null(False)
+    rejects, flagged = _engine_rejects(cells, checks, bad, source)
+    counts = all_cells.aggregate(cells=all_cells.count(),
+                                 empty=all_cells._empty.ifelse(1, 0).sum()).to_pandas()
+    total, missing = int(counts["cells"].iloc[0]), int(counts["empty"].fillna(0).iloc[0])
+    read = total - missing - int(flagged.count().to_pyarrow().as_py())
+    if long_format:
+        missing = 0
+    value = cells.value_num * factor
+    # the good cells: all but the (few, cached) flagged ones, without checking again
+    kept = cells.anti_join(flagged, [cells._row == flagged._row, cells._column == flagged._cell])
+    good = kept.select(
+        _row=cells._row, time=cells.time_engine.cast(utc), site_id=cells.site_text,
+        site_kind=cells.kind_text.lower(), site_name=cells.site_name,
+        lon=cells.lon.cast("float64"), lat=cells.lat.cast("float64"), pollutant=pollutant,
+        value=value.cast("float64"),
+        unit=pollutant.substitute(CANONICAL_UNITS, else_=ibis.null("string")).cast("string"))
+    return EngineBatch(good, rejects, missing, source, read=read,
+                       unique_keys=len(fallback) == 0 and _unique_site_times(cached),
+                       sites=_engine_sites(cached, require_position), _cached=(cached, flagged))
+
+
+def _unique_site_times(rows) -> bool:
+    """No two rows with a time the engine parsed share site and time."""
+    timed = rows.filter(rows.time_engine.notnull() & rows.site_text.notnull())
+    total = int(timed.count().to_pyarrow().as_py())
+    distinct = int(timed.select("site_text", "time_engine").distinct().count()
+                   .to_pyarrow().as_py())
+    return total == distinct
+
+
+def _engine_sites(rows, require_position: bool | None):
+    """The sites of the rows whose site-level checks pass (site, kind, time, position)."""
+    kind = rows.kind_text.lower()
+    ok = (rows.site_text.notnull() & kind.isin(list(SITE_KINDS))
+          & rows.time_engine.notnull())
+    lon_ok = rows.lon_text.isnull() | rows.lon.between(-180, 180).fill_null(False)
+    lat_ok = rows.lat_text.isnull() | rows.lat.between(-90, 90).fill_null(False)
+    ok = ok & lon_ok & lat_ok
+    if require_position:
+        ok = ok & rows.lon_text.notnull() & rows.lat_text.notnull()
+    chosen = rows.filter(ok)
+    return chosen.select(site_id=chosen.site_text, site_kind=kind, site_name=chosen.site_name,
+                         lon=chosen.lon.cast("float64"), lat=chosen.lat.cast("float64"))
+
+
+def _range_message(pollutant):
+    import ibis
+
+    return ibis.cases(*((pollutant == p, f"value outside the physical range of the pollutant: "
+                                         f"{p} {r[0]:g} to {r[1]:g} {CANONICAL_UNITS[p]} "
+                                         "(PHYSICAL_RANGES)")
+                        for p, r in PHYSICAL_RANGES.items()),
+                      else_="value outside the physical range of the pollutant:  "
+                            "(PHYSICAL_RANGES)")
+
+
+def _engine_checks(cells, pollutant, unit, factor, bad_units, require_position):
+    """The checks of :func:`normalize_observations`, in its order, as Ibis expressions:
+    (mask, column, value text, reason, message)."""
+    import ibis
+
+    kind = cells.kind_text.lower()
+    no_lon, no_lat = cells.lon_text.isnull(), cells.lat_text.isnull()
+    needs_position = (kind.isin(list(POSITIONED_KINDS)) if require_position is None
+                      else ibis.literal(bool(require_position)))
+    value = cells.value_num * factor
+    low = pollutant.substitute({p: r[0] for p, r in PHYSICAL_RANGES.items()},
+                               else_=ibis.null("float64")).cast("float64")
+    high = pollutant.substitute({p: r[1] for p, r in PHYSICAL_RANGES.items()},
+                                else_=ibis.null("float64")).cast("float64")
+    negative = (value < 0) & (low >= 0)
+    column = cells._column
+    checks = [
+        (cells.time_engine.isnull(), "time", cells.time_text, "bad_time",
+         "expected a date-time such as 2026-03-01 08:00 (Asia/Shanghai) or ISO 8601 with offset"),
+        (cells.site_text.isnull(), "site_id", cells.site_text, "missing_site",
+         "expected a site id"),
+        (kind.isnull() | ~kind.isin(list(SITE_KINDS)), "site_kind", cells.kind_text,
+         "bad_site_kind", f"expected one of {', '.join(SITE_KINDS)}"),
+        (~no_lon & ~cells.lon.between(-180, 180).fill_null(False), "lon", cells.lon_text,
+         "bad_coordinate", "expected a longitude in degrees, -180 to 180"),
+        (~no_lat & ~cells.lat.between(-90, 90).fill_null(False), "lat", cells.lat_text,
+         "bad_coordinate", "expected a latitude in degrees, -90 to 90"),
+        (needs_position & (no_lon | no_lat), ibis.ifelse(no_lon, "lon", "lat"),
+         ibis.ifelse(no_lon, cells.lat_text, cells.lon_text), "missing_position",
+         "expected the reading's position (lon and lat in degrees): fusion, calibration and "
+         "QC place readings by position"),
+        (pollutant.isnull(), "pollutant", cells.pollutant_text, "unknown_pollutant",
+         f"expected one of {', '.join(POLLUTANTS)}"),
+        (cells.value_text.isnull(), column, cells.value_text, "missing_value",
+         "expected a number"),
+        (cells.value_num.isnull() & cells.value_text.notnull(), column, cells.value_text,
+         "not_a_number", "expected a number"),
+    ]
+    checks += [(where, "unit", unit, "bad_unit", message) for where, message in bad_units]
+    checks += [
+        (negative, column, cells.value_text, "negative_value", "expected a concentration >= 0"),
+        (((value < low) | (value > high)) & ~negative.fill_null(False), column, cells.value_text,
+         "out_of_range", _range_message(pollutant)),
+    ]
+    return checks
+
+
+def _engine_rejects(cells, checks, bad, source: str):
+    """Every failed check as a reject row (all problems of a reading, not the first).
+
+    The failing cells (few) are flagged and cached in one pass; the reject rows are
+    read from that copy. Returns the rejects and the cached flagged cells.
+    """
+    import ibis
+
+    flags = {}
+    for order, (mask, column, value, _, message) in enumerate(checks):
+        flags[f"_c{order}"] = mask.fill_null(False)
+        flags[f"_v{order}"] = value.cast("string").fill_null("")
+        if not isinstance(column, str):
+            flags[f"_k{order}"] = column.cast("string")
+        if not isinstance(message, str):
+            flags[f"_m{order}"] = message.cast("string")
+    flagged = cells.filter(bad).select(_row=cells._row.cast("int64"), _cell=cells._column,
+                                       **flags).cache()
+    parts = []
+    for order, (_, column, _, reason, message) in enumerate(checks):
+        chosen = flagged.filter(flagged[f"_c{order}"])
+        parts.append(chosen.select(
+            _check=ibis.literal(order, "int64"), row=chosen._row,
+            column=ibis.literal(column) if isinstance(column, str) else chosen[f"_k{order}"],
+            value=chosen[f"_v{order}"], reason=ibis.literal(reason),
+            message=ibis.literal(message) if isinstance(message, str)
+            else chosen[f"_m{order}"]))
+    frame = ibis.union(*parts, distinct=False).to_pandas()
+    frame = frame.sort_values(["_check", "row", "column"], kind="stable")
+    frame = frame.drop_duplicates(["row", "column", "value", "reason", "message"])
+    out = pd.DataFrame({"source": source, "row": frame["row"].astype("Int64"),
+                        "column": frame["column"].astype(str),
+                        "value": frame["value"].astype("string").fillna(""),
+                        "reason": frame["reason"].astype(str),
+                        "message": frame["message"].astype(str)})
+    return (out.reset_index(drop=True) if len(out) else problems_frame([])), flagged

@@ -8,7 +8,7 @@ weighted by overlap; no-data pixels do not count. A cell no valid pixel covers g
 no value.
 
 The result is stored in the table ``satellite``: cell_id, row, col, date (the day
-of the product, Asia/Shanghai), pollutant, value [µg/m³], source.
+of the product, Beijing time: :mod:`sourcegrid.timebase`), pollutant, value [µg/m³], source.
 
 References
 ----------
@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from sourcegrid.errors import InputError, Problem
+from sourcegrid.observations.results import IngestResult
 
 __all__ = ["SATELLITE_TABLE", "SATELLITE_COLUMNS", "RasterLayer", "read_raster", "zonal_mean",
            "pixel_problems", "layers_to_cells", "ingest_raster"]
@@ -260,7 +261,6 @@ def ingest_raster(workspace, spec, path: str | Path, *, date: str | None = None,
                   variable: str | None = None, pollutant: str = "PM2.5"):
     """Store a raster's per-cell daily means in ``satellite`` (replacing the same days)."""
     from sourcegrid.errors import problems_frame
-    from sourcegrid.observations.ingest import IngestResult
 
     path = Path(path)
     layers, problems = pixel_problems(read_raster(path, variable=variable), pollutant=pollutant,

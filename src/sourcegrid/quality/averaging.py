@@ -57,6 +57,7 @@ import pandas as pd
 
 from sourcegrid.errors import InputError, Problem
 from sourcegrid.standards import gb3095
+from sourcegrid.timebase import UTC_OFFSET_HOURS  # Beijing time is UTC+8 all year
 
 __all__ = [
     "AQI_POLLUTANTS",
@@ -73,8 +74,6 @@ __all__ = [
 #: The six pollutants of HJ 633 (canonical names of the observation format).
 AQI_POLLUTANTS = ("SO2", "NO2", "CO", "O3", "PM10", "PM2.5")
 HOURS_PER_DAY = 24
-#: Beijing time (Asia/Shanghai) is UTC+8 all year.
-UTC_OFFSET_HOURS = 8
 #: HJ 663-2013: a daily maximum 8-hour mean needs at least 14 valid 8-hour means among
 #: those ending 08:00-24:00 (hour-ending labels).
 MIN_VALID_8H_MEANS_PER_DAY = 14
@@ -453,7 +452,7 @@ def _as_pandas(table) -> pd.DataFrame:
 
 
 def _utc(time: pd.Series) -> pd.Series:
-    from sourcegrid.observations.readers import to_utc
+    from sourcegrid.timebase import to_utc
 
     return to_utc(time)
 

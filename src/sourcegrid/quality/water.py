@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from sourcegrid.errors import InputError, NotFoundError, Problem, UnitError, problems_frame
-from sourcegrid.io.tables import ROW, SOURCE, read_table, rejects_from_mask, with_row_numbers
+from sourcegrid.io.tables import ROW, SOURCE, RowChecks, read_table, with_row_numbers
 from sourcegrid.standards.gb3838 import (
     ASSESSMENT_PARAMETERS,
     BASIN_GRADES,
@@ -203,17 +203,8 @@ def normalize_samples(frame: pd.DataFrame, *, waterbody: str | None = None,
         long = long.loc[~empty]
     long = long.reset_index(drop=True)
 
-    rejects: list[pd.DataFrame] = []
-    bad = pd.Series(False, index=long.index)
-
-    def check(mask, column, values, reason, message):
-        nonlocal bad
-        mask = mask.fillna(False).astype(bool)
-        if mask.any():
-            if isinstance(message, pd.Series):  # one message per row
-                message = message.loc[mask]
-            rejects.append(rejects_from_mask(long, mask, column, values, reason, message))
-            bad |= mask
+    checks = RowChecks(long)
+    check = checks.check
 
     section = long["section_id"].astype("string").str.strip()
     check(section.isna() | (section == ""), "section_id", long["section_id"], "missing_section",
@@ -263,10 +254,10 @@ def normalize_samples(frame: pd.DataFrame, *, waterbody: str | None = None,
           "not_a_number", "expected a number")
     factor = pd.Series(1.0, index=long.index)
     unit_text = long["unit"].astype("string").str.strip()
-    pairs = pd.DataFrame({"p": parameter, "u": unit_text}).loc[~bad].dropna().drop_duplicates()
+    pairs = pd.DataFrame({"p": parameter, "u": unit_text}).loc[~checks.bad].dropna().drop_duplicates()
     for p, u in pairs.itertuples(index=False):
         target = TABLE_1[p].unit
-        mask = (parameter == p) & (unit_text == u) & ~bad
+        mask = (parameter == p) & (unit_text == u) & ~checks.bad
         if not target:  # pH: no unit
             if u not in ("", "无量纲", "-", "pH"):
                 check(mask, "unit", unit_text, "bad_unit", "pH has no unit (无量纲)")
@@ -288,7 +279,7 @@ def normalize_samples(frame: pd.DataFrame, *, waterbody: str | None = None,
     check(value < 0, column, long["value"], "negative_value", "expected a value >= 0")
     check((value > high) | ((value < low) & ~(value < 0)), column, long["value"],
           "out_of_range", "value outside the physical range of the item (see PHYSICAL_RANGES)")
-    keep = ~bad
+    keep = ~checks.bad
     samples = pd.DataFrame({
         "section_id": section[keep].astype(str),
         "basin": long.loc[keep, "basin"].astype("string").fillna("").astype(str),
@@ -303,8 +294,8 @@ def normalize_samples(frame: pd.DataFrame, *, waterbody: str | None = None,
         samples["do_saturation"] = pd.to_numeric(long.loc[keep, "do_saturation"],
                                                  errors="coerce")
     samples = samples.reset_index(drop=True)
-    rejected = (pd.concat(rejects, ignore_index=True).drop_duplicates(ignore_index=True)
-                if rejects else problems_frame([]))
+    rejected = (pd.concat(checks.rejects, ignore_index=True).drop_duplicates(ignore_index=True)
+                if checks.rejects else problems_frame([]))
     return samples, rejected
 
 

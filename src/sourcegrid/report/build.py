@@ -353,12 +353,9 @@ def _cell_wind(workspace, cell_id: str, start, end) -> pd.DataFrame:
 
 
 def _wind_figures(workspace, cell_ids: list[str], start, end) -> tuple[list[dict], list[dict], str]:
-    from sourcegrid.pipeline import optional_module
+    from sourcegrid.tracing import wind as wind_module
 
-    wind_module = optional_module("sourcegrid.tracing.wind")
     wind = _read(workspace, "wind")
-    if wind_module is None:
-        return [], [], "sourcegrid.tracing.wind is not installed"
     if wind is None or wind.empty:
         return [], [], "the workspace has no wind table"
     roses = [{"title": "all wind sites",

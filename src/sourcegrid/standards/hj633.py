@@ -84,33 +84,30 @@ O3_8H_ABOVE_CEILING_IAQI_2026 = 300
 # IAQI 0, 50, 100, 150, 200, 300, 400, 500; µg/m³ (CO mg/m³). SO2 1-h stops at
 # IAQI 200 (note 2), O3 8-h at IAQI 300 (note 3). The 1-h SO2, NO2 and CO columns are
 # for real-time reports only (note 1).
-BREAKPOINTS_2012 = MappingProxyType({
+_GASES_2012 = {
     ("SO2", "24h"): (0, 50, 150, 475, 800, 1600, 2100, 2620),
     ("SO2", "1h"): (0, 150, 500, 650, 800),
     ("NO2", "24h"): (0, 40, 80, 180, 280, 565, 750, 940),
     ("NO2", "1h"): (0, 100, 200, 700, 1200, 2340, 3090, 3840),
-    ("PM10", "24h"): (0, 50, 150, 250, 350, 420, 500, 600),
     ("CO", "24h"): (0, 2, 4, 14, 24, 36, 48, 60),
     ("CO", "1h"): (0, 5, 10, 35, 60, 90, 120, 150),
     ("O3", "1h"): (0, 160, 200, 300, 400, 800, 1000, 1200),
     ("O3", "8h"): (0, 100, 160, 215, 265, 800),
+}
+BREAKPOINTS_2012 = MappingProxyType({
+    **_GASES_2012,
+    ("PM10", "24h"): (0, 50, 150, 250, 350, 420, 500, 600),
     ("PM2.5", "24h"): (0, 35, 75, 115, 150, 250, 350, 500),
 })
 
 # HJ 633-2026 Table 3 空气质量分指数及对应的污染物项目浓度限值. Same layout; the
-# changes from 2012 are PM10 daily (IAQI 100 at 120) and PM2.5 daily (IAQI 100 at 60).
+# gaseous columns are those of 2012, the changes are PM10 daily (IAQI 100 at 120) and
+# PM2.5 daily (IAQI 100 at 60).
 # SO2 1-h above 800 counts IAQI 200 (note b), O3 8-h above 800 counts IAQI 300
 # (note c); SO2, NO2, CO and O3 1-h columns are for real-time reports only (note a).
 # Real-time PM10 and PM2.5 1-h means are read against the daily columns (§4.2.4).
 BREAKPOINTS_2026 = MappingProxyType({
-    ("SO2", "24h"): (0, 50, 150, 475, 800, 1600, 2100, 2620),
-    ("SO2", "1h"): (0, 150, 500, 650, 800),
-    ("NO2", "24h"): (0, 40, 80, 180, 280, 565, 750, 940),
-    ("NO2", "1h"): (0, 100, 200, 700, 1200, 2340, 3090, 3840),
-    ("CO", "24h"): (0, 2, 4, 14, 24, 36, 48, 60),
-    ("CO", "1h"): (0, 5, 10, 35, 60, 90, 120, 150),
-    ("O3", "8h"): (0, 100, 160, 215, 265, 800),
-    ("O3", "1h"): (0, 160, 200, 300, 400, 800, 1000, 1200),
+    **_GASES_2012,
     ("PM10", "24h"): (0, 50, 120, 250, 350, 420, 500, 600),
     ("PM2.5", "24h"): (0, 35, 60, 115, 150, 250, 350, 500),
 })

@@ -1,17 +1,30 @@
 """The workspace: one Ibis connection and the names of the tables in it.
 
-The default is a DuckDB file ``workspace.duckdb`` in the workspace folder. The
-same code runs on any Ibis backend: :meth:`Workspace.from_backend` wraps a
-PySpark (or PostgreSQL) connection. Science modules never open connections;
-they take and return Ibis tables, and the workspace stores them.
+The default is a DuckDB file ``workspace.duckdb`` in the workspace folder. A
+workspace may instead live on a PostgreSQL server or in a Spark warehouse
+(:mod:`sourcegrid.store.engines`: ``sourcegrid init --engine postgres --dsn ...``
+writes ``sourcegrid-workspace.toml``, which later opens read). The same code runs
+on any Ibis backend: :meth:`Workspace.from_backend` wraps an existing connection.
+Science modules never open connections; they take and return Ibis tables, and the
+workspace stores them.
 
 Robustness:
 
-- **Transactions.** :meth:`Workspace.transaction` runs a block in one DuckDB
-  transaction (BEGIN … COMMIT, ROLLBACK on any error, Ctrl-C or kill: DuckDB keeps
-  only committed work). Nested blocks join the outer one. On other engines it is a
-  best-effort no-op. The CLI runs every command that changes a workspace in one.
-- **One writer at a time.** DuckDB lets one process write a file (or several only
+- **Transactions.** :meth:`Workspace.transaction` runs a block in one transaction:
+  on DuckDB BEGIN … COMMIT, ROLLBACK on any error, Ctrl-C or kill (DuckDB keeps
+  only committed work); on PostgreSQL a real transaction of the workspace's
+  connection (the Ibis operations inside become savepoints of it, DDL included), so
+  a failed or killed command leaves nothing behind. Nested blocks join the outer
+  one. Spark has no multi-statement transactions: there each table write is atomic
+  on its own (a Parquet table is replaced when its write completes) and a block is
+  not. The CLI runs every command that changes a workspace in one.
+- **Many writers on PostgreSQL.** Any number of processes may write one PostgreSQL
+  workspace at once. Writers of the same table are serialised by
+  :meth:`Workspace.lock` (a transaction-scoped advisory lock per schema and table,
+  taken in name order so that two writers cannot deadlock); appends
+  (:meth:`Workspace.write` with ``mode='append'``) take it themselves, so that two
+  processes creating the same table lose neither's rows.
+- **One writer at a time (DuckDB).** DuckDB lets one process write a file (or several only
   read it). Opening a workspace another process holds waits up to ``lock_timeout``
   seconds (``$SOURCEGRID_LOCK_TIMEOUT``, default 30), calls ``on_wait`` once with a
   message naming the holder (command and pid, from the lock-info file
@@ -50,6 +63,7 @@ from sourcegrid.errors import (
 )
 from sourcegrid.io.tables import fault_point
 from sourcegrid.io.tables import process_alive as _alive
+from sourcegrid.store import engines as _engines
 
 __all__ = ["Workspace", "default_workspace_path", "lock_timeout", "DB_FILE", "ENV_VAR",
            "LOCK_TIMEOUT_VAR", "LOCK_INFO_SUFFIX", "HELPER_TABLES"]
@@ -64,6 +78,8 @@ HELPER_TABLES = ("_last_run_emissions",)
 _HELPER_VIEW_PREFIX = "_sg_"
 _LOCK_WORDS = ("could not set lock", "conflicting lock")
 _PID = re.compile(r"PID (\d+)")
+#: Tables Ibis registers for in-memory data (temporary; not the workspace's).
+_IBIS_TEMP = re.compile(r"^ibis_\w*memtable_")
 
 
 def lock_timeout() -> float:
@@ -141,6 +157,15 @@ class Workspace:
         What this process is, written to the lock-info file while it holds the
         workspace for writing (default: its command line). A web app holding one
         long-lived connection passes e.g. ``'sourcegrid web (pid 123)'``.
+    engine : {'duckdb', 'postgres', 'spark'}, optional
+        The engine (default: ``$SOURCEGRID_ENGINE``, else the folder's
+        ``sourcegrid-workspace.toml``, else DuckDB). With ``create``, a non-default
+        engine is written to the folder's configuration file.
+    dsn : str, optional
+        PostgreSQL connection string (default ``$SOURCEGRID_DSN``, else the file's);
+        its password is used to connect and never stored.
+    master : str, optional
+        Spark master URL (default ``$SOURCEGRID_SPARK_MASTER``, else ``local[2]``).
 
     Raises
     ------
@@ -156,17 +181,32 @@ class Workspace:
                  backend: Any = None, read_only: bool = False,
                  lock_timeout: float | None = None,
                  on_wait: Callable[[str], None] | None = None,
-                 command: str | None = None) -> None:
+                 command: str | None = None, engine: str | None = None,
+                 dsn: str | None = None, master: str | None = None) -> None:
         self.path = Path(path) if path is not None else default_workspace_path()
         self.read_only = read_only
         self._depth = 0
+        self._transaction: Any = None
         self._lock_info: Path | None = None
+        self.config: _engines.EngineConfig | None = None
         #: Decides at ``__exit__`` whether an open transaction commits (given the exception
         #: or None); the CLI sets it so that a deliberate exit still commits.
         self.commit_on_exit: Callable[[BaseException | None], bool] = lambda exc: exc is None
         if backend is not None:
             self.con = backend
             return
+        if self.path.exists() and not self.path.is_dir():
+            raise WorkspaceError(f"the workspace {self.path} is a file; a workspace is a folder "
+                                 f"holding {DB_FILE} or {_engines.CONFIG_FILE}")
+        config, stored = _engines.resolve(self.path, engine=engine, dsn=dsn, master=master)
+        self.config = config
+        if config.engine != "duckdb":
+            self._open_engine(config, stored, create=create, read_only=read_only,
+                              explicit=engine is not None)
+            return
+        if stored is False and engine is not None and create and not read_only:
+            self.path.mkdir(parents=True, exist_ok=True)
+            _engines.write_config(self.path, config)
         db = self.path / DB_FILE
         if db.is_dir():
             raise _corrupt(db, OSError("Is a directory"))
@@ -183,6 +223,26 @@ class Workspace:
         if not read_only:
             self._lock_info = db.with_name(db.name + LOCK_INFO_SUFFIX)
             self._write_lock_info(command or _default_command())
+            self._drop_helpers()
+
+    def _open_engine(self, config: _engines.EngineConfig, stored: bool, *, create: bool,
+                     read_only: bool, explicit: bool) -> None:
+        """Open a PostgreSQL or Spark workspace (writing its configuration when created)."""
+        if config.engine == "postgres" and not config.dsn and not os.environ.get("PGHOST"):
+            raise WorkspaceError(
+                f"the PostgreSQL workspace {self.path} has no DSN: give --dsn, "
+                f"${_engines.DSN_VAR} or dsn in {_engines.CONFIG_FILE}")
+        creating = create and not read_only
+        if creating:
+            self.path.mkdir(parents=True, exist_ok=True)
+        elif config.engine == "spark" and not stored:
+            raise WorkspaceError(
+                f"no Spark workspace at {self.path} (no {_engines.CONFIG_FILE}); create one "
+                f"with 'sourcegrid init --engine spark --workspace {self.path}'")
+        self.con = _engines.connect(config, self.path, read_only=read_only, create=creating)
+        if creating and (not stored or explicit):  # once the engine has answered
+            _engines.write_config(self.path, config)
+        if not read_only:
             self._drop_helpers()
 
     def _connect(self, db: Path, read_only: bool, timeout: float,
@@ -245,6 +305,22 @@ class Workspace:
 
     def _drop_helpers(self) -> None:
         """Drop helper views/tables a killed run left (we hold the write lock here)."""
+        if self.engine == "postgres":
+            with self.con.con.cursor() as cursor:
+                rows = cursor.execute(
+                    "SELECT table_name, table_type FROM information_schema.tables "
+                    "WHERE table_schema = current_schema() AND (starts_with(table_name, %s) "
+                    "OR table_name = ANY(%s))", (_HELPER_VIEW_PREFIX, list(HELPER_TABLES))
+                ).fetchall()
+                for name, kind in rows:  # names from the catalog, quoted
+                    statement = "DROP VIEW IF EXISTS" if kind == "VIEW" else "DROP TABLE IF EXISTS"
+                    cursor.execute(f'{statement} "{name}"')
+            return
+        if self.engine != "duckdb":
+            for name in HELPER_TABLES:
+                if self.has(name):
+                    self.con.drop_table(name, force=True)
+            return
         rows = self.con.con.execute(
             "SELECT table_name, table_type FROM information_schema.tables "
             "WHERE table_catalog = current_database() AND table_schema = 'main' AND (starts_with(table_name, ?) OR "
@@ -278,8 +354,14 @@ class Workspace:
 
     def begin(self) -> None:
         """Open a transaction (nested calls join the open one)."""
-        if self._depth == 0 and self.engine == "duckdb":
-            self.con.con.execute("BEGIN TRANSACTION")
+        if self._depth == 0:
+            if self.engine == "duckdb":
+                self.con.con.execute("BEGIN TRANSACTION")
+            elif self.engine == "postgres":
+                # psycopg's transaction block: Ibis' own blocks inside become savepoints
+                transaction = self.con.con.transaction()
+                transaction.__enter__()
+                self._transaction = transaction
         self._depth += 1
 
     def commit(self) -> None:
@@ -290,6 +372,10 @@ class Workspace:
         if self._depth == 0 and self.engine == "duckdb":
             fault_point("workspace:before_commit")
             self.con.con.execute("COMMIT")
+        elif self._depth == 0 and self._transaction is not None:
+            transaction, self._transaction = self._transaction, None
+            fault_point("workspace:before_commit")
+            transaction.__exit__(None, None, None)
 
     def rollback(self) -> None:
         """Undo everything since the outermost :meth:`begin` (at any nesting level)."""
@@ -299,6 +385,32 @@ class Workspace:
         if self.engine == "duckdb":
             with contextlib.suppress(Exception):  # a connection already lost rolled back
                 self.con.con.execute("ROLLBACK")
+        elif self._transaction is not None:
+            import psycopg
+
+            transaction, self._transaction = self._transaction, None
+            with contextlib.suppress(Exception):  # a connection already lost rolled back
+                transaction.__exit__(psycopg.Rollback, psycopg.Rollback(transaction), None)
+
+    def lock(self, *names: str) -> None:
+        """Hold the right to write these tables until the open transaction ends.
+
+        On PostgreSQL: one transaction-scoped advisory lock per (schema, table), taken
+        in name order (two writers never wait on each other in a cycle). A writer that
+        checks whether a table exists and then creates, replaces or appends to it
+        takes the lock first, so that concurrent writers do not drop each other's
+        rows. DuckDB (one writer per file) and Spark need nothing: a no-op there.
+        Outside a transaction the lock would end at once; take it inside one.
+        """
+        if self.engine != "postgres" or not names:
+            return
+        if not self.in_transaction:
+            raise WorkspaceError("Workspace.lock() needs an open transaction "
+                                 "(with workspace.transaction(): ...)")
+        with self.con.con.cursor() as cursor:
+            for name in sorted(set(names)):
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()), "
+                               "hashtext(%s))", (name,))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Workspace]:
@@ -317,7 +429,7 @@ class Workspace:
         self.commit()
 
     def tables(self) -> list[str]:
-        return sorted(self.con.list_tables())
+        return sorted(name for name in self.con.list_tables() if not _IBIS_TEMP.match(name))
 
     def has(self, name: str) -> bool:
         return name in self.con.list_tables()
@@ -338,6 +450,13 @@ class Workspace:
         """
         if mode not in ("replace", "append"):
             raise ValueError(f"mode must be 'replace' or 'append', got {mode!r}")
+        if self.engine == "postgres":
+            with self.transaction():
+                self.lock(name)
+                return self._write(name, data, mode)
+        return self._write(name, data, mode)
+
+    def _write(self, name: str, data: pd.DataFrame | ibis.Table, mode: str) -> ibis.Table:
         if mode == "append" and self.has(name):
             self.con.insert(name, _typed(data) if isinstance(data, pd.DataFrame) else data)
             return self.con.table(name)
@@ -349,10 +468,14 @@ class Workspace:
         """Delete the rows of ``name`` whose ``column`` equals ``value`` (a bound parameter)."""
         if name not in self.con.list_tables():
             return
-        if self.engine == "duckdb":
+        if self.engine in ("duckdb", "postgres"):
             if column not in self.con.table(name).columns:
                 raise WorkspaceError(f"table {name!r} has no column {column!r}")
-            self.con.con.execute(f'DELETE FROM "{name}" WHERE "{column}" = ?', [value])
+            if self.engine == "duckdb":
+                self.con.con.execute(f'DELETE FROM "{name}" WHERE "{column}" = ?', [value])
+            else:
+                with self.con.con.cursor() as cursor:
+                    cursor.execute(f'DELETE FROM "{name}" WHERE "{column}" = %s', (value,))
             return
         table = self.con.table(name)
         kept = table.filter((table[column] != value) | table[column].isnull()).to_pyarrow()
@@ -367,7 +490,16 @@ class Workspace:
         return self.table(name).to_pandas()
 
     def close(self) -> None:
-        """Close the connection; an open transaction is rolled back (commit it first)."""
+        """Close the connection; an open transaction is rolled back (commit it first).
+
+        A Spark workspace leaves its session running (it ends with the process).
+        """
+        if self.engine == "postgres":
+            self.rollback()
+            if self.config is not None:  # opened here, not wrapped
+                with contextlib.suppress(Exception):
+                    self.con.con.close()
+            return
         if self.engine != "duckdb":
             return
         self.rollback()

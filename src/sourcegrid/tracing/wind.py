@@ -73,7 +73,6 @@ __all__ = [
     "polar_table",
     "cpf",
     "compass_name",
-    "vector_mean_wind",
     "mean_wind_by",
 ]
 
@@ -407,64 +406,43 @@ def cpf(concentration, wind_direction, *, percentile: float = 75.0, sector: floa
     return frame
 
 
-def vector_mean_wind(wind_speed, wind_direction, weights=None, axis=None):
-    """Vector-mean wind: speed [m/s] and direction [degree] of the mean wind vector.
-
-    Parameters
-    ----------
-    wind_speed, wind_direction : array_like
-        Speeds [m/s] and directions the wind blows from [degree]; NaN values are left
-        out.
-    weights : array_like, optional
-        Weights of the readings (same shape).
-    axis : int, optional
-        Axis to average over (default all).
-
-    Returns
-    -------
-    (speed, direction) : tuple of numpy.ndarray
-        Magnitude of the mean vector [m/s] and its direction [degree from], NaN where
-        no reading.
-    """
-    speed = np.asarray(wind_speed, dtype=float)
-    theta = np.deg2rad(np.asarray(wind_direction, dtype=float))
-    weight = np.ones_like(speed) if weights is None else np.asarray(weights, dtype=float)
-    valid = np.isfinite(speed) & np.isfinite(theta) & np.isfinite(weight)
-    weight = np.where(valid, weight, 0.0)
-    east = np.where(valid, speed * np.sin(theta), 0.0)
-    north = np.where(valid, speed * np.cos(theta), 0.0)
-    total = weight.sum(axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_east = (weight * east).sum(axis=axis) / total
-        mean_north = (weight * north).sum(axis=axis) / total
-    magnitude = np.hypot(mean_east, mean_north)
-    direction = np.rad2deg(np.arctan2(mean_east, mean_north)) % 360.0
-    none = total <= 0
-    return np.where(none, np.nan, magnitude), np.where(none, np.nan, direction)
-
-
-def mean_wind_by(keys, wind_speed, wind_direction) -> pd.DataFrame:
+def mean_wind_by(keys, wind_speed, wind_direction, weights=None) -> pd.DataFrame:
     """Average wind per group (e.g. per hour): scalar mean speed, vector mean direction.
 
-    The direction is that of the mean wind vector (components u = ws·sin θ,
-    v = ws·cos θ averaged, θ = atan2(ū, v̄)), so 350° and 10° average to 0°, never to
-    the arithmetic 180°; the speed is the scalar mean of the speeds, as openair's
-    ``timeAverage`` does. Vectorised (one groupby of the components).
+    The one rule of sourcegrid for averaging wind (tracing, weather normalisation,
+    reports all call this function):
+
+    - speed: the (weighted) scalar mean of the speeds, as openair's ``timeAverage``
+      does;
+    - direction: that of the (weighted) mean wind vector (components u = ws·sin θ,
+      v = ws·cos θ averaged, θ = atan2(ū, v̄)), so 350° and 10° average to 0°, never to
+      the arithmetic 180°;
+    - calm: when the mean vector is zero (every speed 0, or readings that cancel) the
+      direction is undefined and is NaN, never an arbitrary 0° or 180°; the speed stays
+      (0 for a calm hour). Code that needs a direction leaves such hours out (a plume
+      has no downwind direction in a calm; a weather model has no direction to learn).
+
+    Vectorised (one groupby of the components).
 
     Parameters
     ----------
-    keys : array_like
-        Group of each reading (e.g. the hour it falls in).
+    keys : array_like or DataFrame
+        Group of each reading (e.g. the hour it falls in), or several key columns
+        (e.g. unit and hour) as a DataFrame.
     wind_speed, wind_direction : array_like
         Speeds [m/s] and directions the wind blows from [degree]; a reading with either
         missing is left out.
+    weights : array_like, optional
+        Weight of each reading (e.g. inverse squared distance of its site); readings
+        with a weight that is not positive and finite are left out.
 
     Returns
     -------
     DataFrame
-        One row per group (sorted): key, wind_speed [m/s] (scalar mean), wind_dir
-        [degree from north, clockwise] (vector mean; NaN when the mean vector is zero
-        because every speed is 0), vector_speed [m/s] (magnitude of the mean vector).
+        One row per group (sorted): the key (column ``key``, or the key columns of a
+        DataFrame), wind_speed [m/s] (scalar mean), wind_dir [degree from north,
+        clockwise] (vector mean; NaN when the mean vector is zero), vector_speed [m/s]
+        (magnitude of the mean vector).
 
     References
     ----------
@@ -474,13 +452,29 @@ def mean_wind_by(keys, wind_speed, wind_direction) -> pd.DataFrame:
     """
     speed = np.asarray(wind_speed, dtype=float)
     theta = np.deg2rad(np.asarray(wind_direction, dtype=float))
-    frame = pd.DataFrame({"key": np.asarray(keys), "speed": speed,
-                          "east": speed * np.sin(theta), "north": speed * np.cos(theta)})
-    frame = frame.loc[np.isfinite(speed) & np.isfinite(theta)]
-    means = frame.groupby("key", sort=True)[["speed", "east", "north"]].mean()
-    magnitude = np.hypot(means["east"].to_numpy(), means["north"].to_numpy())
-    direction = np.round(np.rad2deg(np.arctan2(means["east"].to_numpy(),
-                                               means["north"].to_numpy())), 9)  # no 360.0
-    return pd.DataFrame({"key": means.index.array, "wind_speed": means["speed"].to_numpy(),
-                         "wind_dir": np.where(magnitude > 0, direction % 360.0, np.nan),
-                         "vector_speed": magnitude})
+    weight = (np.ones_like(speed) if weights is None
+              else np.broadcast_to(np.asarray(weights, dtype=float), speed.shape))
+    if isinstance(keys, pd.DataFrame):
+        names = list(keys.columns)
+        frame = keys.reset_index(drop=True).copy()
+    else:
+        names = ["key"]
+        frame = pd.DataFrame({"key": np.asarray(keys)})
+    frame["_w"] = weight
+    frame["_speed"] = weight * speed
+    frame["_east"] = weight * speed * np.sin(theta)
+    frame["_north"] = weight * speed * np.cos(theta)
+    valid = np.isfinite(speed) & np.isfinite(theta) & np.isfinite(weight) & (weight > 0)
+    frame = frame.loc[valid]
+    sums = frame.groupby(names, sort=True)[["_w", "_speed", "_east", "_north"]].sum()
+    total = sums["_w"].to_numpy()
+    east = sums["_east"].to_numpy() / total
+    north = sums["_north"].to_numpy() / total
+    magnitude = np.hypot(east, north)
+    direction = np.round(np.rad2deg(np.arctan2(east, north)), 9)  # no 360.0
+    calm = magnitude <= 1e-12 * np.maximum(sums["_speed"].to_numpy() / total, 1.0)
+    out = sums.index.to_frame(index=False)
+    out["wind_speed"] = sums["_speed"].to_numpy() / total
+    out["wind_dir"] = np.where(calm, np.nan, direction % 360.0)
+    out["vector_speed"] = np.where(calm, 0.0, magnitude)
+    return out[names + ["wind_speed", "wind_dir", "vector_speed"]]

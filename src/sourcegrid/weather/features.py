@@ -47,6 +47,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sourcegrid.timebase import LOCAL_TIMEZONE
+
 __all__ = [
     "TIME_VARIABLES",
     "MET_VARIABLES",
@@ -59,7 +61,6 @@ __all__ = [
     "vector_mean_direction",
 ]
 
-LOCAL_TIMEZONE = "Asia/Shanghai"
 
 #: Time variables, the trend first (never resampled).
 TIME_VARIABLES = ("date_unix", "day_of_year", "weekday", "hour")

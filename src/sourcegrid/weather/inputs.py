@@ -226,15 +226,16 @@ def _derive_humidity(series: pd.DataFrame) -> pd.DataFrame:
 
 
 def _hourly_wind(wind: pd.DataFrame) -> pd.DataFrame:
-    """Hourly wind per unit: mean speed, speed-weighted vector mean direction."""
-    wind = wind.assign(time=pd.to_datetime(wind["time"], utc=True).dt.floor("h"))
-    radians = np.deg2rad(wind["wind_dir"].to_numpy(dtype=float))
-    speed = wind["wind_speed"].to_numpy(dtype=float)
-    wind = wind.assign(_east=-speed * np.sin(radians), _north=-speed * np.cos(radians))
-    grouped = wind.groupby(["unit", "time"], as_index=False).agg(
-        wind_speed=("wind_speed", "mean"), _east=("_east", "mean"), _north=("_north", "mean"))
-    grouped["wind_dir"] = np.rad2deg(np.arctan2(-grouped["_east"], -grouped["_north"])) % 360.0
-    return grouped.drop(columns=["_east", "_north"])
+    """Hourly wind per unit by :func:`sourcegrid.tracing.wind.mean_wind_by` (scalar mean
+    speed, vector mean direction; a calm hour has no direction: NaN, and the models,
+    which need complete met, leave it out)."""
+    from sourcegrid.tracing.wind import mean_wind_by
+
+    keys = pd.DataFrame({"unit": wind["unit"].to_numpy(),
+                         "time": pd.to_datetime(wind["time"], utc=True).dt.floor("h").to_numpy()})
+    keys["time"] = pd.to_datetime(keys["time"], utc=True)
+    means = mean_wind_by(keys, wind["wind_speed"], wind["wind_dir"])
+    return means[["unit", "time", "wind_speed", "wind_dir"]]
 
 
 def nearest(lon, lat, site_lon, site_lat) -> tuple[np.ndarray, np.ndarray]:
@@ -408,11 +409,10 @@ def city_series(series: pd.DataFrame, name: str = "city") -> pd.DataFrame:
     out = grouped[["value", *scalar]].mean()
     out["units"] = grouped["value"].count()
     if "wind_dir" in met and "wind_speed" in met:
-        radians = np.deg2rad(series["wind_dir"].to_numpy(dtype=float))
-        speed = series["wind_speed"].to_numpy(dtype=float)
-        parts = pd.DataFrame({"time": series["time"], "e": -speed * np.sin(radians),
-                              "n": -speed * np.cos(radians)}).groupby("time").mean()
-        out["wind_dir"] = np.rad2deg(np.arctan2(-parts["e"], -parts["n"])) % 360.0
+        from sourcegrid.tracing.wind import mean_wind_by
+
+        means = mean_wind_by(series["time"], series["wind_speed"], series["wind_dir"])
+        out["wind_dir"] = means.set_index("key")["wind_dir"].reindex(out.index)
     out = out.reset_index()
     out.insert(0, "unit", name)
     return out[["unit", "time", "value", "units", *met]]

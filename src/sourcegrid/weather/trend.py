@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sourcegrid.timebase import LOCAL_TIMEZONE
+
 __all__ = [
     "theil_sen",
     "monthly_means",
@@ -50,7 +52,6 @@ __all__ = [
     "trend_report",
 ]
 
-LOCAL_TIMEZONE = "Asia/Shanghai"
 
 
 def daily_means(times, values) -> pd.Series:

@@ -129,25 +129,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         WorkflowError,
     )
 
-    @app.exception_handler(AccessDenied)
-    async def _denied(request: Request, error: AccessDenied):
-        return _error(request, 403, str(error))
+    def _answer_with(status: int):
+        async def handler(request: Request, error: Exception):
+            return _error(request, status, str(error))
+        return handler
 
-    @app.exception_handler(TransitionRefused)
-    async def _refused(request: Request, error: TransitionRefused):
-        return _error(request, 409, str(error))
-
-    @app.exception_handler(ConcurrentUpdateError)
-    async def _race(request: Request, error: ConcurrentUpdateError):
-        return _error(request, 409, str(error))
-
-    @app.exception_handler(WorkflowError)
-    async def _workflow(request: Request, error: WorkflowError):
-        return _error(request, 400, str(error))
-
-    @app.exception_handler(NotFoundError)
-    async def _not_found(request: Request, error: NotFoundError):
-        return _error(request, 404, str(error))
+    # the most specific class of an error picks its handler (Starlette walks the MRO)
+    for error_type, status in ((AccessDenied, 403), (TransitionRefused, 409),
+                               (ConcurrentUpdateError, 409), (WorkflowError, 400),
+                               (NotFoundError, 404)):
+        app.add_exception_handler(error_type, _answer_with(status))
 
     @app.exception_handler(InputError)
     async def _input(request: Request, error: InputError):

@@ -445,13 +445,11 @@ def record_inspection(state, caller: Caller, *, alert_id: str | None, cell_id: s
         raise ValueError("cell_id: give the alert inspected, or the cell of the finding")
     require_cell(state, caller, cell_id)
     caller.require("record_finding", cell_id)
-    try:
-        from sourcegrid.tracing.findings import record_finding
-    except ImportError:
-        record_finding = None
+    from sourcegrid.tracing.findings import record_finding
+
     with state.store.lock:
         recorded = False
-        if record_finding is not None and "source_found" in evidence:
+        if "source_found" in evidence:
             record_finding(state.workspace, cell_id=cell_id, source_id=source_id or None,
                            lon=lon, lat=lat, confirmed=bool(confirmed),
                            problem=problem, inspector=caller.person_id, time=state.now(),

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sourcegrid.inventory.breakdown import BREAKDOWNS, SPLIT_COLUMNS, breakdown, split_over_cells
 from sourcegrid.web.store import WebStore
 
 __all__ = ["Views", "clean", "records", "colour_scale"]
@@ -35,8 +36,8 @@ SECTOR_LABELS = {
     "other": "其他 other",
 }
 
-#: Breakdowns of the inventory pages.
-INVENTORY_BREAKDOWNS = ("industry", "pollutant", "region", "sector")
+#: Breakdowns of the inventory pages (:data:`sourcegrid.inventory.breakdown.BREAKDOWNS`).
+INVENTORY_BREAKDOWNS = tuple(BREAKDOWNS)
 
 
 def clean(value: Any) -> Any:
@@ -294,28 +295,17 @@ class Views:
                   ) -> pd.DataFrame:
         """Inventory rows split over the cells of their sources, of the visible cells.
 
-        One row per source × pollutant × cell it lies in: emission [kg] is the cell's part
-        (source total × share), so summed over cells (and the part outside the grid) it
-        is the inventory total and per cell it matches ``cell_inventory``.
+        :func:`sourcegrid.inventory.breakdown.split_over_cells`: one row per source ×
+        pollutant × cell it lies in, emission [kg] the cell's part (source total × share).
         """
         def build():
             inventory = self._table("inventory")
             if inventory is None:
                 return None
-            where = self._source_cells()
-            columns = [c for c in ("source_id", "cell_id", "share", "name", "industry_code")
-                       if c in where]
-            frame = inventory.assign(source_id=inventory["source_id"].astype(str)).merge(
-                where[columns], on="source_id", how="left")
-            frame["share"] = frame["share"].astype(float).fillna(1.0)
-            frame["emission"] = frame["emission"] * frame["share"]
-            cells = self.cells()[["cell_id", "county_code", "township_code"]]
-            return frame.merge(cells, on="cell_id", how="left")
+            return split_over_cells(inventory, self._source_cells(), self.cells())
         frame = self._cached("inventory", build)
         if frame is None:
-            return pd.DataFrame(columns=["source_id", "pollutant", "emission", "sector",
-                                         "cell_id", "share", "industry_code", "county_code",
-                                         "township_code"])
+            return pd.DataFrame(columns=SPLIT_COLUMNS)
         if visible is not None:
             frame = frame.loc[frame["cell_id"].isin(visible)]
         if pollutant:
@@ -324,18 +314,9 @@ class Views:
 
     def inventory_summary(self, visible: set[str] | None, by: str,
                           pollutant: str | None = None) -> pd.DataFrame:
-        """Emission [kg] summed by industry, pollutant, region (township) or sector."""
-        frame = self.inventory(visible, pollutant=pollutant)
-        key = {"industry": "industry_code", "pollutant": "pollutant",
-               "region": "township_code", "sector": "sector"}[by]
-        if key not in frame or not len(frame):
-            return pd.DataFrame(columns=[by, "pollutant", "emission_kg", "sources"])
-        keys = [key] if key == "pollutant" else [key, "pollutant"]
-        grouped = (frame.assign(**{key: frame[key].astype("string").fillna("(none)")})
-                   .groupby(keys, dropna=False)
-                   .agg(emission_kg=("emission", "sum"), sources=("source_id", "nunique"))
-                   .reset_index().rename(columns={key: by}))
-        return grouped.sort_values("emission_kg", ascending=False).reset_index(drop=True)
+        """Emission [kg] by industry, pollutant, region (township) or sector, of the visible
+        cells (:func:`sourcegrid.inventory.breakdown.breakdown`)."""
+        return breakdown(self.inventory(visible, pollutant=pollutant), by)
 
     def inventory_pollutants(self) -> list[str]:
         frame = self.inventory(None)

@@ -52,9 +52,8 @@ so of two people acting on one alert at once one wins and the other is told.
 **Findings**: an ``inspect`` event whose evidence names a ``source_found`` gives a
 finding for tracing's learning (``inspection_findings``, checked by
 :func:`sourcegrid.tracing.findings.validate_findings`), inserted in the same
-transaction as the event: both are recorded or neither. While that module is
-missing, the finding stays in the event's evidence only and the result says
-``finding_recorded = False``.
+transaction as the event: both are recorded or neither, and the result says
+``finding_recorded = True``.
 
 References
 ----------
@@ -597,12 +596,6 @@ def _finding(alert: str, cell: str, actor: str, now: pd.Timestamp, evidence: dic
             "note": ((note or evidence.get("notes", "") or "") + f" [alert {alert}]").strip()}
 
 
-def _findings_module():
-    try:
-        from sourcegrid.tracing import findings
-    except ImportError:  # tracing's findings module not there: keep it in the event only
-        return None
-    return findings if hasattr(findings, "record_finding") else None
 
 
 def act(workspace, alert: str, action: str, actor: Person | str, *, now=None, note: str = "",
@@ -675,9 +668,10 @@ def act(workspace, alert: str, action: str, actor: Person | str, *, now=None, no
             raise AccessDenied(f"{action} needs a person (a grid head, supervisor or office); "
                                f"{who!r} may only {', '.join(SYSTEM_ACTIONS)}")
     finding = _finding(alert, cell, who, now, evidence, note) if action == "inspect" else None
-    findings = _findings_module() if finding is not None else None
     finding_row = None
-    if findings is not None:  # checked before anything is written
+    if finding is not None:  # checked before anything is written
+        from sourcegrid.tracing import findings
+
         finding_row = findings.validate_findings(pd.DataFrame([finding]), "evidence")
     try:
         with store.transaction(workspace) as handle:
@@ -723,7 +717,7 @@ def act(workspace, alert: str, action: str, actor: Person | str, *, now=None, no
         raise WorkspaceError(f"your {action} of alert {alert} was not recorded: the "
                              f"inspection finding could not be stored ({error})") from None
     if finding is not None:
-        event = Event(**{**event.__dict__, "finding_recorded": findings is not None})
+        event = Event(**{**event.__dict__, "finding_recorded": True})
     return event
 
 

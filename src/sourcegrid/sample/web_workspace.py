@@ -1,4 +1,4 @@
-"""A small synthetic workspace for the web app's tests, benchmark and a quick look.
+"""A small synthetic workspace for the web app: its tests, its benchmark and a quick look.
 
 Not the sample city (that is :mod:`sourcegrid.sample.city` and ``sourcegrid
 demo``): a 6 × 7 grid of 3 km cells near Cangzhou split into two townships of

@@ -1,8 +1,8 @@
-"""Commands ``composite``, ``gooddays``, ``water`` and ``targets add|list|report``.
+"""Quality assessment: ``composite``, ``gooddays``, ``water``, ``targets add|list|report``.
 
-The lead wires :func:`register` into ``sourcegrid.cli.main``. Commands parse
-arguments, call :mod:`sourcegrid.quality` and print; they compute nothing
-themselves. Heavy imports stay inside the commands so ``--help`` is instant.
+The composite index, good days, water classes and binding targets, registered on
+the main app by :func:`register`. Commands parse arguments, call
+:mod:`sourcegrid.quality` and print; they compute nothing themselves. Heavy imports stay inside the commands so ``--help`` is instant.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from sourcegrid.cli.common import WorkspaceOption, parse_units
+from sourcegrid.cli.common import UnitOption, WorkspaceOption, parse_units
 
 _SITE_HEADERS = ("site_id", "站点编号", "站点", "站点代码", "site", "station", "station_id")
 _DATE_HEADERS = ("date", "日期")
@@ -26,9 +26,6 @@ RejectsOption = Annotated[Path | None, typer.Option(
     "--rejects", help="Write the rejected values (row, column, value, reason) here.")]
 KindOption = Annotated[str, typer.Option(
     "--kind", help="Site kind when the file has no site_kind column.")]
-UnitOption = Annotated[list[str] | None, typer.Option(
-    "--unit", help="Unit of a pollutant not in the canonical unit, e.g. --unit CO=ug/m3 "
-                   "(repeatable).")]
 SheetOption = Annotated[str | None, typer.Option("--sheet", help="XLSX sheet name.")]
 WeatherOption = Annotated[Path | None, typer.Option(
     "--weather", help="Meteorology of the stations or city (a file with wind, TEMP, RH, "
@@ -147,7 +144,10 @@ def _daily_from_batch(batch, daily: bool, site_city=None, readings=None):
     return composite.daily_long(averaging.daily_statistics(readings))
 
 
-def _report_rejects(batch_or_rejects, used: int, rejects_path: Path | None, what: str) -> None:
+def _report_rejects(batch_or_rejects, used: int, rejects_path: Path | None, what: str,
+                    note: str = "") -> None:
+    """Print how many values were used and rejected (writing the rejects on request),
+    then ``note`` (e.g. which sites were assessed) when there is one."""
     from sourcegrid.cli.common import console
     from sourcegrid.io.tables import write_table
 
@@ -162,6 +162,8 @@ def _report_rejects(batch_or_rejects, used: int, rejects_path: Path | None, what
     console.print(f"{used} {what} used; bad values rejected and left out: {bad}{detail}"
                   + (f", written to {rejects_path}" if rejects_path is not None else
                      ("; list them with --rejects FILE" if bad else "")))
+    if note:
+        console.print(note)
 
 
 def _date_option(value: str | None, name: str):
@@ -302,9 +304,7 @@ def _register_composite(app: typer.Typer) -> None:
             if len(invalid):
                 console.print(f"{len(invalid)} unit(s) below the GB 3095 Table 4 day counts "
                               "(valid = False; see short_months and invalid columns)")
-            _report_rejects(batch, len(readings), rejects, "values")
-            if note:
-                console.print(note)
+            _report_rejects(batch, len(readings), rejects, "values", note)
             _write(result, out)
 
 
@@ -399,9 +399,7 @@ def _register_gooddays(app: typer.Typer) -> None:
             console.print(frame_table(result[shown], f"Good days {start} to {end}"))
             if not covered:
                 console.print(f"no year-on-year comparison: the data start after {before[0]}")
-            _report_rejects(bad, used, rejects, "values")
-            if note:
-                console.print(note)
+            _report_rejects(bad, used, rejects, "values", note)
             _write(result, out)
 
 

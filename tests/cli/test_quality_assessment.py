@@ -1,7 +1,7 @@
 """The composite, gooddays, water and targets commands end to end on small files.
 
-The commands are registered on an app built here (the lead wires them into
-``sourcegrid.cli.main``). Expected numbers are worked out by hand in the comments.
+The commands are registered on an app built here, as ``sourcegrid.cli.main``
+registers them. Expected numbers are worked out by hand in the comments.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from sourcegrid.cli import quality_more
+from sourcegrid.cli import quality_assessment
 
 runner = CliRunner()
 
@@ -22,7 +22,7 @@ runner = CliRunner()
 def app():
     app = typer.Typer(pretty_exceptions_enable=False)
     groups = {"targets": typer.Typer(no_args_is_help=True)}
-    quality_more.register(app, groups)
+    quality_assessment.register(app, groups)
     app.add_typer(groups["targets"], name="targets")
     return app
 

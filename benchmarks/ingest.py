@@ -1,0 +1,170 @@
+"""Benchmark: ``ingest_file`` of a readings file against DuckDB's own ``read_csv``.
+
+Generates a wide micro-station CSV (time, site_id, lon, lat, PM2.5, PM10: two
+readings a row; ``--rows`` rows, a few per mille of them bad so that the checks
+and rejects have work to do) and a Parquet copy, then runs, each in a fresh
+interpreter so that its peak memory (VmHWM) is its own:
+
+1. **floor**: DuckDB alone, ``CREATE TABLE t AS SELECT * FROM read_csv(file)``
+   into a workspace file (no checks, no conversion, no dedupe);
+2. **sourcegrid**: ``ingest_file(workspace, file, 'micro')`` into a fresh
+   workspace (read by the engine, every check, rejects, time zones, units,
+   dedupe by anti-join, the ``sites`` table, the file registry);
+3. the same two for the Parquet copy (floor: ``read_parquet``);
+4. with ``--pandas``, the pandas reader of the same file (the way ingest read
+   files before it ran on the engine), for comparison.
+
+Prints seconds, readings/s, peak RSS and the ratio to the floor side by side.
+
+    .venv/bin/python benchmarks/ingest.py                  # 10^6 rows, 2·10^6 readings
+    .venv/bin/python benchmarks/ingest.py --rows 10000000 --pandas
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+POLLUTANTS = ("PM2.5", "PM10")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process [MB]: VmHWM (ru_maxrss where it is absent)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def generate(folder: Path, rows: int, sites: int, seed: int = 0) -> tuple[Path, Path, int]:
+    """A wide readings CSV and its Parquet copy; returns the paths and the bad cells."""
+    rng = np.random.default_rng(seed)
+    per_site = -(-rows // sites)
+    site = np.repeat(np.arange(sites), per_site)[:rows]
+    minute = np.tile(np.arange(per_site), sites)[:rows]
+    lon = np.round(rng.uniform(113.6, 119.4, sites), 5)[site]
+    lat = np.round(rng.uniform(34.6, 40.9, sites), 5)[site]
+    times = (pd.Timestamp("2024-01-10 08:00") + pd.to_timedelta(minute, unit="min"))
+    pm25 = np.round(np.maximum(40 + 20 * np.sin(minute / 300.0) + rng.normal(0, 5, rows), 0), 1)
+    frame = pd.DataFrame({"time": times.strftime("%Y-%m-%d %H:%M:%S"),
+                          "site_id": np.array([f"M{i:05d}" for i in range(sites)])[site],
+                          "lon": lon, "lat": lat, "PM2.5": pm25.astype(str),
+                          "PM10": np.round(pm25 * 1.6, 1).astype(str)})
+    bad = rng.choice(rows, size=max(rows // 1000, 1), replace=False)
+    frame.loc[bad[0::3], "PM2.5"] = "abc"        # not_a_number
+    frame.loc[bad[1::3], "PM10"] = "-5"          # negative_value
+    frame.loc[bad[2::3], "PM2.5"] = "99999"      # out_of_range
+    csv = folder / "readings.csv"
+    frame.to_csv(csv, index=False)
+    parquet = folder / "readings.parquet"
+    typed = frame.assign(time=pd.to_datetime(frame["time"]))
+    typed.to_parquet(parquet, index=False)
+    return csv, parquet, len(bad)
+
+
+def worker(which: str, path: Path, out: Path) -> dict:
+    import duckdb
+
+    workspace_folder = out / f"ws-{which}"
+    started = time.perf_counter()
+    if which in ("floor_csv", "floor_parquet"):
+        workspace_folder.mkdir()
+        con = duckdb.connect(str(workspace_folder / "floor.duckdb"))
+        reader = "read_csv" if which == "floor_csv" else "read_parquet"
+        con.execute(f"CREATE TABLE readings AS SELECT * FROM {reader}(?)", [str(path)])
+        stored = con.execute("SELECT count(*) FROM readings").fetchone()[0]
+        con.close()
+        rejects = 0
+    elif which == "pandas_csv":
+        from sourcegrid.observations.ingest import ingest_readings
+        from sourcegrid.observations.readers import read_observations
+        from sourcegrid.store import Workspace
+
+        workspace = Workspace(workspace_folder, create=True)
+        batch = read_observations(path, site_kind="micro", require_position=True)
+        result = ingest_readings(workspace, batch.readings, source=path.name)
+        stored, rejects = result.added, len(batch.rejects)
+        workspace.close()
+    else:
+        from sourcegrid.observations.ingest import ingest_file
+        from sourcegrid.store import Workspace
+
+        workspace = Workspace(workspace_folder, create=True)
+        with workspace.transaction():
+            result = ingest_file(workspace, path, "micro")
+        stored, rejects = result.added, len(result.rejects)
+        workspace.close()
+    seconds = time.perf_counter() - started
+    return {"which": which, "seconds": seconds, "stored": int(stored), "rejects": rejects,
+            "peak_mb": peak_rss_mb()}
+
+
+def run_worker(which: str, path: Path, out: Path) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--worker", which, "--path", str(path),
+                           "--out", str(out)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"worker {which} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000,
+                        help="rows of the generated file (two readings each); default 1e6")
+    parser.add_argument("--sites", type=int, default=500, help="micro-stations (default 500)")
+    parser.add_argument("--pandas", action="store_true",
+                        help="also run the pandas reader on the CSV (slow)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, Path(args.path), Path(args.out))))
+        return
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        csv, parquet, bad = generate(folder, args.rows, args.sites)
+        readings = args.rows * len(POLLUTANTS)
+        print(f"generated {args.rows:,} rows ({readings:,} readings, {bad:,} bad values) from "
+              f"{args.sites} sites: CSV {csv.stat().st_size / 2**20:,.0f} MB, Parquet "
+              f"{parquet.stat().st_size / 2**20:,.0f} MB")
+        cases = [("floor_csv", csv), ("sourcegrid_csv", csv), ("floor_parquet", parquet),
+                 ("sourcegrid_parquet", parquet)]
+        if args.pandas:
+            cases.append(("pandas_csv", csv))
+        results = {which: run_worker(which, path, folder) for which, path in cases}
+
+    labels = {"floor_csv": "DuckDB read_csv → table (floor)",
+              "sourcegrid_csv": "sourcegrid ingest_file CSV",
+              "floor_parquet": "DuckDB read_parquet → table (floor)",
+              "sourcegrid_parquet": "sourcegrid ingest_file Parquet",
+              "pandas_csv": "pandas reader + ingest (before)"}
+    floors = {"csv": results["floor_csv"]["seconds"],
+              "parquet": results["floor_parquet"]["seconds"]}
+    print(f"{'implementation':<38}{'seconds':>9}{'readings/s':>14}{'peak RSS MB':>13}"
+          f"{'stored':>12}{'rejects':>9}{'× floor':>9}")
+    for which, result in results.items():
+        floor = floors["parquet" if which.endswith("parquet") else "csv"]
+        print(f"{labels[which]:<38}{result['seconds']:>9.2f}"
+              f"{readings / result['seconds']:>14,.0f}{result['peak_mb']:>13,.0f}"
+              f"{result['stored']:>12,}{result['rejects']:>9,}"
+              f"{result['seconds'] / floor:>9.2f}")
+    print("floor rows are file rows (a row holds two readings); readings/s counts readings "
+          "for every line. Ratio = seconds / floor seconds of the same file format.")
+
+
+if __name__ == "__main__":
+    main()

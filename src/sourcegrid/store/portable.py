@@ -1,0 +1,69 @@
+"""Ibis expressions whose SQL differs between engines, written once here.
+
+Science modules build Ibis expressions and never ask which engine runs them. A few
+operations Ibis compiles to SQL that one engine lacks; their portable form lives
+here so that the same expression gives the same answer on DuckDB, PySpark and
+PostgreSQL (the conformance suite checks it).
+
+=================  ==========================================================================
+function           why
+=================  ==========================================================================
+``try_float``      PostgreSQL has no TRY_CAST: Ibis compiles ``try_cast`` to a plain CAST,
+                   which fails the whole query on the first 'abc'. Here a text is cast only
+                   when it has the form of a decimal number (a regular expression guards the
+                   cast inside a CASE), through NUMERIC so that '1e999' is out of range
+                   instead of an error.
+``as_count``       PostgreSQL cannot CAST a boolean to BIGINT: ``condition.ifelse(1, 0)``.
+=================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import decimal
+
+import ibis
+import ibis.expr.datatypes as dt
+
+__all__ = ["engine_of", "try_float", "as_count"]
+
+# what DuckDB's TRY_CAST(text AS DOUBLE) reads: sign, digits with single underscores
+# between them, a decimal point, an exponent; blanks around
+_DIGITS = r"[0-9](_?[0-9])*"
+_NUMBER = rf"^\s*[+-]?({_DIGITS}(\.({_DIGITS})?)?|\.{_DIGITS})([eE][+-]?{_DIGITS})?\s*$"
+_LARGEST = decimal.Decimal("1.7976931348623157E+308")  # the largest finite float64
+_SMALLEST = decimal.Decimal("2.2250738585072014E-308")  # the smallest normal float64
+
+
+def engine_of(expr: ibis.Expr) -> str:
+    """Name of the backend an expression runs on ('duckdb' for in-memory data)."""
+    try:
+        return expr._find_backend(use_default=True).name
+    except Exception:  # no backend can be found: the default (DuckDB) runs it
+        return "duckdb"
+
+
+def try_float(text: ibis.Value) -> ibis.Value:
+    """``text`` as float64, NULL where it is not a number (DuckDB's TRY_CAST on every engine).
+
+    On PostgreSQL a value beyond the float64 range is NULL (DuckDB reads it as ±inf)
+    and one below the smallest normal float64 is 0 (DuckDB keeps subnormals); callers
+    that take finite numbers only (``inf`` is not an amount) see the same on both.
+    """
+    if engine_of(text) != "postgres":
+        return text.try_cast("float64")
+    looks = text.re_search(_NUMBER).fill_null(False)
+    exact = text.replace("_", "").strip().cast(dt.Decimal())
+    size = exact.abs()
+    largest = ibis.literal(_LARGEST, type=dt.Decimal())
+    smallest = ibis.literal(_SMALLEST, type=dt.Decimal())
+    value = ibis.cases(
+        (size > largest, ibis.null("float64")),
+        (size < smallest, ibis.literal(0.0)),
+        else_=exact.cast("float64"),
+    )
+    return ibis.ifelse(looks, value, ibis.null("float64"))
+
+
+def as_count(condition: ibis.Value) -> ibis.Value:
+    """A boolean as 1 / 0 (int64), to be summed: the cast PostgreSQL lacks."""
+    return condition.ifelse(1, 0).cast("int64")

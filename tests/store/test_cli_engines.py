@@ -1,0 +1,147 @@
+"""A user's flow on a PostgreSQL workspace and on a Spark workspace, through the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sourcegrid.cli.main import app
+from sourcegrid.sample.library import sample_library_path
+from sourcegrid.store import Workspace, engines
+
+runner = CliRunner()
+
+ACTIVITY = """企业编号,企业名称,行业代码,行政区划代码,工段名称,原料名称,工艺名称,生产规模,规模单位,活动水平,活动水平单位,年份,S,A
+P1,示例电厂,4411,130902,锅炉,燃煤,煤粉炉,600,MW,1,万吨,2017,0.8,20
+P2,示例电厂二,4411,130902,锅炉,燃煤,煤粉炉,600,MW,-3,万吨,2017,0.8,20
+"""
+TREATMENT = """enterprise_id,section,pollutant,treatment,k
+P1,锅炉,SO2,石灰石-石膏法,0.9
+"""
+SECRET = "Pw-7Hq2-never-shown"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    for name in (engines.ENGINE_VAR, engines.DSN_VAR, engines.MASTER_VAR):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _with_password(dsn: str) -> str:
+    import psycopg.conninfo
+
+    return psycopg.conninfo.make_conninfo(dsn, password=SECRET)  # the test server trusts
+
+
+@pytest.mark.pg
+def test_postgres_workspace_user_flow(tmp_path, postgres_dsn):
+    ws = str(tmp_path / "ws")
+    (tmp_path / "activity.csv").write_text(ACTIVITY, encoding="utf-8")
+    (tmp_path / "treatment.csv").write_text(TREATMENT, encoding="utf-8")
+    result = runner.invoke(app, ["init", "--engine", "postgres", "--dsn",
+                                 _with_password(postgres_dsn), "-w", ws])
+    assert result.exit_code == 0, result.output
+    assert "on postgres (" in result.output and SECRET not in result.output
+    config = (tmp_path / "ws" / engines.CONFIG_FILE).read_text(encoding="utf-8")
+    assert 'engine = "postgres"' in config and SECRET not in config
+
+    result = runner.invoke(app, ["coefficients", "import", str(sample_library_path()),
+                                 "--name", "census2017", "-w", ws])
+    assert result.exit_code == 0, result.output
+
+    # two processes account into the same workspace at once; both runs are kept
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "sourcegrid.cli.main", "account", str(tmp_path / "activity.csv"),
+         "--treatment", str(tmp_path / "treatment.csv"), "--library", "census2017",
+         "--run", f"run{i}", "-w", ws], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env={**os.environ, "COLUMNS": "200"}) for i in (1, 2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+
+    with Workspace(ws) as workspace:
+        assert workspace.engine == "postgres"
+        assert {"coefficient_libraries", "coefficient_rows", "emissions", "account_runs",
+                "account_rejects"} <= set(workspace.tables())
+        runs = workspace.read("account_runs")
+        assert sorted(runs["run"]) == ["run1", "run2"]
+        emissions = workspace.read("emissions")
+    so2 = emissions[emissions["pollutant"] == "SO2"].set_index("run")
+    # sample library: SO2 = 17*S kg/t coal, S = 0.8 %, 1 万吨 = 10 000 t → G = 136 000 kg;
+    # 石灰石-石膏法 η = 0.95, k = 0.9 → E = 136 000 × (1 − 0.855) = 19 720 kg, in each run
+    assert so2.loc[["run1", "run2"], "emission"].tolist() == pytest.approx([19_720.0] * 2)
+
+    # the workflow's alert log is DuckDB SQL: a clear refusal, not a traceback
+    result = runner.invoke(app, ["alerts", "add", "R0001C0001", "--title", "smoke", "-w", ws])
+    assert result.exit_code == 2, result.output
+    assert "needs a DuckDB workspace" in result.output
+
+
+@pytest.mark.pg
+def test_a_refused_connection_never_shows_the_password(tmp_path, postgres_server):
+    dsn = f"postgresql://someone:{SECRET}@127.0.0.1:1/nowhere"
+    result = runner.invoke(app, ["init", "--engine", "postgres", "--dsn", dsn, "-w",
+                                 str(tmp_path / "ws")])
+    assert result.exit_code == 2
+    assert "cannot connect to the PostgreSQL workspace" in result.output
+    assert SECRET not in result.output
+    assert not (tmp_path / "ws" / engines.CONFIG_FILE).exists()
+    debug = runner.invoke(app, ["--debug", "init", "--engine", "postgres", "--dsn", dsn, "-w",
+                                str(tmp_path / "ws")])
+    assert debug.exit_code == 2 and SECRET not in debug.output
+
+
+_SPARK_FLOW = textwrap.dedent("""
+    import json, sys
+    from typer.testing import CliRunner
+    from sourcegrid.cli.main import app
+    from sourcegrid.store import Workspace
+    runner = CliRunner()
+    ws, folder = sys.argv[1], sys.argv[2]
+    codes = []
+    for args in (["init", "--engine", "spark", "-w", ws],
+                 ["grid", "create", "--bbox", "116.3,39.8,116.5,40.0", "-w", ws],
+                 ["observe", "ingest", folder + "/reference.csv", "--kind", "reference",
+                  "-w", ws],
+                 ["grid", "fuse", "--from", "2024-01-10T08:00", "--to", "2024-01-10T10:00",
+                  "--observed-only", "-w", ws]):
+        result = runner.invoke(app, args)
+        codes.append([args[0] + " " + args[1], result.exit_code, result.output[-2000:]])
+    with Workspace(ws) as workspace:
+        tables = workspace.tables()
+        hours = workspace.read("cell_hours") if "cell_hours" in tables else None
+    print(json.dumps({"codes": codes, "tables": tables, "engine": workspace.engine,
+                      "hours": None if hours is None else hours[
+                          ["pollutant", "value", "uncertainty"]].to_dict("records")}))
+""")
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_workspace_user_flow(tmp_path):
+    """init --engine spark, grid create, observe ingest, grid fuse in one process (one JVM);
+    the tables are Parquet in the workspace's warehouse and open again in a new process."""
+    (tmp_path / "reference.csv").write_text(
+        "time,site_id,lon,lat,PM2.5,PM10\n2024-01-10 08:00,R1,116.40,39.90,35,60\n",
+        encoding="utf-8")
+    ws = tmp_path / "ws"
+    done = subprocess.run([sys.executable, "-c", _SPARK_FLOW, str(ws), str(tmp_path)],
+                          capture_output=True, text=True, timeout=1200, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [code for _, code, _ in report["codes"]] == [0, 0, 0, 0], report["codes"]
+    assert report["engine"] == "pyspark"
+    assert {"coefficient_libraries", "cells", "observations", "cell_hours"} <= set(report["tables"])
+    # R1 alone in its cell at 08:00 Beijing: PM2.5 35 and PM10 60, reference u = 10 %
+    got = {h["pollutant"]: (h["value"], h["uncertainty"]) for h in report["hours"]}
+    assert got["PM2.5"] == pytest.approx((35.0, 3.5)) and got["PM10"] == pytest.approx((60.0, 6.0))
+    assert 'engine = "spark"' in (ws / engines.CONFIG_FILE).read_text(encoding="utf-8")
+    assert any(Path(ws, engines.WAREHOUSE_DIR).iterdir())
+    assert not (ws / "workspace.duckdb").exists()
+    assert not (tmp_path / "spark-warehouse").exists()  # nothing outside the workspace
