@@ -32,6 +32,9 @@ def spark_backend():
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.memory", "2g")
+        # Small pages: the test plans are wide (many small aggregations in one stage) and
+        # the default 64 MB page per hash map runs out of the 2 GB driver.
+        .config("spark.buffer.pageSize", "2m")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

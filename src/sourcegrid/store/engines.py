@@ -312,6 +312,10 @@ def _connect_spark(config: EngineConfig, folder: Path) -> Any:
                                                                "8"))
         # local mode runs in the driver: Spark's 1g default is short of what QC needs
         .config("spark.driver.memory", os.environ.get("SOURCEGRID_SPARK_DRIVER_MEMORY", "2g"))
+        # The accounting plan holds many small hash aggregations in one stage; with the
+        # default 64 MB page each, a 2 GB driver runs out ("Could not allocate memory to
+        # grow BytesToBytesMap"). Pages grow as needed, so small ones cost little.
+        .config("spark.buffer.pageSize", os.environ.get("SOURCEGRID_SPARK_PAGE_SIZE", "2m"))
     )
     try:
         session = builder.enableHiveSupport().getOrCreate()
