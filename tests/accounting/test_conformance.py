@@ -1,7 +1,7 @@
 """Conformance: the same hand-checked cases give equal results on every engine.
 
-The accounting query is one Ibis expression graph; here it runs on DuckDB and on
-a local PySpark session, and the results must be equal row for row.
+The accounting query is one Ibis expression graph; here it runs on DuckDB, on a local
+PySpark session and on the PostgreSQL test server, and the results must be equal row for row.
 """
 
 from __future__ import annotations
@@ -25,41 +25,24 @@ def _run(con, activity, treatment):
     return emissions, rejects
 
 
-@pytest.mark.spark
-@pytest.mark.slow
+ENGINES = [pytest.param("spark_backend", marks=[pytest.mark.spark, pytest.mark.slow], id="pyspark"),
+           pytest.param("postgres_backend", marks=pytest.mark.pg, id="postgres")]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("case", ["good", "bad"])
-def test_duckdb_and_pyspark_agree(case, duckdb_backend, spark_backend):
+def test_duckdb_and_other_engine_agree(case, engine, duckdb_backend, request):
     activity, treatment = ((GOOD_ACTIVITY, GOOD_TREATMENT) if case == "good"
                            else (BAD_ACTIVITY, BAD_TREATMENT))
     duck, duck_rejects = _run(duckdb_backend, activity, treatment)
-    spark, spark_rejects = _run(spark_backend, activity, treatment)
-    pd.testing.assert_frame_equal(duck[KEYS].astype(str), spark[KEYS].astype(str))
-    pd.testing.assert_frame_equal(duck[NUMERIC], spark[NUMERIC], rtol=1e-12, check_dtype=False)
+    other, other_rejects = _run(request.getfixturevalue(engine), activity, treatment)
+    pd.testing.assert_frame_equal(duck[KEYS].astype(str), other[KEYS].astype(str))
+    pd.testing.assert_frame_equal(duck[NUMERIC], other[NUMERIC], rtol=1e-12, check_dtype=False)
     pd.testing.assert_frame_equal(
         duck_rejects[["row", "reason", "column", "value"]].astype(str),
-        spark_rejects[["row", "reason", "column", "value"]].astype(str))
+        other_rejects[["row", "reason", "column", "value"]].astype(str))
     if case == "good":  # and both equal the hand-worked numbers
-        got = {(e, p): (g, r, x) for e, p, g, r, x in spark[
-            ["enterprise_id", "pollutant", "generation", "removal", "emission"]].itertuples(
-            index=False)}
-        for key, expected in EXPECTED.items():
-            assert got[key] == pytest.approx(expected, rel=1e-12), key
-
-
-@pytest.mark.pg
-@pytest.mark.parametrize("case", ["good", "bad"])
-def test_duckdb_and_postgres_agree(case, duckdb_backend, postgres_backend):
-    activity, treatment = ((GOOD_ACTIVITY, GOOD_TREATMENT) if case == "good"
-                           else (BAD_ACTIVITY, BAD_TREATMENT))
-    duck, duck_rejects = _run(duckdb_backend, activity, treatment)
-    pg, pg_rejects = _run(postgres_backend, activity, treatment)
-    pd.testing.assert_frame_equal(duck[KEYS].astype(str), pg[KEYS].astype(str))
-    pd.testing.assert_frame_equal(duck[NUMERIC], pg[NUMERIC], rtol=1e-12, check_dtype=False)
-    pd.testing.assert_frame_equal(
-        duck_rejects[["row", "reason", "column", "value"]].astype(str),
-        pg_rejects[["row", "reason", "column", "value"]].astype(str))
-    if case == "good":  # and both equal the hand-worked numbers
-        got = {(e, p): (g, r, x) for e, p, g, r, x in pg[
+        got = {(e, p): (g, r, x) for e, p, g, r, x in other[
             ["enterprise_id", "pollutant", "generation", "removal", "emission"]].itertuples(
             index=False)}
         for key, expected in EXPECTED.items():

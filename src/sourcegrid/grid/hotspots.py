@@ -30,7 +30,11 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage, special
 
-from sourcegrid.timebase import LOCAL_TIMEZONE  # time zone of naive period bounds
+from sourcegrid.timebase import (
+    LOCAL_TIMEZONE,  # time zone of naive period bounds
+    month_bounds,
+)
+from sourcegrid.timebase import utc_timestamp as to_utc
 
 __all__ = [
     "GiStar",
@@ -297,32 +301,7 @@ def gi_star(values: np.ndarray, radius_cells: float, shape: str = "square") -> G
 # --------------------------------------------------------------------------------------
 
 
-def to_utc(moment: str | pd.Timestamp) -> pd.Timestamp:
-    """A time as a UTC timestamp; naive input is read as Asia/Shanghai.
-
-    Parameters
-    ----------
-    moment : str or pandas.Timestamp
-        ISO 8601 text ('2026-03-01', '2026-03-01T08:00+08:00') or a Timestamp.
-    """
-    from sourcegrid.timebase import utc_timestamp
-
-    return utc_timestamp(moment)
-
-
-def month_bounds(month: str | pd.Timestamp, shift: int = 0) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """UTC bounds [start, end) of a Beijing-time calendar month.
-
-    Parameters
-    ----------
-    month : str or pandas.Timestamp
-        The month, e.g. '2026-03'.
-    shift : int
-        Months to move by (-1 = previous month, -12 = same month last year).
-    """
-    from sourcegrid.timebase import month_bounds as bounds
-
-    return bounds(month, shift)
+# to_utc and month_bounds: the time conventions of sourcegrid.timebase (imported above).
 
 
 #: Columns the functions here read from ``cell_hours``.
