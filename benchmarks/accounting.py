@@ -47,6 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from memory import peak_rss_mb  # benchmarks/memory.py (scripts run from this folder)
 from sourcegrid.expressions import parse
 from sourcegrid.units import conversion_factor
 
@@ -503,15 +504,6 @@ def floor_sql(activity: pa.Table, treatment: pa.Table, library, out: Path) -> di
 # --------------------------------------------------------------------------- workers
 
 
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process [MB]: VmHWM (ru_maxrss where it is absent)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _cpu_seconds() -> float:
@@ -550,7 +542,7 @@ def worker(which: str, folder: Path) -> dict:
                          explain=False)
         seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
         rejects = len(result.rejects)
-    peak = _peak_rss_mb()
+    peak = peak_rss_mb()
     written = pq.read_table(out, columns=["generation", "removal", "emission"])
     totals = {c: float(pc.sum(written[c]).as_py()) for c in written.column_names}
     return {"which": which, "rows": activity.num_rows if hasattr(activity, "num_rows")

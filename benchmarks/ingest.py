@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -34,18 +33,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from memory import peak_rss_mb  # benchmarks/memory.py (scripts run from this folder)
+
 POLLUTANTS = ("PM2.5", "PM10")
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process [MB]: VmHWM (ru_maxrss where it is absent)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def generate(folder: Path, rows: int, sites: int, seed: int = 0) -> tuple[Path, Path, int]:

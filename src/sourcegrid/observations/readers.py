@@ -156,6 +156,23 @@ def canonical_pollutant(name: str) -> str | None:
     return _POLLUTANT_ALIASES.get(text.lower().replace(" ", ""))
 
 
+def _unit_overrides(units: Mapping[str, str] | None, source: str) -> tuple[dict[str, str], list[Problem]]:
+    """Unit overrides by canonical pollutant name, and a problem for each unknown pollutant
+    or unit that does not convert to the pollutant's canonical unit."""
+    units = {canonical_pollutant(k) or k: v for k, v in (units or {}).items()}
+    problems = []
+    for name, unit in units.items():
+        if name not in CANONICAL_UNITS:
+            problems.append(Problem(source, None, "units", name, "unknown_pollutant",
+                                    f"unit override for unknown pollutant; valid: {', '.join(POLLUTANTS)}"))
+        else:
+            try:
+                conversion_factor(unit, CANONICAL_UNITS[name])
+            except UnitError as error:
+                problems.append(Problem(source, None, "units", unit, "bad_unit", str(error)))
+    return units, problems
+
+
 def _structure_problems(frame: pd.DataFrame, required: list[str], source: str) -> list[Problem]:
     return [Problem(source, 1, name, "", "missing_column",
                     f"required column {name!r} is missing; columns present: "
@@ -190,16 +207,8 @@ def normalize_observations(frame: pd.DataFrame, *, site_kind: str | None = None,
         raise NotFoundError("site kind", site_kind, SITE_KINDS)
     frame = with_row_numbers(frame, source, _HEADER_ALIASES)
     problems = _structure_problems(frame, ["time", "site_id"], source)
-    units = {canonical_pollutant(k) or k: v for k, v in (units or {}).items()}
-    for name, unit in units.items():
-        if name not in CANONICAL_UNITS:
-            problems.append(Problem(source, None, "units", name, "unknown_pollutant",
-                                    f"unit override for unknown pollutant; valid: {', '.join(POLLUTANTS)}"))
-        else:
-            try:
-                conversion_factor(unit, CANONICAL_UNITS[name])
-            except UnitError as error:
-                problems.append(Problem(source, None, "units", unit, "bad_unit", str(error)))
+    units, unit_problems = _unit_overrides(units, source)
+    problems.extend(unit_problems)
     long_format = "pollutant" in frame.columns and "value" in frame.columns
     if not long_format:
         wide = [c for c in frame.columns if canonical_pollutant(c) is not None]
@@ -613,16 +622,8 @@ def read_observations_engine(backend, path: str | Path, *, site_kind: str | None
     raw = raw.rename({new: old for new, old in zip(names, columns, strict=True) if new != old})
     frame = pd.DataFrame(columns=names)
     problems = _structure_problems(frame, ["time", "site_id"], source)
-    units = {canonical_pollutant(k) or k: v for k, v in (units or {}).items()}
-    for name, unit in units.items():
-        if name not in CANONICAL_UNITS:
-            problems.append(Problem(source, None, "units", name, "unknown_pollutant",
-                                    f"unit override for unknown pollutant; valid: {', '.join(POLLUTANTS)}"))
-        else:
-            try:
-                conversion_factor(unit, CANONICAL_UNITS[name])
-            except UnitError as error:
-                problems.append(Problem(source, None, "units", unit, "bad_unit", str(error)))
+    units, unit_problems = _unit_overrides(units, source)
+    problems.extend(unit_problems)
     long_format = "pollutant" in names and "value" in names
     wide = [] if long_format else [c for c in names if canonical_pollutant(c) is not None]
     if not long_format and not wide:
