@@ -33,6 +33,30 @@ def test_init_writes_the_config_and_later_opens_read_it(tmp_path, postgres_dsn):
         assert again.read("a")["x"].tolist() == [1, 2]
 
 
+def test_a_frame_is_stored_by_copy_exactly(tmp_path, postgres_dsn):
+    # COPY in CSV form: NULL is an empty field, an empty string a quoted one; commas, quotes,
+    # newlines and Chinese text inside values; floats to the last bit; times in UTC.
+    frame = pd.DataFrame({
+        "text": ["a,b", 'say "x"', "", None, "行政\n区划"],
+        "count": [1, 2, 3, 4, 5],
+        "value": [0.1 + 0.2, float("nan"), -0.0, 1e300, 2.5e-310],
+        "flag": [True, False, True, None, False],
+        "time": pd.to_datetime(["2024-01-10 08:00:00.123456", "2024-01-10 00:00", None,
+                                "2024-12-31 23:59:59", "2024-01-12 00:00"], format="ISO8601").tz_localize("UTC"),
+    })
+    with Workspace(tmp_path / "ws", create=True, engine="postgres", dsn=postgres_dsn) as ws:
+        ws.write("t", frame)
+        ws.write("t", frame.iloc[:2], mode="append")
+        got = ws.con.table("t").execute()
+    assert got["text"].iloc[:5].tolist() == ["a,b", 'say "x"', "", None, "行政\n区划"]
+    assert got["value"].iloc[0] == 0.1 + 0.2 and got["value"].iloc[4] == 2.5e-310
+    assert pd.isna(got["value"].iloc[1]) and got["value"].iloc[3] == 1e300
+    assert got["flag"].iloc[:5].tolist() == [True, False, True, None, False]
+    assert got["time"].iloc[0] == pd.Timestamp("2024-01-10 08:00:00.123456", tz="UTC")
+    assert pd.isna(got["time"].iloc[2])
+    assert len(got) == 7 and got["count"].tolist() == [1, 2, 3, 4, 5, 1, 2]
+
+
 def test_a_failed_transaction_leaves_nothing(tmp_path, postgres_dsn):
     with Workspace(tmp_path / "ws", create=True, engine="postgres", dsn=postgres_dsn) as ws:
         ws.write("kept", pd.DataFrame({"x": [1]}))

@@ -135,6 +135,38 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({c: "string" for c in blank}) if blank else frame
 
 
+def _pg_copy(con: Any, name: str, frame: pd.DataFrame, *, append: bool) -> ibis.Table | None:
+    """Store a DataFrame on PostgreSQL by one ``COPY ... FROM STDIN`` (CSV).
+
+    Ibis inserts a DataFrame row by row (``executemany``); COPY streams it. The CSV
+    is written by Arrow: a NULL is an empty field and a text value is always quoted,
+    so an empty string stays an empty string (PostgreSQL's CSV rules). Columns that
+    Arrow cannot write as CSV (lists, structs) return None: the caller falls back to
+    Ibis' insert. Runs inside the caller's transaction.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    frame = _typed(frame)
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
+        return None
+    if any(pa.types.is_nested(f.type) or pa.types.is_null(f.type) for f in table.schema):
+        return None
+    quoted = ", ".join('"' + str(c).replace('"', '""') + '"' for c in table.column_names)
+    target = '"' + name.replace('"', '""') + '"'
+    if not append:
+        con.create_table(name, schema=ibis.Schema.from_pyarrow(table.schema), overwrite=True)
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False,
+                                                    quoting_style="needed"))
+    with con.con.cursor() as cursor:
+        with cursor.copy(f"COPY {target} ({quoted}) FROM STDIN WITH (FORMAT csv)") as copy:
+            copy.write(sink.getvalue().to_pybytes())
+    return con.table(name)
+
+
 class Workspace:
     """A folder with a DuckDB file (or any Ibis backend) holding sourcegrid's tables.
 
@@ -457,6 +489,10 @@ class Workspace:
         return self._write(name, data, mode)
 
     def _write(self, name: str, data: pd.DataFrame | ibis.Table, mode: str) -> ibis.Table:
+        if self.engine == "postgres" and isinstance(data, pd.DataFrame):
+            copied = _pg_copy(self.con, name, data, append=mode == "append" and self.has(name))
+            if copied is not None:
+                return copied
         if mode == "append" and self.has(name):
             self.con.insert(name, _typed(data) if isinstance(data, pd.DataFrame) else data)
             return self.con.table(name)
