@@ -40,6 +40,18 @@ def test_the_nearest_site_is_measured_in_the_grid_projection(workspace):
     assert report_build._nearest_wind_site(ws, ws.read("wind"), cell_id) == "Z-near"
 
 
+def test_nearest_sites_of_many_cells_in_one_pass(workspace):
+    ws, cell_id = workspace
+    cells = ws.read("cells").set_index("cell_id")
+    lat = float(cells.loc[cell_id, "lat"])
+    # the cell 3 rows of 3 km (≈ 0.081° of latitude) north of the middle one is 22.3 − 9
+    # ≈ 13.3 km from B-north but √(16.7² + 9²) ≈ 19 km from Z-near; unknown cells are left out
+    north = cells.index[(abs(cells["lat"] - (lat + 0.081)) < 0.01)
+                        & (abs(cells["lon"] - cells.loc[cell_id, "lon"]) < 0.01)][0]
+    found = report_build._nearest_wind_sites(ws, ws.read("wind"), [cell_id, north, "nowhere"])
+    assert found == {cell_id: "Z-near", north: "B-north"}
+
+
 def test_hourly_wind_direction_is_a_vector_mean(workspace):
     ws, cell_id = workspace
     joined = report_build._cell_wind(ws, cell_id, None, None)

@@ -302,40 +302,60 @@ def _hotspot_table(workspace, grades: pd.DataFrame | None) -> pd.DataFrame | Non
     return table
 
 
-def _nearest_wind_site(workspace, wind: pd.DataFrame, cell_id: str) -> str | None:
-    """The wind site nearest a cell's centre, distances in the grid's projection [m]."""
+def _nearest_wind_sites(workspace, wind: pd.DataFrame | None, cell_ids: list[str]
+                        ) -> dict[str, str]:
+    """The wind site nearest each cell's centre, distances in the grid's projection [m].
+
+    One distance matrix (cells × sites); cells not in the grid are left out.
+    """
     cells = _read(workspace, "cells")
-    if cells is None or wind is None or wind.empty:
-        return None
-    centre = cells.loc[cells["cell_id"] == cell_id, ["lon", "lat"]]
-    sites = wind.groupby("site_id")[["lon", "lat"]].mean().dropna()
+    if cells is None or wind is None or wind.empty or not cell_ids:
+        return {}
+    centre = cells.drop_duplicates("cell_id").set_index("cell_id")[["lon", "lat"]]
+    centre = centre.reindex([c for c in dict.fromkeys(cell_ids) if c in centre.index])
+    sites = wind.groupby(wind["site_id"].astype(str))[["lon", "lat"]].mean().dropna()
     if centre.empty or sites.empty:
-        return None
+        return {}
     if workspace.has("grid_spec"):
         from sourcegrid.grid.spec import read_spec
 
         spec = read_spec(workspace)
         site_x, site_y = spec.to_xy(sites["lon"].to_numpy(), sites["lat"].to_numpy())
         cell_x, cell_y = spec.to_xy(centre["lon"].to_numpy(), centre["lat"].to_numpy())
-        distance = np.hypot(np.asarray(site_x) - cell_x[0], np.asarray(site_y) - cell_y[0])
-    else:   # no grid: local equirectangular at the cell's own latitude
-        distance = np.hypot((sites["lon"].to_numpy() - centre["lon"].iloc[0])
-                            * np.cos(np.radians(centre["lat"].iloc[0])),
-                            sites["lat"].to_numpy() - centre["lat"].iloc[0])
-    return str(sites.index[int(np.argmin(distance))])
+        dx = np.asarray(site_x)[None, :] - np.asarray(cell_x)[:, None]
+        dy = np.asarray(site_y)[None, :] - np.asarray(cell_y)[:, None]
+    else:   # no grid: local equirectangular at each cell's own latitude
+        lat = centre["lat"].to_numpy()[:, None]
+        dx = (sites["lon"].to_numpy()[None, :] - centre["lon"].to_numpy()[:, None]) \
+            * np.cos(np.radians(lat))
+        dy = sites["lat"].to_numpy()[None, :] - lat
+    nearest = np.argmin(np.hypot(dx, dy), axis=1)
+    return dict(zip(centre.index.astype(str), sites.index[nearest].astype(str), strict=True))
 
 
-def _cell_wind(workspace, cell_id: str, start, end) -> pd.DataFrame:
-    """PM2.5 of a cell per hour joined with the wind of the nearest wind site."""
+def _nearest_wind_site(workspace, wind: pd.DataFrame, cell_id: str) -> str | None:
+    """The wind site nearest one cell's centre (see :func:`_nearest_wind_sites`)."""
+    return _nearest_wind_sites(workspace, wind, [cell_id]).get(cell_id)
+
+
+def _cell_wind(workspace, cell_id: str, start, end, *, wind: pd.DataFrame | None = None,
+               nearest: str | None = None) -> pd.DataFrame:
+    """PM2.5 of a cell per hour joined with the wind of the nearest wind site.
+
+    ``wind`` and ``nearest`` may be given by a caller that handles many cells (read
+    once); otherwise they are read and found here.
+    """
     from sourcegrid.tracing.wind import mean_wind_by
 
     hours = workspace.table("cell_hours")
     hours = hours.filter((hours.cell_id == cell_id) & (hours.pollutant == "PM2.5"))
     frame = hours.select("time", "value").to_pandas()
-    wind = _read(workspace, "wind")
+    if wind is None:
+        wind = _read(workspace, "wind")
     if wind is None or frame.empty:
         return pd.DataFrame()
-    nearest = _nearest_wind_site(workspace, wind, cell_id)
+    if nearest is None:
+        nearest = _nearest_wind_site(workspace, wind, cell_id)
     if nearest is None:
         return pd.DataFrame()
     site_wind = wind.loc[wind["site_id"].astype(str) == nearest,
@@ -363,8 +383,8 @@ def _wind_figures(workspace, cell_ids: list[str], start, end) -> tuple[list[dict
                   wind["wind_speed"], wind["wind_dir"], sector=22.5, calm_threshold=0.5),
                   "Wind rose, all sites")}]
     # the wind sites nearest the hotspots (two at most: the figures are slow)
-    nearest = [_nearest_wind_site(workspace, wind, cell_id) for cell_id in cell_ids]
-    chosen = list(dict.fromkeys(site for site in nearest if site is not None))[:2]
+    nearest = _nearest_wind_sites(workspace, wind, cell_ids)
+    chosen = list(dict.fromkeys(nearest[c] for c in cell_ids if c in nearest))[:2]
     by_site = dict(list(wind.groupby(wind["site_id"].astype(str))))
     for site, part in ((site, by_site[site]) for site in chosen):
         roses.append({"title": str(site), "svg": figures.wind_rose_figure(
@@ -372,7 +392,9 @@ def _wind_figures(workspace, cell_ids: list[str], start, end) -> tuple[list[dict
                                   calm_threshold=0.5), f"Wind rose, {site}")})
     polar = []
     for cell_id in cell_ids:
-        joined = _cell_wind(workspace, cell_id, start, end)
+        if cell_id not in nearest:
+            continue
+        joined = _cell_wind(workspace, cell_id, start, end, wind=wind, nearest=nearest[cell_id])
         if joined.empty:
             continue
         table = wind_module.cpf(joined["value"], joined["wind_dir"], percentile=75.0,

@@ -58,7 +58,6 @@ __all__ = [
     "LOCAL_TIMEZONE",
     "time_variables",
     "relative_humidity",
-    "vector_mean_direction",
 ]
 
 
@@ -127,18 +126,3 @@ def relative_humidity(temperature, dew_point) -> np.ndarray:
     td = np.asarray(dew_point, dtype=float)
     rh = 100.0 * np.exp(_MAGNUS_A * td / (_MAGNUS_B + td) - _MAGNUS_A * t / (_MAGNUS_B + t))
     return np.clip(rh, 0.0, 100.0)
-
-
-def vector_mean_direction(speed, direction) -> np.ndarray:
-    """Speed-weighted vector mean direction [degree from] along the last axis.
-
-    Parameters
-    ----------
-    speed, direction : array_like
-        Wind speed [m/s] and direction the wind comes from [degree]; NaN ignored.
-    """
-    speed = np.asarray(speed, dtype=float)
-    radians = np.deg2rad(np.asarray(direction, dtype=float))
-    east = np.nanmean(-speed * np.sin(radians), axis=-1)
-    north = np.nanmean(-speed * np.cos(radians), axis=-1)
-    return np.rad2deg(np.arctan2(-east, -north)) % 360.0

@@ -37,7 +37,6 @@ from sourcegrid.weather.features import (
     MET_RANGES,
     MET_VARIABLES,
     relative_humidity,
-    vector_mean_direction,
 )
 
 __all__ = [
@@ -417,6 +416,3 @@ def city_series(series: pd.DataFrame, name: str = "city") -> pd.DataFrame:
     out.insert(0, "unit", name)
     return out[["unit", "time", "value", "units", *met]]
 
-
-# re-exported for the docs
-_ = vector_mean_direction
