@@ -109,14 +109,20 @@ _SPARK_FLOW = textwrap.dedent("""
                  ["grid", "create", "--bbox", "116.3,39.8,116.5,40.0", "-w", ws],
                  ["observe", "ingest", folder + "/reference.csv", "--kind", "reference",
                   "-w", ws],
-                 ["grid", "fuse", "--from", "2024-01-10T08:00", "--to", "2024-01-10T10:00",
+                 ["observe", "ingest", folder + "/micro.csv", "--kind", "micro", "-w", ws],
+                 ["observe", "qc", "-w", ws],
+                 ["observe", "calibrate", "-p", "PM2.5", "-w", ws],
+                 ["grid", "fuse", "--from", "2024-01-10T08:00", "--to", "2024-01-10T09:00",
                   "--observed-only", "-w", ws]):
         result = runner.invoke(app, args)
         codes.append([args[0] + " " + args[1], result.exit_code, result.output[-2000:]])
     with Workspace(ws) as workspace:
         tables = workspace.tables()
         hours = workspace.read("cell_hours") if "cell_hours" in tables else None
+        fits = (workspace.read("calibrations")[["site_id", "n_pairs", "intercept", "slope"]]
+                .to_dict("records") if "calibrations" in tables else None)
     print(json.dumps({"codes": codes, "tables": tables, "engine": workspace.engine,
+                      "fits": fits,
                       "hours": None if hours is None else hours[
                           ["pollutant", "value", "uncertainty"]].to_dict("records")}))
 """)
@@ -125,22 +131,40 @@ _SPARK_FLOW = textwrap.dedent("""
 @pytest.mark.spark
 @pytest.mark.slow
 def test_spark_workspace_user_flow(tmp_path):
-    """init --engine spark, grid create, observe ingest, grid fuse in one process (one JVM);
+    """init --engine spark, grid create, observe ingest, qc, calibrate, grid fuse in one process
+    (one JVM);
     the tables are Parquet in the workspace's warehouse and open again in a new process."""
+    # R1 reads 20 + i in hour i (PM10 twice that); M1, 85 m east of R1, reads exactly
+    # 2 × R1 + 5 each hour, so the calibration R1 = a + b · M1 is b = 0.5, a = −2.5
+    hours = [f"2024-01-{10 + (8 + i) // 24} {(8 + i) % 24:02d}:00" for i in range(30)]
+    reference = [20.0 + i for i in range(30)]
     (tmp_path / "reference.csv").write_text(
-        "time,site_id,lon,lat,PM2.5,PM10\n2024-01-10 08:00,R1,116.40,39.90,35,60\n",
+        "time,site_id,lon,lat,PM2.5,PM10\n" + "".join(
+            f"{t},R1,116.40,39.90,{r},{2 * r}\n" for t, r in zip(hours, reference, strict=True)),
+        encoding="utf-8")
+    (tmp_path / "micro.csv").write_text(
+        "time,site_id,lon,lat,PM2.5\n" + "".join(
+            f"{t},M1,116.401,39.90,{2 * r + 5}\n" for t, r in zip(hours, reference, strict=True)),
         encoding="utf-8")
     ws = tmp_path / "ws"
     done = subprocess.run([sys.executable, "-c", _SPARK_FLOW, str(ws), str(tmp_path)],
                           capture_output=True, text=True, timeout=1200, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert [code for _, code, _ in report["codes"]] == [0, 0, 0, 0], report["codes"]
+    assert [code for _, code, _ in report["codes"]] == [0] * 7, report["codes"]
     assert report["engine"] == "pyspark"
-    assert {"coefficient_libraries", "cells", "observations", "cell_hours"} <= set(report["tables"])
-    # R1 alone in its cell at 08:00 Beijing: PM2.5 35 and PM10 60, reference u = 10 %
+    assert {"coefficient_libraries", "cells", "observations", "cell_hours", "observation_flags",
+            "calibrations"} <= set(report["tables"])
+    [fit] = report["fits"]
+    assert fit["site_id"] == "M1" and fit["n_pairs"] == 30
+    assert (fit["intercept"], fit["slope"]) == pytest.approx((-2.5, 0.5), abs=1e-9)
+    # 08:00 Beijing, one cell: PM10 from R1 alone, 40 with the reference u = 10 % (4.0);
+    # PM2.5 from R1 (20, weight 1/0.10² = 100) and M1 calibrated (0.5 · 45 − 2.5 = 20, weight
+    # 1/0.25² = 16): x̂ = 20, u = x̂ / √(100 + 16) (fusion.py, weighting 'observed')
     got = {h["pollutant"]: (h["value"], h["uncertainty"]) for h in report["hours"]}
-    assert got["PM2.5"] == pytest.approx((35.0, 3.5)) and got["PM10"] == pytest.approx((60.0, 6.0))
+    assert len(report["hours"]) == 2
+    assert got["PM2.5"] == pytest.approx((20.0, 20.0 / 116 ** 0.5))
+    assert got["PM10"] == pytest.approx((40.0, 4.0))
     assert 'engine = "spark"' in (ws / engines.CONFIG_FILE).read_text(encoding="utf-8")
     assert any(Path(ws, engines.WAREHOUSE_DIR).iterdir())
     assert not (ws / "workspace.duckdb").exists()
