@@ -88,6 +88,16 @@ def ingest(
     console.print(frame_table(pd.DataFrame(totals), "ingest"))
 
 
+def _need_readings(ws) -> None:
+    """Refuse QC and calibration on a workspace without ingested readings, saying what to do."""
+    from sourcegrid.errors import WorkspaceError
+    from sourcegrid.observations.ingest import OBSERVATIONS_TABLE
+
+    if not ws.has(OBSERVATIONS_TABLE):
+        raise WorkspaceError("the workspace has no readings yet (table observations): ingest "
+                             "them first with 'sourcegrid observe ingest FILE --kind KIND'")
+
+
 def qc(
     workspace: WorkspaceOption = None,
 ) -> None:
@@ -96,6 +106,7 @@ def qc(
 
     with reported_errors():
         ws = open_workspace(workspace)
+        _need_readings(ws)
         counts = qc_workspace(ws)
     console.print(frame_table(counts, "QC flags (observation_flags; gaps in observation_gaps)"))
 
@@ -127,6 +138,7 @@ def calibrate(
         pollutants = tuple(check_pollutant(p, fused=True) for p in pollutant) if pollutant \
             else ("PM2.5", "PM10")
         ws = open_workspace(workspace)
+        _need_readings(ws)
         new = calibrate_workspace(ws, model=model.value, max_distance=max_distance,
                                   pollutants=pollutants, start=low, end=high)
     if new.empty:
