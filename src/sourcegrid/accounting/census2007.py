@@ -10,16 +10,23 @@ Library format: the ordinary coefficient library (DESIGN.md) with one more colum
 each (combination, pollutant, treatment); the row without treatment holds the coefficient
 of untreated emission.
 
-How: the coefficient engine (:func:`sourcegrid.accounting.engine.account`) does the
-matching (most specific combination, scale tiers, ambiguity), the unit conversion and the
-rejects on a derived library with one unit coefficient per combination, so the same Ibis
-expressions run on every engine; the treatment of each (enterprise, section, pollutant)
-then selects the row of its emission coefficient (a small pandas join), and the
-coefficient is evaluated with the activity row's variables.
+How: the whole route is one Ibis expression graph on the workspace engine (DuckDB,
+PySpark, PostgreSQL). The stages of the coefficient engine
+(:mod:`sourcegrid.accounting.engine`) do the input checks, the matching (most specific
+combination, scale tiers, ambiguity), the unit conversion and their rejects on a derived
+library with one unit coefficient per combination; the treatment table is checked as for
+the census2017 route (:func:`sourcegrid.accounting.inputs.prepare_treatment`); joins in the
+engine then select the row of the emission coefficient of each (enterprise, section,
+pollutant)'s treatment, and the coefficient (a number, or an expression of the activity
+row's variables, compiled to SQL) is evaluated there. Only the library (parsed with
+pandas: a few thousand rows) and the rejects and emissions fetched at the end pass
+through Python.
 
 Rejects added by this route: ``no_emission_coefficient`` (the library has no 2007 row for
 the enterprise's treatment in that combination), ``missing_variable`` (the coefficient's
-expression needs a variable the activity row lacks).
+expression needs a variable the activity row lacks, or reports not as a number in its
+domain, :data:`sourcegrid.accounting.inputs.VARIABLE_DOMAINS`), ``invalid_coefficient``
+(the expression gives no finite, non-negative value, e.g. a division by zero).
 
 :func:`compare_routes` puts two runs side by side (two routes, or two library versions) by
 industry, section and pollutant, with the change of the total and of the emission per
@@ -92,23 +99,84 @@ def _emission_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.assign(emission_value=values, emission_expression=expressions)
 
 
-def _treatment_lookup(treatment: pd.DataFrame | None, source: str) -> pd.DataFrame:
-    """(enterprise_id, section, pollutant | category) → treatment text."""
-    from sourcegrid.accounting.inputs import TREATMENT_ALIASES
-    from sourcegrid.coefficients import canonical_pollutant
-    from sourcegrid.io.tables import rename_headers
+def _combination_numbers(emission_rows: pd.DataFrame) -> pd.DataFrame:
+    """Number each 2007 combination (industry code, section, product, raw material, process,
+    scale, pollutant); its first row is the one the engine matches on."""
+    rows = emission_rows.copy()
+    for column in ("treatment", *_COMBINATION):
+        rows[column] = rows[column].astype("string").fillna("")
+    rows["combination"] = rows.groupby(_COMBINATION, sort=False).ngroup().astype("int64")
+    return rows
 
-    columns = ["enterprise_id", "section", "pollutant", "pollutant_category", "treatment"]
-    if treatment is None:
-        return pd.DataFrame(columns=columns)
-    frame = treatment.to_pandas() if hasattr(treatment, "to_pandas") else treatment.copy()
-    frame = rename_headers(frame, TREATMENT_ALIASES)
-    out = pd.DataFrame({c: (frame[c].astype("string").fillna("").str.strip()
-                            if c in frame else "") for c in columns})
-    out["pollutant"] = out["pollutant"].map(lambda p: canonical_pollutant(p) if p else "")
-    out["pollutant_category"] = out["pollutant_category"].map(
-        {"废气": "air", "废水": "water", "air": "air", "water": "water"}).fillna("")
-    return out
+
+def _unit_library(rows: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame,
+                                                                        pd.DataFrame]:
+    """One row per combination with a unit generation coefficient and no treatment (the
+    engine matches, converts the activity to the coefficient's basis and rejects on it),
+    and which combination each of its rows is (coefficient_row, industry_code, pollutant)."""
+    first = rows.drop_duplicates(_COMBINATION)
+    unit = first.assign(generation_coefficient=1.0, generation_expression="", treatment="",
+                        removal_efficiency=0.0, k_formula="")
+    numbers = first[["coefficient_row", "industry_code", "pollutant", "combination"]].rename(
+        columns={"coefficient_row": "u_row", "industry_code": "u_code",
+                 "pollutant": "u_pollutant"}).astype(
+        {"u_row": "int64", "u_code": "string", "u_pollutant": "string",
+         "combination": "int64"})
+    return unit[[c for c in columns if c in unit.columns]], numbers
+
+
+def _treatment_table(treatment, source: str, con):
+    """The checked treatment table in the engine (:func:`prepare_treatment`: the same checks
+    and rejects as the census2017 route), pollutant names made canonical (二氧化硫 → SO2)."""
+    from sourcegrid.accounting.inputs import prepare_treatment
+    from sourcegrid.coefficients import canonical_pollutant
+
+    trt, rejects, _ = prepare_treatment(treatment, source=source, con=con)
+    if trt is None:
+        return None, None
+    names = [n for n in con.to_pyarrow(trt.select("pollutant").distinct())["pollutant"]
+             .to_pylist() if n]
+    mapping = {n: canonical_pollutant(n) for n in names}
+    if any(k != v for k, v in mapping.items()):
+        trt = trt.mutate(pollutant=trt.pollutant.substitute(mapping, else_=trt.pollutant))
+    return trt, rejects
+
+
+def _variables_table(activity, variables: Sequence[str], source: str, con):
+    """The activity's formula variables by row number, as numbers in their domain (NULL when
+    missing, not a number or outside :data:`sourcegrid.accounting.inputs.VARIABLE_DOMAINS`),
+    bound in the engine: ``v_row`` and ``v_<name>``."""
+    import ibis
+    import pyarrow as pa
+
+    from sourcegrid.accounting.inputs import ACTIVITY_ALIASES, as_arrow, bind, variable_domain
+    from sourcegrid.io.tables import ROW, canonical_headers
+    from sourcegrid.store.portable import try_float
+
+    names = [str(c) for c in (activity.columns if isinstance(activity, pd.DataFrame)
+                              else activity.column_names)]
+    wanted = set(variables)
+    keep = [n for n, c in zip(names, canonical_headers(names, ACTIVITY_ALIASES), strict=True)
+            if c in wanted or n == ROW]
+    if isinstance(activity, pd.DataFrame):
+        part = activity[keep] if keep else pd.DataFrame(index=activity.index)
+    else:
+        part = activity.select(keep) if keep else pa.table({ROW: pa.array(
+            np.arange(2, activity.num_rows + 2, dtype="int64"))})
+    arrow = as_arrow(part, ACTIVITY_ALIASES, source, numbers=wanted, strip=wanted)
+    table = bind(con, arrow, "census2007_variables")
+    columns = {"v_row": table[ROW].cast("int64")}
+    for name in sorted(wanted):
+        if name not in table.columns:
+            columns[f"v_{name}"] = ibis.null("float64")
+            continue
+        raw = table[name]
+        number = raw if raw.type().is_floating() else try_float(raw.cast("string"))
+        low, high, _ = variable_domain(name)
+        bad = (number.isnan() | number.isinf() | (number < low) | (number > high)).fill_null(
+            False)
+        columns[f"v_{name}"] = ibis.ifelse(bad, ibis.null("float64"), number)
+    return table.select(**columns)
 
 
 def census2007_account(activity, library, treatment=None, *, con=None,
@@ -122,8 +190,12 @@ def census2007_account(activity, library, treatment=None, *, con=None,
         As for :func:`sourcegrid.accounting.engine.account`.
     library : CoefficientLibrary or pandas.DataFrame
         Rows with an ``emission_coefficient`` (排污系数) column.
+    con : ibis backend, optional
+        Where the query runs (default: an in-memory DuckDB); PySpark and PostgreSQL run
+        the same expressions.
     into : str, optional
-        Also keep the emissions in ``con`` as this table (``emissions_table``).
+        Keep the emissions in ``con`` as this table (``emissions_table``) instead of
+        fetching them (``emissions`` is then None).
 
     Returns
     -------
@@ -138,122 +210,195 @@ def census2007_account(activity, library, treatment=None, *, con=None,
     """
     import ibis
 
-    from sourcegrid.accounting.engine import AccountingResult, account
-    from sourcegrid.accounting.inputs import ACTIVITY_ALIASES
-    from sourcegrid.expressions import parse
-    from sourcegrid.io.tables import ROW, rename_headers
+    from sourcegrid.accounting.engine import _unordered
 
     rows = library.rows if hasattr(library, "rows") else library
     name = getattr(library, "name", None) or (str(rows["library"].iloc[0]) if len(rows) else "")
-    emission_rows = _emission_rows(rows)
-    # one unit coefficient per combination: the engine matches, converts and rejects
-    unit = emission_rows.drop_duplicates(_COMBINATION).copy()
-    unit = unit.assign(generation_coefficient=1.0, generation_expression="", treatment="",
-                       removal_efficiency=0.0, k_formula="")
-    unit = unit[[c for c in rows.columns if c in unit.columns]]
+    emission_rows = _combination_numbers(_emission_rows(rows))
     con = con if con is not None else ibis.duckdb.connect()
-    base = account(activity, unit, None, con=con, library_name=f"{name}@census2007",
-                   activity_source=activity_source, explain=True)
-    emissions = base.emissions
-    # the matched combination: a file row repeated for several industry codes is one
-    # coefficient_row; its code is the activity's own (or '*')
-    combination_of = unit.drop_duplicates("coefficient_row").set_index("coefficient_row")[
-        _COMBINATION[1:]]
-    emissions = emissions.join(combination_of.add_prefix("c_"), on="coefficient_row").drop(
-        columns="treatment")
-    pairs = pd.MultiIndex.from_frame(unit[["coefficient_row", "industry_code"]])
-    own = pd.MultiIndex.from_arrays([emissions["coefficient_row"],
-                                     emissions["industry_code"].astype(str)]).isin(pairs)
-    emissions["c_industry_code"] = np.where(own, emissions["industry_code"].astype(str), "*")
-    # the treatment of each (enterprise, section, pollutant): pollutant row, else category
-    lookup = _treatment_lookup(treatment, treatment_source)
-    by_pollutant = lookup.loc[lookup["pollutant"] != "", ["enterprise_id", "section",
-                                                          "pollutant", "treatment"]]
-    by_category = lookup.loc[lookup["pollutant"] == "", ["enterprise_id", "section",
-                                                         "pollutant_category", "treatment"]]
-    emissions = emissions.merge(by_pollutant.drop_duplicates(["enterprise_id", "section",
-                                                              "pollutant"]),
-                                how="left", on=["enterprise_id", "section", "pollutant"])
-    emissions = emissions.merge(by_category.drop_duplicates(
-        ["enterprise_id", "section", "pollutant_category"]).rename(
-        columns={"treatment": "category_treatment"}), how="left",
-        on=["enterprise_id", "section", "pollutant_category"])
-    emissions["treatment"] = emissions["treatment"].fillna(
-        emissions["category_treatment"]).fillna("")
-    coefficients = emission_rows[[*_COMBINATION, "treatment", "coefficient_row",
-                                  "emission_value", "emission_expression"]].rename(
-        columns={c: f"c_{c}" for c in _COMBINATION} | {"coefficient_row": "emission_row"})
-    coefficients = coefficients.drop_duplicates([f"c_{c}" for c in _COMBINATION] + ["treatment"])
-    emissions = emissions.merge(coefficients, how="left",
-                                on=[f"c_{c}" for c in _COMBINATION] + ["treatment"])
-    problems = []
-    missing = emissions["emission_row"].isna()
-    for row in emissions.loc[missing].itertuples(index=False):
-        problems.append(Problem(activity_source, int(row.source_row), "treatment",
-                                row.treatment, "no_emission_coefficient",
-                                f"{row.pollutant}: the library has no emission coefficient "
-                                f"(排污系数) for treatment {row.treatment or '(none)'} in the "
-                                f"combination of row {row.coefficient_row}"))
-    emissions = emissions.loc[~missing].copy()
-    # the coefficient's value: constant, or its expression with the activity's variables
-    value = emissions["emission_value"].to_numpy(dtype=float).copy()
-    expressions = [t for t in emissions["emission_expression"].unique() if t]
-    if expressions:
-        raw = activity.to_pandas() if hasattr(activity, "to_pandas") else activity.copy()
-        raw = rename_headers(raw, ACTIVITY_ALIASES)
-        if ROW not in raw:
-            raw.insert(0, ROW, range(2, len(raw) + 2))
-        raw = raw.set_index(pd.to_numeric(raw[ROW]))
-        for text in expressions:
-            expression = parse(text)
-            mask = (emissions["emission_expression"] == text).to_numpy()
-            rows_of = emissions.loc[mask, "source_row"].astype("int64")
-            variables, lacking = {}, np.zeros(mask.sum(), dtype=bool)
-            for variable in expression.variables:
-                got = pd.to_numeric(raw[variable], errors="coerce").reindex(rows_of) \
-                    if variable in raw else pd.Series(np.nan, index=rows_of)
-                variables[variable] = got.to_numpy(dtype=float)
-                lacking |= np.isnan(variables[variable])
-            with np.errstate(all="ignore"):
-                value[mask] = np.broadcast_to(expression.evaluate(variables), mask.sum())
-            for i, source_row in zip(np.flatnonzero(lacking), rows_of.to_numpy()[lacking],
-                                     strict=True):
-                problems.append(Problem(activity_source, int(source_row), "emission_coefficient",
-                                        text, "missing_variable",
-                                        f"the emission coefficient {text} needs variable(s) "
-                                        f"{', '.join(sorted(expression.variables))}"))
-                value[np.flatnonzero(mask)[i]] = np.nan
-    emissions["emission_coefficient"] = value
-    keep = np.isfinite(value)
-    emissions = emissions.loc[keep]
-    per_unit = emissions["generation"]  # kg for a coefficient of 1: A × unit factor
-    emissions["emission"] = emissions["emission_coefficient"] * per_unit
-    emissions["note"] = ("census2007: E = e × A = " + emissions["emission_coefficient"].map(
-        "{:g}".format) + " " + emissions["coefficient_unit"].astype(str) + " × "
-        + emissions["activity_in_basis"].map("{:g}".format) + " (排污系数, treatment "
-        + emissions["treatment"].replace("", "none") + ", row "
-        + emissions["emission_row"].astype("int64").astype(str) + ")")
-    emissions["generation_coefficient"] = emissions["emission_coefficient"]
-    emissions["coefficient_expression"] = emissions["emission_expression"]
-    emissions["coefficient_row"] = emissions["emission_row"].astype("int64")
-    emissions["generation"] = np.nan
-    emissions["removal"] = np.nan
-    emissions["removal_efficiency"] = np.nan
-    emissions["k"] = np.nan
-    emissions["k_source"] = "none"
-    emissions = emissions[list(base.emissions.columns)].reset_index(drop=True)
-    rejects = pd.concat([base.rejects, pd.DataFrame(
-        [p.__dict__ for p in problems], columns=base.rejects.columns)], ignore_index=True) \
-        if problems else base.rejects
-    rejects = rejects.astype({"row": "Int64"})
-    result = AccountingResult(
-        emissions=emissions, rejects=rejects, activity_rows=base.activity_rows,
-        accounted_rows=int(emissions["source_row"].nunique()), library=f"{name}@census2007",
-        engine=base.engine, emission_rows=len(emissions))
-    if into is not None:
-        result.emissions_table = con.create_table(into, ibis.memtable(emissions),
-                                                  overwrite=True)
-    return result
+    with _unordered(con):
+        return _census2007(activity, rows, emission_rows, treatment, con, f"{name}@census2007",
+                           activity_source, treatment_source, into)
+
+
+def _census2007(activity, rows, emission_rows, treatment, con, name, activity_source,
+                treatment_source, into):
+    """Build the route as one Ibis graph on ``con`` and execute it: rejects, then emissions."""
+    import ibis
+
+    from sourcegrid.accounting import engine
+    from sourcegrid.accounting.engine import (
+        AccountingResult,
+        stage_generation,
+        stage_inputs,
+        stage_matching,
+        stage_output,
+        stage_rejects,
+        stage_treatment,
+    )
+    from sourcegrid.accounting.inputs import bind
+    from sourcegrid.errors import problems_frame
+    from sourcegrid.expressions import parse
+
+    # 1. the engine's stages on the unit library: matching, units, input rejects
+    unit, numbers = _unit_library(emission_rows, rows.columns)
+    inputs = stage_inputs(activity, unit, None, con, library_name=name,
+                          activity_source=activity_source)
+    matching = stage_matching(inputs)
+    treated = stage_treatment(inputs, stage_generation(inputs, matching.chosen)).cache()
+    checked = stage_rejects(inputs, matching, treated)
+    base = stage_output(inputs, checked.good, explain=False)
+
+    # 2. the combination each emission row matched: a file row repeated for several industry
+    # codes is one coefficient_row; its code is the activity's own (or '*' for all)
+    combinations = bind(con, numbers, "census2007_units")
+    star = sorted(int(r) for r in unit.loc[unit["industry_code"] == "*", "coefficient_row"])
+    code = (ibis.ifelse(base.coefficient_row.isin(star), "*", base.industry_code) if star
+            else base.industry_code)
+    b = base.mutate(u_lookup=code)
+    b = b.join(combinations, [b.coefficient_row == combinations.u_row,
+                              b.u_lookup == combinations.u_code,
+                              b.pollutant == combinations.u_pollutant]).drop(
+        "u_row", "u_code", "u_pollutant", "u_lookup")
+
+    # 3. the treatment of each (enterprise, section, pollutant): pollutant row, else category
+    trt, trt_rejects = _treatment_table(treatment, treatment_source, con)
+    if trt is not None:
+        by_pollutant = trt.filter(trt.pollutant != "")
+        by_category = trt.filter((trt.pollutant == "") & (trt.pollutant_category != ""))
+        tp = by_pollutant.select(tp_enterprise_id="enterprise_id", tp_section="section",
+                                 tp_pollutant="pollutant", tp_treatment="treatment")
+        tc = by_category.select(tc_enterprise_id="enterprise_id", tc_section="section",
+                                tc_category="pollutant_category", tc_treatment="treatment")
+        b = b.left_join(tp, [b.enterprise_id == tp.tp_enterprise_id,
+                             b.section == tp.tp_section, b.pollutant == tp.tp_pollutant])
+        b = b.left_join(tc, [b.enterprise_id == tc.tc_enterprise_id,
+                             b.section == tc.tc_section,
+                             b.pollutant_category == tc.tc_category])
+        text = ibis.ifelse(b.tp_treatment.notnull(), b.tp_treatment,
+                           b.tc_treatment.fill_null(""))
+        b = b.mutate(treatment=text).drop(*tp.columns, *tc.columns)
+    else:
+        b = b.mutate(treatment=ibis.literal(""))
+    b = b.view()
+
+    # 4. the emission coefficient of that treatment in that combination
+    coefficients = emission_rows.drop_duplicates(["combination", "treatment"])[
+        ["combination", "treatment", "coefficient_row", "emission_value",
+         "emission_expression"]].rename(columns={
+             "combination": "e_combination", "treatment": "e_treatment",
+             "coefficient_row": "emission_row"}).astype({
+                 "e_combination": "int64", "e_treatment": "string", "emission_row": "int64",
+                 "emission_value": "float64", "emission_expression": "string"})
+    coefficients = engine._clean(bind(con, coefficients, "census2007_coefficients"))
+    r = b.left_join(coefficients, [b.combination == coefficients.e_combination,
+                                   b.treatment == coefficients.e_treatment]).drop(
+        "e_combination", "e_treatment")
+
+    # 5. its value: a number, or the expression of the activity row's variables
+    expressions = sorted({t for t in emission_rows["emission_expression"] if t})
+    variables = sorted(set().union(*(parse(t).variables for t in expressions)))
+    if variables:
+        values = _variables_table(activity, variables, activity_source, con)
+        r = r.left_join(values, r.source_row == values.v_row).drop("v_row")
+    r = r.view()
+
+    def column(variable: str) -> ibis.Value:
+        return r[f"v_{variable}"]
+
+    expression = r.emission_expression.fill_null("")
+    formula = engine._case(expression, expressions, lambda t: parse(t).to_ibis(column),
+                           ibis.null("float64"))
+    value = ibis.ifelse(expression == "", r.emission_value, formula)
+    missing = engine._missing_names(expression, expressions, column)
+    named = engine._case(expression, expressions,
+                         lambda t: ibis.literal(", ".join(sorted(parse(t).variables))),
+                         ibis.literal(""))
+    r = r.mutate(
+        emission_coefficient=ibis.ifelse(
+            ((value < 0) | value.isinf() | value.isnan()).fill_null(False),
+            ibis.null("float64"), value),
+        missing=missing, named=named, expression=expression)
+    no_row = r.emission_row.isnull()
+    lacking = ~no_row & (r.missing != "")
+    invalid = ~no_row & (r.missing == "") & r.emission_coefficient.isnull()
+
+    # 6. the route's rejects (the engine's, the treatment table's and its own)
+    def reject(t: ibis.Table, column_name: str, value_: ibis.Value, reason: str,
+               message: ibis.Value) -> ibis.Table:
+        return t.select(source=ibis.literal(activity_source), row=t.source_row.cast("int64"),
+                        column=ibis.literal(column_name), value=value_.cast("string"),
+                        reason=ibis.literal(reason), message=message.cast("string"))
+
+    none = r.filter(no_row)
+    short = r.filter(lacking)
+    bad = r.filter(invalid)
+    own = [
+        reject(none, "treatment", none.treatment, "no_emission_coefficient",
+               none.pollutant + ": the library has no emission coefficient (排污系数) for "
+               "treatment " + ibis.ifelse(none.treatment == "", "(none)", none.treatment)
+               + " in the combination of row " + engine._text(none.coefficient_row)),
+        reject(short, "emission_coefficient", short.expression, "missing_variable",
+               "the emission coefficient " + short.expression + " needs variable(s) "
+               + short.named + " that the activity row does not report as a number in its "
+               "domain"),
+        reject(bad, "emission_coefficient", bad.expression, "invalid_coefficient",
+               bad.pollutant + ": the emission coefficient " + bad.expression
+               + " gives no finite, non-negative value with the reported variables "
+               "(division by zero?)"),
+    ]
+    parts = [*checked.rejects, *([trt_rejects] if trt_rejects is not None else []), *own]
+    rejects = engine._fetch_rejects(con, ibis.union(*[engine._reject_types(p) for p in parts]))
+    # ordered here, not by the engine's collation: the same order on every engine
+    rejects = rejects.sort_values(["row", "reason", "column", "source", "value", "message"],
+                                  ignore_index=True)
+    rejects = rejects.astype({"row": "Int64"}) if len(rejects) else problems_frame([])
+    for cached in (*matching.caches, checked.problems):
+        cached.release()
+
+    # 7. the emission rows: E = e × A (A in the coefficient's basis, with its unit factor:
+    # the engine's generation for a unit coefficient)
+    good = r.filter(~no_row & ~lacking & ~invalid)
+
+    def number(x: ibis.Value) -> ibis.Value:
+        return engine._text(x.round(6))
+
+    emissions_expr = good.select(
+        "enterprise_id", "period", "section", "pollutant", "pollutant_category",
+        generation=ibis.null("float64"), removal=ibis.null("float64"),
+        emission=good.emission_coefficient * good.generation,
+        method=ibis.literal("coefficient"), library=ibis.literal(name),
+        coefficient_row=good.emission_row.cast("int64"), treatment=good.treatment,
+        removal_efficiency=ibis.null("float64"), k=ibis.null("float64"),
+        note=("census2007: E = e × A = " + number(good.emission_coefficient) + " "
+              + good.coefficient_unit + " × " + number(good.activity_in_basis)
+              + " (排污系数, treatment " + ibis.ifelse(good.treatment == "", "none",
+                                                      good.treatment)
+              + ", row " + engine._text(good.emission_row) + ")"),
+        **{c: good[c] for c in engine.EXPLAIN_COLUMNS[:14]},
+        coefficient_unit=good.coefficient_unit,
+        generation_coefficient=good.emission_coefficient,
+        coefficient_expression=good.expression,
+        k_source=ibis.literal("none"), k_formula=good.k_formula,
+        source_row=good.source_row,
+    ).order_by(["source_row", "pollutant"])
+    engine._ordered(con)
+    emissions, emissions_table = None, None
+    if into is None:
+        emissions = engine._to_pandas(con, emissions_expr)
+        n, accounted = len(emissions), int(emissions["source_row"].nunique())
+    else:
+        emissions_table = con.create_table(into, emissions_expr, overwrite=True)
+        stats = con.to_pyarrow(emissions_table.aggregate(
+            n=emissions_table.count(),
+            accounted=emissions_table.source_row.nunique())).to_pylist()[0]
+        n, accounted = int(stats["n"] or 0), int(stats["accounted"] or 0)
+    treated.release()
+    engine._drop_views(con)
+    return AccountingResult(emissions=emissions, rejects=rejects,
+                            activity_rows=inputs.n_activity, accounted_rows=accounted,
+                            library=name, engine=con.name, emission_rows=n,
+                            emissions_table=emissions_table)
 
 
 def route_account(route: str, activity, library, treatment=None, **options):
@@ -268,28 +413,59 @@ def route_account(route: str, activity, library, treatment=None, **options):
     return census2007_account(activity, library, treatment, **options)
 
 
-def compare_routes(first: pd.DataFrame, second: pd.DataFrame,
-                   by: Sequence[str] = ("industry_code", "section", "pollutant"), *,
-                   names: tuple[str, str] = ("a", "b")) -> pd.DataFrame:
+def _as_table(data):
+    """An Ibis table: ``data`` itself, or a DataFrame / Arrow table as a memtable."""
+    import ibis
+
+    return data if isinstance(data, ibis.Table) else ibis.memtable(data)
+
+
+def _execute(expr, con=None) -> pd.DataFrame:
+    """Run ``expr`` on ``con`` (or on its own backend) and fetch the (small) result."""
+    return (con.to_pyarrow(expr) if con is not None else expr.to_pyarrow()).to_pandas()
+
+
+def compare_routes(first, second, by: Sequence[str] = ("industry_code", "section", "pollutant"),
+                   *, names: tuple[str, str] = ("a", "b"), con=None) -> pd.DataFrame:
     """Two runs of the same enterprises side by side.
+
+    Parameters
+    ----------
+    first, second : ibis.Table or pandas.DataFrame
+        Emission rows of two runs (two routes, or two library versions). Ibis tables are
+        summed in their engine; only the sums per group come back.
+    by : sequence of str
+        Group columns.
+    con : ibis backend, optional
+        Where DataFrames are summed (default: an in-memory DuckDB).
 
     Returns
     -------
     pandas.DataFrame
         Per group: emission_<a>, emission_<b> [kg], change_percent (100 (b − a)/a),
-        activity (the summed activity in the coefficient basis of the first run),
-        per_unit_<a>, per_unit_<b> [kg per unit of activity] and per_unit_change_percent.
+        activity_<a>, activity_<b> (the summed activity in each run's coefficient basis;
+        the number of rows when a run has no ``activity_in_basis``), per_unit_<a>,
+        per_unit_<b> [kg per unit of activity] and per_unit_change_percent.
     """
+    import ibis
+
     a, b = names
     keys = list(by)
     out = []
-    for frame, label in ((first, a), (second, b)):
-        g = frame.groupby(keys, dropna=False).agg(
-            emission=("emission", "sum"),
-            activity=("activity_in_basis", "sum") if "activity_in_basis" in frame else (
-                "emission", "size")).add_suffix(f"_{label}")
-        out.append(g)
+    for data, label in ((first, a), (second, b)):
+        table = _as_table(data)
+        missing = [k for k in [*keys, "emission"] if k not in table.columns]
+        if missing:
+            raise NotFoundError("column of the emissions", missing[0],
+                                [c for c in table.columns if not c.startswith("_")])
+        activity = (table.activity_in_basis.cast("float64").sum()
+                    if "activity_in_basis" in table.columns else table.count().cast("float64"))
+        sums = table.group_by(keys).aggregate(
+            emission=table.emission.cast("float64").sum(), activity=activity)
+        frame = _execute(sums, con if not isinstance(data, ibis.Table) else None)
+        out.append(frame.set_index(keys).add_suffix(f"_{label}"))
     table = out[0].join(out[1], how="outer").reset_index()
+    table = table.sort_values(keys, ignore_index=True, na_position="last")
     with np.errstate(divide="ignore", invalid="ignore"):
         table["change_percent"] = 100 * (table[f"emission_{b}"] - table[f"emission_{a}"]) \
             / table[f"emission_{a}"]

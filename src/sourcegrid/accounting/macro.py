@@ -22,6 +22,14 @@ Four checks, each a table of rows with the numbers, the bounds and ``status`` (`
    default: near-identical intensities give a tiny MAD); each outlier says how far out
    it is (z and ratio to the median).
 
+Where the work runs: the emissions and the activity may be Ibis tables of the workspace
+engine (DuckDB, PySpark, PostgreSQL) or DataFrames (run as memtables on ``con``, default
+an in-memory DuckDB). The row-level work (totals per pollutant or region, summed activity
+per industry and unit, the intensity of each enterprise, the median and MAD of each
+combination and the outlier filter) is Ibis aggregations in that engine; only the
+per-group results (a row per pollutant, region, statistics row or outlier) come back to
+pandas, where the statistics tables (a few dozen rows) are checked and the bounds applied.
+
 References
 ----------
 .. [1] 第二次全国污染源普查公报 (2020): national totals of 2017 (DESIGN.md).
@@ -32,10 +40,12 @@ References
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 
-from sourcegrid.accounting.monitoring import _text, missing_columns, number_problems
+from sourcegrid.accounting.monitoring import missing_columns, number_problems
 from sourcegrid.errors import InputError, NotFoundError, OptionError
 from sourcegrid.io.tables import with_row_numbers
 
@@ -53,16 +63,71 @@ NATIONAL_AREA_KM2 = 9_600_000.0
 COMBINATION = ["industry_code", "section", "product", "raw_material", "process", "pollutant"]
 
 
+@contextmanager
+def _on_engine(data, con):
+    """``data`` as an Ibis table and a function fetching a (small) result of it.
+
+    An Ibis table runs on its own backend. A DataFrame is bound to ``con`` as a view
+    (dropped on exit), so that expressions whose SQL differs between engines
+    (:func:`sourcegrid.store.portable.try_float`) know the engine; without ``con`` it is a
+    memtable run by the default DuckDB.
+    """
+    import ibis
+
+    from sourcegrid.accounting.inputs import bind
+
+    if isinstance(data, ibis.Table):
+        yield data, lambda expr: expr.to_pyarrow().to_pandas()
+        return
+    if con is None:
+        yield ibis.memtable(data), lambda expr: expr.to_pyarrow().to_pandas()
+        return
+    view = bind(con, data, "macro")
+    try:
+        yield view, lambda expr: con.to_pyarrow(expr).to_pandas()
+    finally:
+        con.drop_view(view.get_name(), force=True)
+
+
+def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A column of a (small) statistics table as stripped text ('' when absent)."""
+    if column not in frame.columns:
+        return pd.Series("", index=frame.index, dtype="string")
+    return frame[column].astype("string").fillna("").str.strip()
+
+
+def _require(table, columns, what: str, source: str) -> None:
+    """Every column ``table`` lacks, at once (InputError)."""
+    lacking = [c for c in columns if c not in table.columns]
+    if lacking:
+        raise InputError(missing_columns(pd.DataFrame(columns=list(table.columns)), columns,
+                                         source), f"{source}: the {what} lack columns")
+
+
+def _number(value):
+    """A column as float64 (text through :func:`sourcegrid.store.portable.try_float`)."""
+    from sourcegrid.store.portable import try_float
+
+    if value.type().is_numeric():
+        return value.cast("float64")
+    return try_float(value.cast("string").strip())
+
+
 def _status(value, low, high) -> np.ndarray:
     value, low, high = (np.asarray(x, float) for x in (value, low, high))
     return np.where(value > high, "above", np.where(value < low, "below", "within"))
 
 
-def reference_check(emissions: pd.DataFrame, *, reference: str = "census2017",
+def reference_check(emissions, *, reference: str = "census2017",
                     share: float | None = None, population: float | None = None,
                     area_km2: float | None = None, low: float = 0.05,
-                    high: float = 5.0) -> pd.DataFrame:
+                    high: float = 5.0, con=None) -> pd.DataFrame:
     """Accounted totals [t] per pollutant against the scaled national reference.
+
+    Parameters
+    ----------
+    emissions : ibis.Table or pandas.DataFrame
+        Emission rows (pollutant, emission [kg]); summed per pollutant in their engine.
 
     Returns
     -------
@@ -89,7 +154,10 @@ def reference_check(emissions: pd.DataFrame, *, reference: str = "census2017",
     else:
         share = area_km2 / NATIONAL_AREA_KM2
         basis = f"area {area_km2:,.0f} km² / {NATIONAL_AREA_KM2:,.0f} km² = {share:.3g}"
-    totals = emissions.groupby("pollutant")["emission"].sum() / 1000.0
+    with _on_engine(emissions, con) as (table, fetch):
+        _require(table, ("pollutant", "emission"), "emissions", "emissions")
+        sums = table.group_by("pollutant").aggregate(emission=_number(table.emission).sum())
+        totals = fetch(sums).set_index("pollutant")["emission"] / 1000.0
     ref = pd.Series(REFERENCE_TOTALS[reference])
     out = pd.DataFrame({"pollutant": ref.index, "accounted_t": totals.reindex(ref.index)
                         .fillna(0.0).to_numpy(), "reference_t": ref.to_numpy() * share})
@@ -114,12 +182,15 @@ def _statistics_rows(table: pd.DataFrame, source: str, headers: dict[str, str],
     return frame
 
 
-def energy_check(emissions: pd.DataFrame, energy: pd.DataFrame, *, tolerance: float = 0.0,
-                 min_share: float = 0.3, source: str = "energy") -> pd.DataFrame:
+def energy_check(emissions, energy: pd.DataFrame, *, tolerance: float = 0.0,
+                 min_share: float = 0.3, source: str = "energy", con=None) -> pd.DataFrame:
     """SO2 generation against 2 × coal × S/100 per region (energy statistics).
 
     Parameters
     ----------
+    emissions : ibis.Table or pandas.DataFrame
+        Emission rows (pollutant, region_code, generation [kg]); the SO2 generation is
+        summed per region in their engine.
     energy : pandas.DataFrame
         region_code, coal [t] (column ``coal``; ``coal_unit`` optional, default 吨),
         sulfur_percent [%] (mean sulfur content of the coal burnt).
@@ -153,8 +224,12 @@ def energy_check(emissions: pd.DataFrame, energy: pd.DataFrame, *, tolerance: fl
     bound = pd.DataFrame({"region_code": _text(frame, "region_code"),
                           "bound_t": 2 * coal * factor * sulfur / 100})
     bound = bound.groupby("region_code", as_index=False)["bound_t"].sum()
-    so2 = emissions.loc[emissions["pollutant"] == "SO2"]
-    generation = so2.groupby(so2["region_code"].astype(str))["generation"].sum() / 1000.0
+    with _on_engine(emissions, con) as (table, fetch):
+        _require(table, ("pollutant", "region_code", "generation"), "emissions", "emissions")
+        so2 = table.filter(table.pollutant == "SO2")
+        sums = so2.group_by(region_code=so2.region_code.cast("string")).aggregate(
+            generation=_number(so2.generation).sum())
+        generation = fetch(sums).set_index("region_code")["generation"] / 1000.0
     out = bound.assign(accounted_t=bound["region_code"].map(generation).fillna(0.0).to_numpy())
     out["ratio"] = out["accounted_t"] / out["bound_t"]
     out["low_t"] = min_share * out["bound_t"]
@@ -167,15 +242,16 @@ def energy_check(emissions: pd.DataFrame, energy: pd.DataFrame, *, tolerance: fl
     return out.rename(columns={"bound_t": "reference_t"})
 
 
-def production_check(activity: pd.DataFrame, production: pd.DataFrame, *,
-                     tolerance: float = 0.2, source: str = "production") -> pd.DataFrame:
+def production_check(activity, production: pd.DataFrame, *, tolerance: float = 0.2,
+                     source: str = "production", con=None) -> pd.DataFrame:
     """Summed activity per industry (and region when given) against production statistics.
 
     Parameters
     ----------
-    activity : pandas.DataFrame
+    activity : ibis.Table or pandas.DataFrame
         Activity rows: industry_code, activity, activity_unit (region_code when the
-        statistics have it).
+        statistics have it); summed per key and unit in their engine (an activity that is
+        not a number counts as nothing: the accounting rejects it).
     production : pandas.DataFrame
         industry_code, output, unit (region_code optional).
     """
@@ -191,23 +267,28 @@ def production_check(activity: pd.DataFrame, production: pd.DataFrame, *,
     keys = ["industry_code"] + (["region_code"] if "region_code" in frame else [])
     stats = pd.DataFrame({k: _text(frame, k) for k in keys}).assign(
         output=output.to_numpy(), unit=_text(frame, "unit").to_numpy())
-    act = activity.assign(**{k: activity[k].astype(str) for k in keys})
-    act = act.assign(amount=pd.to_numeric(act["activity"], errors="coerce"))
-    rows = []
-    for row in stats.itertuples(index=False):  # one per statistics row (a few dozen)
-        mask = np.ones(len(act), dtype=bool)
-        for k in keys:
-            mask &= (act[k] == getattr(row, k)).to_numpy()
-        part = act.loc[mask]
-        total = 0.0
-        for unit, amount in part.groupby("activity_unit")["amount"].sum().items():
-            try:
-                total += amount * conversion_factor(unit, row.unit)
-            except Exception:  # noqa: BLE001 (other units are not this statistic's)
-                continue
-        rows.append({**{k: getattr(row, k) for k in keys}, "accounted_t": total,
-                     "reference_t": row.output, "unit": row.unit})
-    out = pd.DataFrame(rows)
+    with _on_engine(activity, con) as (table, fetch):
+        _require(table, (*keys, "activity", "activity_unit"), "activity", "activity")
+        sums = table.group_by(
+            **{k: table[k].cast("string").strip().fill_null("") for k in keys},
+            activity_unit=table.activity_unit.cast("string").strip().fill_null(""),
+        ).aggregate(amount=_number(table.activity).sum())
+        summed = fetch(sums)
+    # each statistics row: its activity in every unit that converts to the statistic's
+    pairs = stats.reset_index(names="stat").merge(summed, on=keys, how="left")
+    factors = {}
+    for unit, target in pairs[["activity_unit", "unit"]].dropna().drop_duplicates() \
+            .itertuples(index=False):  # the distinct (unit, unit) pairs: a handful
+        try:
+            factors[(unit, target)] = conversion_factor(unit, target)
+        except Exception:  # noqa: BLE001 (other units are not this statistic's)
+            factors[(unit, target)] = 0.0
+    factor = pd.Series([factors.get((u, t), 0.0) for u, t in zip(
+        pairs["activity_unit"], pairs["unit"], strict=True)], index=pairs.index, dtype=float)
+    pairs["converted"] = pairs["amount"].fillna(0.0) * factor
+    total = pairs.groupby("stat")["converted"].sum().reindex(range(len(stats)), fill_value=0.0)
+    out = stats[keys].assign(accounted_t=total.to_numpy(), reference_t=stats["output"].to_numpy(),
+                             unit=stats["unit"].to_numpy())
     out["ratio"] = out["accounted_t"] / out["reference_t"].replace(0, np.nan)
     out["low_t"] = (1 - tolerance) * out["reference_t"]
     out["high_t"] = (1 + tolerance) * out["reference_t"]
@@ -219,67 +300,100 @@ def production_check(activity: pd.DataFrame, production: pd.DataFrame, *,
                                "low_t": "low", "high_t": "high"})
 
 
-def intensity_outliers(emissions: pd.DataFrame, *, threshold: float = 3.5,
-                       min_enterprises: int = 5, min_ratio: float = 2.0) -> pd.DataFrame:
+def intensity_outliers(emissions, *, threshold: float = 3.5, min_enterprises: int = 5,
+                       min_ratio: float = 2.0, con=None) -> pd.DataFrame:
     """Enterprises whose emission per unit of activity is far from their combination's.
+
+    The intensity of an enterprise is its summed emission over its summed activity (in the
+    coefficient basis) in a combination; per combination, the median intensity m, and the
+    median absolute deviation of the log intensities, MAD = median |ln x − median ln x|;
+    z = 0.6745 (ln x − ln m) / MAD (0 where MAD = 0). All of it runs in the engine of
+    ``emissions`` (exact medians: DuckDB QUANTILE_CONT, PostgreSQL PERCENTILE_CONT, Spark
+    percentile, all interpolating as pandas' median); only the outliers come back.
+
+    Parameters
+    ----------
+    emissions : ibis.Table or pandas.DataFrame
+        Emission rows: enterprise_id, emission [kg], activity_in_basis and the combination
+        columns present (industry_code, section, product, raw_material, process,
+        pollutant).
 
     Returns
     -------
     pandas.DataFrame
         One row per outlier: enterprise_id, the combination, intensity [kg per unit of the
-        coefficient basis], the combination's median, ratio to it, modified z, n.
+        coefficient basis], the combination's median, ratio to it, modified z, n; the
+        farthest first.
 
     References
     ----------
     .. [1] Iglewicz and Hoaglin (1993): modified z = 0.6745 (x − median) / MAD, |z| > 3.5.
     """
-    columns = [c for c in COMBINATION if c in emissions]
-    data = emissions.loc[pd.to_numeric(emissions["activity_in_basis"], errors="coerce") > 0]
-    data = data.assign(intensity=data["emission"] / pd.to_numeric(data["activity_in_basis"]))
-    data = data.loc[data["intensity"] > 0]
-    if data.empty:
-        return pd.DataFrame(columns=["enterprise_id", *columns, "intensity", "median", "ratio",
-                                     "z", "n"])
-    per = data.groupby(["enterprise_id", *columns], dropna=False, as_index=False).agg(
-        emission=("emission", "sum"), activity=("activity_in_basis", "sum"))
-    per["intensity"] = per["emission"] / per["activity"]
-    log = np.log(per["intensity"])
-    group = per.groupby(columns, dropna=False)
-    median = group["intensity"].transform("median")
-    log_median = np.log(median)
-    mad = (log - log.groupby([per[c] for c in columns], dropna=False).transform("median")).abs() \
-        .groupby([per[c] for c in columns], dropna=False).transform("median")
-    n = group["intensity"].transform("size")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = 0.6745 * (log - log_median) / mad
-    z = z.where(mad > 0, 0.0)
-    per = per.assign(median=median, ratio=per["intensity"] / median, z=z, n=n)
-    far = (per["ratio"] >= min_ratio) | (per["ratio"] <= 1 / min_ratio)
-    out = per.loc[(per["n"] >= min_enterprises) & (per["z"].abs() > threshold) & far]
-    return out.sort_values("z", key=np.abs, ascending=False)[
-        ["enterprise_id", *columns, "intensity", "median", "ratio", "z", "n"]].reset_index(
-        drop=True)
+    with _on_engine(emissions, con) as (table, fetch):
+        return _outliers(table, fetch, threshold, min_enterprises, min_ratio)
 
 
-def macro_check(emissions: pd.DataFrame, *, reference: str = "census2017",
+def _outliers(table, fetch, threshold: float, min_enterprises: int,
+              min_ratio: float) -> pd.DataFrame:
+    """:func:`intensity_outliers` on an Ibis table; ``fetch`` runs the final query."""
+    import ibis
+
+    _require(table, ("enterprise_id", "emission", "activity_in_basis", "pollutant"),
+             "emissions", "emissions")
+    columns = [c for c in COMBINATION if c in table.columns]
+    keys = ["enterprise_id", *columns]
+    # text keys without NULL, so that the per-combination statistics join back
+    data = table.select(**{k: table[k].cast("string").fill_null("") for k in keys},
+                        emission=_number(table.emission),
+                        basis=_number(table.activity_in_basis))
+    data = data.filter(data.basis > 0, data.emission / data.basis > 0)
+    per = data.group_by(keys).aggregate(emission=data.emission.sum(),
+                                        activity=data.basis.sum())
+    per = per.mutate(intensity=per.emission / per.activity)
+    per = per.mutate(log_intensity=per.intensity.ln())
+    stats = per.group_by(columns).aggregate(median=per.intensity.median(),
+                                            log_centre=per.log_intensity.median(),
+                                            n=per.count())
+    stats = stats.filter(stats.n >= min_enterprises)  # smaller combinations are not judged
+    per = per.join(stats, columns)
+    per = per.mutate(deviation=(per.log_intensity - per.log_centre).abs())
+    spread = per.group_by(columns).aggregate(mad=per.deviation.median())
+    per = per.join(spread, columns)
+    median = per["median"]
+    z = ibis.ifelse(per.mad > 0, 0.6745 * (per.log_intensity - median.ln())
+                    / per.mad.nullif(0), 0.0)
+    per = per.mutate(ratio=per.intensity / median, z=z)
+    far = per.filter(per.z.abs() > threshold,
+                     (per.ratio >= min_ratio) | (per.ratio <= 1 / min_ratio))
+    out = fetch(far.select(*keys, "intensity", "median", "ratio", "z", "n"))
+    out = out.assign(n=out["n"].astype("int64"), _far=out["z"].abs())
+    return out.sort_values(["_far", *keys], ascending=[False, *[True] * len(keys)]).drop(
+        columns="_far").reset_index(drop=True)
+
+
+def macro_check(emissions, *, reference: str = "census2017",
                 share=None, population=None, area_km2=None, low: float = 0.05,
                 high: float = 5.0, energy: pd.DataFrame | None = None,
-                production: pd.DataFrame | None = None, activity: pd.DataFrame | None = None,
-                tolerance: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All the checks: one table of checks (status per row) and the intensity outliers."""
+                production: pd.DataFrame | None = None, activity=None,
+                tolerance: float = 0.2, con=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All the checks: one table of checks (status per row) and the intensity outliers.
+
+    ``emissions`` and ``activity`` may be Ibis tables (aggregated in their engine) or
+    DataFrames (run on ``con``, default an in-memory DuckDB)."""
     checks = []
     if any(x is not None for x in (share, population, area_km2)):
         checks.append(reference_check(emissions, reference=reference, share=share,
                                       population=population, area_km2=area_km2, low=low,
-                                      high=high))
+                                      high=high, con=con))
     if energy is not None:
-        checks.append(energy_check(emissions, energy))
+        checks.append(energy_check(emissions, energy, con=con))
     if production is not None:
         if activity is None:
             raise OptionError("--production", "(given)", "--activity as well (the summed "
                               "activity is checked against the statistics)")
-        checks.append(production_check(activity, production, tolerance=tolerance).rename(
+        checks.append(production_check(activity, production, tolerance=tolerance,
+                                       con=con).rename(
             columns={"accounted": "accounted_t", "reference": "reference_t", "low": "low_t",
                      "high": "high_t"}))
     table = pd.concat(checks, ignore_index=True) if checks else pd.DataFrame()
-    return table, intensity_outliers(emissions)
+    return table, intensity_outliers(emissions, con=con)
