@@ -21,6 +21,16 @@ material_balance | coefficient) and why the methods before it were not used
 (``method_reason``). Monitoring rows carry no generation or removal (NaN: an outlet
 measurement does not define them); every other row keeps G = R + E.
 
+The choice runs in the engine (:func:`decide`): the candidates of every key (one per
+method with data: usable or not, and why not), the key's priority (override for the
+enterprise and pollutant, for the enterprise, or the default) joined with the rank of
+each method in it, the first usable rank (or the first with data) per key, and the
+reasons of the methods ranked before it side by side in rank order (no order-sensitive
+string aggregation, which PySpark lacks). The emission rows of the chosen method are
+then joined in the engine; the per-outlet monitoring totals (small, one row per outlet ×
+pollutant × period) are turned into rows and texts in pandas first, so that their
+numbers read the same on every engine.
+
 References
 ----------
 .. [1] HJ 944-2018 排污单位环境管理台账及排污许可证执行报告技术规范 (实际排放量: 自动监测,
@@ -30,13 +40,16 @@ References
 
 from __future__ import annotations
 
+import ibis
+import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
+from sourcegrid.accounting.inputs import bind
 from sourcegrid.errors import InputError, NotFoundError, Problem
 from sourcegrid.io.tables import ROW, SOURCE, with_row_numbers
 
-__all__ = ["METHODS", "METHOD_PRIORITIES", "combine_methods", "parse_priority"]
+__all__ = ["METHODS", "METHOD_PRIORITIES", "combine_methods", "decide", "parse_priority"]
 
 METHODS = ("cems", "manual", "material_balance", "coefficient")
 #: Named priorities. ``permit``: HJ 944-2018's order of preference for actual emissions.
@@ -103,141 +116,269 @@ def _priority_table(overrides: pd.DataFrame | None, source: str) -> pd.DataFrame
     return out
 
 
-def _candidates(coefficient, monitoring, balance) -> pd.DataFrame:
-    """One row per (key, method): usable, why not, and the emission rows it would give."""
-    found = []
-    if monitoring is not None and len(monitoring):
-        m = monitoring.copy()
-        for kind in ("cems", "manual"):
-            part = m.loc[m["kind"] == kind]
-            if part.empty:
-                continue
-            why = np.where(part["valid_monitoring"], "",
-                           "outlet " + part["outlet_id"].astype(str) + ": "
-                           + part["rule"].astype(str).where(
-                               part["emission"].isna(),
-                               "capture rate " + (100 * part["capture_rate"]).round(1).astype(str)
-                               + " % below the rule's minimum"))
-            part = part.assign(why=why)
-            g = part.groupby(KEYS, sort=False).agg(
-                usable=("valid_monitoring", "all"),
-                why=("why", lambda s: "; ".join(x for x in s if x)))
-            found.append(g.reset_index().assign(method=kind))
-    if balance is not None and len(balance):
-        g = balance.groupby(KEYS, sort=False).size().reset_index(name="n")
-        found.append(g.drop(columns="n").assign(usable=True, why="", method="material_balance"))
-    if coefficient is not None and len(coefficient):
-        g = coefficient.groupby(KEYS, sort=False).size().reset_index(name="n")
-        found.append(g.drop(columns="n").assign(usable=True, why="", method="coefficient"))
-    if not found:
-        return pd.DataFrame(columns=[*KEYS, "usable", "why", "method"])
-    return pd.concat(found, ignore_index=True)
+def _as_table(con, data, prefix: str) -> ibis.Table | None:
+    """An Ibis table in ``con`` for a DataFrame (None for None or an empty frame)."""
+    if data is None:
+        return None
+    if isinstance(data, ibis.Table):
+        return data
+    if not len(data):
+        return None
+    return bind(con, data.reset_index(drop=True), prefix)
 
 
-def combine_methods(*, coefficient: pd.DataFrame | None = None,
-                    monitoring: pd.DataFrame | None = None,
-                    balance: pd.DataFrame | None = None, priority: str = "permit",
-                    overrides: pd.DataFrame | None = None,
-                    overrides_source: str = "priority") -> pd.DataFrame:
-    """Pick one method per enterprise × period × pollutant by priority.
+def _monitoring_parts(monitoring: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From the per-outlet monitoring totals (small): the candidates (KEYS, method, usable,
+    why) and the emission rows per key and kind (KEYS, method, emission, note, category).
+
+    The texts are made here, in pandas, on a table with one row per outlet × pollutant ×
+    period, so that numbers read the same whatever engine joins them afterwards.
+    """
+    candidates, rows = [], []
+    for kind in ("cems", "manual"):
+        part = monitoring.loc[monitoring["kind"] == kind]
+        if part.empty:
+            continue
+        valid = part["valid_monitoring"].astype(bool)
+        why = np.where(valid, "",
+                       "outlet " + part["outlet_id"].astype(str) + ": "
+                       + part["rule"].astype(str).where(
+                           part["emission"].isna(),
+                           "capture rate "
+                           + (100 * part["capture_rate"].astype(float)).round(1).astype(str)
+                           + " % below the rule's minimum"))
+        part = part.assign(why=why, usable=valid)
+        g = part.groupby(KEYS, sort=True).agg(
+            usable=("usable", "all"), why=("why", lambda s: "; ".join(x for x in s if x)))
+        candidates.append(g.reset_index().assign(method=kind))
+        filled = part["filled_short_hours"].astype("int64") + part["filled_long_hours"].astype(
+            "int64")
+        part = part.assign(text=part["outlet_id"].astype(str) + " "
+                           + part["emission"].astype(float).round(3).astype(str) + " kg ("
+                           + part["valid_hours"].astype("int64").astype(str) + " valid h, "
+                           + filled.astype(str) + " filled h)")
+        # a series without one valid hour has no emission (NaN), never a silent 0 kg
+        g = part.groupby(KEYS, sort=True).agg(
+            emission=("emission", lambda x: x.sum(min_count=1)),
+            note=("text", "; ".join)).reset_index()
+        rows.append(g.assign(method=kind, note=kind + ": " + g["note"],
+                             pollutant_category=np.where(g["pollutant"].isin(WATER_POLLUTANTS),
+                                                         "water", "air")))
+    candidate_types = {"enterprise_id": "string", "period": "string", "pollutant": "string",
+                       "method": "string", "usable": "bool", "why": "string"}
+    row_types = {"enterprise_id": "string", "period": "string", "pollutant": "string",
+                 "method": "string", "emission": "float64", "note": "string",
+                 "pollutant_category": "string"}
+    found = (pd.concat(candidates, ignore_index=True) if candidates
+             else pd.DataFrame(columns=list(candidate_types)))
+    made = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=list(row_types))
+    return (found[list(candidate_types)].astype(candidate_types),
+            made[list(row_types)].astype(row_types))
+
+
+def _keyed_candidates(table: ibis.Table, method: str) -> ibis.Table:
+    """A usable candidate for every key of an emission table (balance, coefficient)."""
+    keys = table.select(*[table[k].cast("string").name(k) for k in KEYS]).distinct()
+    return keys.mutate(method=ibis.literal(method), usable=ibis.literal(True),
+                       why=ibis.literal(""))
+
+
+def _priorities(default: tuple[str, ...], table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """(priority text, method, rank) of every priority in use, and the longest length."""
+    texts = {";".join(default)} | {";".join(parse_priority(t)) for t in table["priority"]}
+    rows = [(text, method, rank) for text in sorted(texts)
+            for rank, method in enumerate(text.split(";"))]
+    ranks = pd.DataFrame(rows, columns=["priority", "method", "rank"]).astype(
+        {"priority": "string", "method": "string", "rank": "int64"})
+    return ranks, max(len(t.split(";")) for t in texts)
+
+
+def _key_priority(keys: ibis.Table, default: tuple[str, ...], table: pd.DataFrame,
+                  con) -> ibis.Table:
+    """Each key with its priority text: a row for the enterprise and pollutant beats a row
+    for the enterprise ('' or '*'), which beats the default."""
+    priority = ibis.literal(";".join(default))
+    if not len(table):
+        return keys.mutate(priority=priority)
+    normal = table.assign(priority=table["priority"].map(lambda t: ";".join(parse_priority(t))))
+    specific = normal.loc[normal["pollutant"] != ""]
+    general = normal.loc[normal["pollutant"] == ""].drop_duplicates("enterprise_id", keep="last")
+    specific = specific.drop_duplicates(["enterprise_id", "pollutant"], keep="last")
+    out = keys
+    if len(general):
+        g = bind(con, general[["enterprise_id", "priority"]].astype("string").rename(
+            columns={"enterprise_id": "g_enterprise_id", "priority": "p_general"}), "general")
+        out = out.left_join(g, out.enterprise_id == g.g_enterprise_id).drop("g_enterprise_id")
+        priority = out.p_general.fill_null(priority)
+    if len(specific):
+        p = bind(con, specific[["enterprise_id", "pollutant", "priority"]].astype("string")
+                 .rename(columns={"enterprise_id": "s_enterprise_id", "pollutant": "s_pollutant",
+                                  "priority": "p_specific"}), "specific")
+        out = out.left_join(p, [out.enterprise_id == p.s_enterprise_id,
+                                out.pollutant == p.s_pollutant]).drop("s_enterprise_id",
+                                                                      "s_pollutant")
+        priority = out.p_specific.fill_null(out.p_general.fill_null(ibis.literal(
+            ";".join(default))) if len(general) else ibis.literal(";".join(default)))
+    return out.mutate(priority=priority).select(*KEYS, "priority")
+
+
+def _no_right(table: ibis.Table) -> ibis.Table:
+    """A join without the right side's copies of the join keys (``*_right``)."""
+    return table.drop(*[c for c in table.columns if c.endswith("_right")])
+
+
+def _join_texts(pieces: list[ibis.Value], separator: str = "; ") -> ibis.Value:
+    """Non-null texts joined in order by ``separator`` ('' when all are null)."""
+    out = ibis.literal("")
+    for piece in pieces:
+        out = ibis.cases((piece.isnull(), out), (out == "", piece),
+                         else_=out.concat(separator, piece))
+    return out
+
+
+def decide(candidates: ibis.Table, default: tuple[str, ...], table: pd.DataFrame,
+           con) -> ibis.Table:
+    """The method of every key (KEYS, chosen, method_reason) as an Ibis expression.
+
+    ``candidates``: KEYS, method, usable, why. The first usable method of the key's
+    priority wins; with none usable, the first with data is used anyway and says so, with
+    the reasons of every method of the priority.
+    """
+    keys = candidates.select(*KEYS).distinct()
+    keyed = _key_priority(keys, default, table, con)
+    ranks, longest = _priorities(default, table)
+    order = keyed.join(bind(con, ranks, "ranks"), "priority")
+    order = _no_right(order.left_join(candidates, [*KEYS, "method"]))
+    usable = order.usable.fill_null(False)
+    why = order.why.fill_null("")
+    order = order.mutate(usable=usable,
+                         why=ibis.ifelse(usable, why, ibis.ifelse(why == "", "no data", why)))
+    order = order.mutate(has_data=order.why != "no data")
+    best = order.group_by(KEYS).aggregate(
+        usable_rank=order["rank"].min(where=order.usable),
+        data_rank=order["rank"].min(where=order.has_data))
+    best = best.filter(best.usable_rank.notnull() | best.data_rank.notnull())
+    best = best.mutate(chosen_rank=best.usable_rank.fill_null(best.data_rank),
+                       fallback=best.usable_rank.isnull())
+    order = _no_right(order.join(best, KEYS))
+    # the methods ranked before the chosen one; with none usable, every method of the
+    # priority (each says why it was not good enough)
+    before = (order["rank"] < order.chosen_rank) | order.fallback
+    text = order.method.concat(": ", order.why)
+    picked = order.group_by(KEYS).aggregate(
+        chosen=order.method.max(where=order["rank"] == order.chosen_rank),
+        fallback=order.fallback.max(), priority=order.priority.max(),
+        **{f"_reason{r}": text.max(where=before & (order["rank"] == r))
+           for r in range(longest)})
+    reason = _join_texts([picked[f"_reason{r}"] for r in range(longest)])
+    method_reason = ibis.cases(
+        (picked.fallback, ibis.literal("no method met its conditions; used ").concat(
+            picked.chosen, " anyway (", reason, ")")),
+        (reason == "", ibis.literal("first in the priority (").concat(picked.priority, ")")),
+        else_=ibis.literal("not used: ").concat(reason))
+    return picked.select(*KEYS, "chosen", method_reason=method_reason)
+
+
+def _typed_piece(piece: ibis.Table, types: dict[str, dt.DataType]) -> ibis.Table:
+    """The output columns in order and type; a column the piece lacks is NULL."""
+    return piece.select(**{c: (piece[c].cast(t) if c in piece.columns else ibis.null(t))
+                           for c, t in types.items()})
+
+
+def _output_types(tables: list[ibis.Table]) -> dict[str, dt.DataType]:
+    types = {c: dt.string for c in COLUMNS}
+    for c in ("generation", "removal", "emission", "removal_efficiency", "k"):
+        types[c] = dt.float64
+    types["coefficient_row"] = dt.int64
+    for table in tables:  # extra columns of the inputs are kept (NULL where absent)
+        for name, kind in table.schema().items():
+            if name not in types and not name.startswith("_") and not kind.is_null():
+                types[name] = kind
+    return types
+
+
+def combine_methods(*, coefficient=None, monitoring=None, balance=None,
+                    priority: str = "permit", overrides: pd.DataFrame | None = None,
+                    overrides_source: str = "priority", con=None, fetch: bool | None = None):
+    """Pick one method per enterprise × period × pollutant by priority, in the engine.
 
     Parameters
     ----------
-    coefficient : pandas.DataFrame, optional
+    coefficient : pandas.DataFrame or ibis.Table, optional
         Emissions of the coefficient method (engine ``account(...).emissions``).
-    monitoring : pandas.DataFrame, optional
-        ``MonitoringResult.totals``.
-    balance : pandas.DataFrame, optional
+    monitoring : pandas.DataFrame or ibis.Table, optional
+        ``MonitoringResult.totals`` (one row per outlet × pollutant × period: small, its
+        texts are made in pandas).
+    balance : pandas.DataFrame or ibis.Table, optional
         Output of :func:`sourcegrid.accounting.material_balance.account_balance`.
     priority : str
         A METHOD_PRIORITIES name or methods joined by ';'.
     overrides : pandas.DataFrame, optional
         enterprise_id, pollutant ('' or '*' = all), priority: per-enterprise priorities.
+    con : ibis backend, optional
+        Where the choice and the joins run (default: the backend of an Ibis input, or an
+        in-memory DuckDB).
+    fetch : bool, optional
+        Return a DataFrame (default when no input is an Ibis table) or the Ibis
+        expression.
 
     Returns
     -------
-    pandas.DataFrame
-        COLUMNS (the canonical emissions columns + method_detail, method_reason) [kg].
+    pandas.DataFrame or ibis.Table
+        COLUMNS (the canonical emissions columns + method_detail, method_reason) [kg],
+        then any other columns of the inputs; sorted by key and section when fetched.
 
     References
     ----------
     .. [1] HJ 944-2018 (order of preference of the methods).
     """
     default = parse_priority(priority)
-    table = _priority_table(overrides, overrides_source)
-    candidates = _candidates(coefficient, monitoring, balance)
-    keys = candidates[KEYS].drop_duplicates().reset_index(drop=True)
-    keys["priority"] = ";".join(default)
-    if len(table):
-        specific = table.loc[table["pollutant"] != ""]
-        general = table.loc[table["pollutant"] == "", ["enterprise_id", "priority"]]
-        keys = keys.merge(general.rename(columns={"priority": "p_general"}), how="left",
-                          on="enterprise_id")
-        keys = keys.merge(specific.rename(columns={"priority": "p_specific"}), how="left",
-                          on=["enterprise_id", "pollutant"])
-        keys["priority"] = keys["p_specific"].fillna(keys["p_general"]).fillna(keys["priority"])
-        keys["priority"] = keys["priority"].map(lambda t: ";".join(parse_priority(t)))
-        keys = keys.drop(columns=["p_general", "p_specific"])
-    # every (key, method in its priority) with its rank
-    order = keys.assign(method=keys["priority"].str.split(";")).explode("method")
-    order["rank"] = order.groupby(KEYS).cumcount()
-    order = order.merge(candidates, on=[*KEYS, "method"], how="left")
-    order["usable"] = order["usable"].eq(True)
-    order["why"] = np.where(order["usable"], order["why"].fillna(""),
-                            np.where(order["why"].fillna("") == "", "no data",
-                                     order["why"].fillna("")))
-    chosen = order.loc[order["usable"]].sort_values("rank").drop_duplicates(KEYS)
-    # no method met its conditions: the first one with data is used anyway, and says so
-    present = order.loc[order["why"] != "no data"].sort_values("rank").drop_duplicates(KEYS)
-    fallback = present.merge(chosen[KEYS], how="left", indicator=True)
-    fallback = fallback.loc[fallback["_merge"] == "left_only"].drop(columns="_merge")
-    chosen = pd.concat([chosen, fallback], ignore_index=True)
-    chosen["fallback"] = ~chosen["usable"]
-    chosen = chosen[[*KEYS, "method", "rank", "fallback"]].rename(
-        columns={"method": "chosen", "rank": "chosen_rank"})
-    order = order.merge(chosen, on=KEYS, how="left")
-    before = order.loc[(order["rank"] < order["chosen_rank"].fillna(np.inf))
-                       | (order["rank"] == order["chosen_rank"]) & order["fallback"].eq(True)]
-    reason = (before["method"] + ": " + before["why"]).groupby(
-        [before[k] for k in KEYS]).agg("; ".join).rename("reason").reset_index()
-    chosen = chosen.merge(reason, on=KEYS, how="left")
-    chosen["method_reason"] = np.where(
-        chosen["reason"].isna(), "first in the priority (" + keys.set_index(KEYS).loc[
-            pd.MultiIndex.from_frame(chosen[KEYS]), "priority"].to_numpy() + ")",
-        "not used: " + chosen["reason"].fillna(""))
-    chosen["method_reason"] = np.where(
-        chosen["fallback"], "no method met its conditions; used " + chosen["chosen"]
-        + " anyway (" + chosen["reason"].fillna("") + ")", chosen["method_reason"])
+    table = _priority_table(overrides if not isinstance(overrides, ibis.Table)
+                            else overrides.to_pandas(), overrides_source)
+    given = [t for t in (coefficient, monitoring, balance) if isinstance(t, ibis.Table)]
+    if con is None:
+        con = given[0]._find_backend() if given else ibis.duckdb.connect()
+    fetch = not given if fetch is None else fetch
+    if isinstance(monitoring, ibis.Table):
+        monitoring = monitoring.to_pandas()
+    monitoring_candidates, monitoring_rows = _monitoring_parts(
+        monitoring if monitoring is not None else pd.DataFrame(columns=["kind"]))
+    balance_t = _as_table(con, balance, "balance_rows")
+    coefficient_t = _as_table(con, coefficient, "coefficient_rows")
     pieces = []
-    if monitoring is not None and len(monitoring):
-        for kind in ("cems", "manual"):
-            pick = chosen.loc[chosen["chosen"] == kind, [*KEYS, "method_reason"]]
-            part = monitoring.loc[monitoring["kind"] == kind].merge(pick, on=KEYS)
-            if part.empty:
-                continue
-            part = part.assign(text=part["outlet_id"].astype(str) + " "
-                               + part["emission"].round(3).astype(str) + " kg ("
-                               + part["valid_hours"].astype(str) + " valid h, "
-                               + (part["filled_short_hours"] + part["filled_long_hours"])
-                               .astype(str) + " filled h)")
-            g = part.groupby(KEYS, sort=False).agg(
-                emission=("emission", "sum"), note=("text", "; ".join),
-                method_reason=("method_reason", "first")).reset_index()
-            category = np.where(g["pollutant"].isin(WATER_POLLUTANTS), "water", "air")
-            pieces.append(g.assign(section="", pollutant_category=category, generation=np.nan,
-                                   removal=np.nan, method="monitoring", library="",
-                                   coefficient_row=pd.NA, treatment="",
-                                   removal_efficiency=np.nan, k=np.nan,
-                                   note=kind + ": " + g["note"], method_detail=kind))
-    for name, frame in (("material_balance", balance), ("coefficient", coefficient)):
-        if frame is None or not len(frame):
-            continue
-        pick = chosen.loc[chosen["chosen"] == name, [*KEYS, "method_reason"]]
-        part = frame.merge(pick, on=KEYS)
-        pieces.append(part.assign(method=_CANONICAL[name], method_detail=name))
+    if len(monitoring_candidates):
+        pieces.append(bind(con, monitoring_candidates, "monitoring_candidates"))
+    for name, t in (("material_balance", balance_t), ("coefficient", coefficient_t)):
+        if t is not None:
+            pieces.append(_keyed_candidates(t, name))
+    types = _output_types([t for t in (balance_t, coefficient_t) if t is not None])
     if not pieces:
-        return pd.DataFrame(columns=COLUMNS)
-    out = pd.concat(pieces, ignore_index=True)
-    out = out[[c for c in COLUMNS if c in out.columns]
-              + [c for c in out.columns if c not in COLUMNS]]
-    return out.sort_values([*KEYS, "section"], ignore_index=True)
+        empty = pd.DataFrame({c: pd.Series(dtype="float64" if t.is_floating() else (
+            "Int64" if t.is_integer() else "object")) for c, t in types.items()})
+        return empty if fetch else ibis.memtable(empty)
+    candidates = ibis.union(*[p.select(*KEYS, "method", "usable", "why") for p in pieces],
+                            distinct=False)
+    decision = decide(candidates, default, table, con)
+    out = []
+    if len(monitoring_rows):
+        rows = bind(con, monitoring_rows, "monitoring_rows")
+        part = _no_right(rows.join(decision, [*KEYS, rows.method == decision.chosen]))
+        out.append(_typed_piece(part.mutate(
+            section=ibis.literal(""), method_detail=part.method,
+            method=ibis.literal("monitoring"), library=ibis.literal(""),
+            treatment=ibis.literal("")), types))
+    for name, t in (("material_balance", balance_t), ("coefficient", coefficient_t)):
+        if t is None:
+            continue
+        pick = decision.filter(decision.chosen == name).select(
+            **{f"_d_{k}": decision[k] for k in KEYS}, _d_reason=decision.method_reason)
+        part = t.join(pick, [t[k].cast("string") == pick[f"_d_{k}"] for k in KEYS])
+        part = part.mutate(method=ibis.literal(_CANONICAL[name]),
+                           method_detail=ibis.literal(name), method_reason=part._d_reason)
+        out.append(_typed_piece(part, types))
+    result = ibis.union(*out, distinct=False) if len(out) > 1 else out[0]
+    if not fetch:
+        return result
+    frame = result.to_pyarrow().to_pandas()
+    frame["coefficient_row"] = frame["coefficient_row"].astype("Int64")
+    return frame.sort_values([*KEYS, "section"], ignore_index=True)

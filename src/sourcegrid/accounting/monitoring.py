@@ -33,6 +33,19 @@ marked (``fill`` column of the hourly table: ``measured``, ``short_gap``,
 ``long_gap``). Expected hours: every hour from the series' first to its last
 record, or a given ``start``/``end``.
 
+Engines: the row-level work is Ibis expressions (:func:`monitoring_expressions`), run
+by the workspace's engine (DuckDB, PySpark, PostgreSQL; tests/accounting/
+test_methods_engines.py runs the same case on each). The expected hours of each series
+are generated in the engine (a range of hour offsets per series, unnested) and joined
+with the measurements, so a missing hour is a row like any other; the fill is two
+window passes per series (:func:`_fill_expr`) and the totals a grouped sum. Only the
+totals (one row per outlet × pollutant × period) come back to Python, and the hours
+when asked (``fetch_hourly``; by default for a DataFrame input, as the CLI's
+``--hours-out`` writes them). A DataFrame is checked in pandas (:func:`prepare_monitoring`)
+and sent to the engine; a table already in the engine is checked there
+(:func:`check_monitoring_table`), with the same reason codes and messages. Periods are
+Beijing time, UTC+8 (no daylight saving since 1991).
+
 Limits: no oxygen-content correction (折算浓度) is applied: concentrations are
 taken as actual dry standard-state values, which is what a mass total needs.
 Generation and removal are not defined by outlet measurements alone (NaN).
@@ -48,16 +61,22 @@ References
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import ibis
+import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
+from sourcegrid.accounting.inputs import bind
 from sourcegrid.errors import InputError, NotFoundError, Problem
 from sourcegrid.io.tables import ROW, SOURCE, with_row_numbers
+from sourcegrid.store.portable import as_count, try_float
 
 __all__ = ["FILL_RULES", "MONITORING_ALIASES", "MonitoringResult", "prepare_monitoring",
-           "account_monitoring", "hourly_emission"]
+           "check_monitoring_table", "monitoring_expressions", "cems_totals",
+           "account_monitoring",
+           "hourly_emission"]
 
 #: Named rules for invalid and missing CEMS hours (see the module docstring).
 FILL_RULES: dict[str, dict[str, float]] = {
@@ -214,6 +233,129 @@ def prepare_monitoring(frame: pd.DataFrame, source: str = "monitoring") -> pd.Da
     return out
 
 
+def _engine_number(column: ibis.Value) -> tuple[ibis.Value, ibis.Value, ibis.Value]:
+    """(number, blank, text) of an engine column: a number as is, text through try_float."""
+    if column.type().is_numeric():
+        number = column.cast("float64")
+        return number, column.isnull(), number.cast("string").fill_null("")
+    text = column.cast("string").strip().fill_null("")
+    return try_float(text), text == "", text
+
+
+def check_monitoring_table(table: ibis.Table, source: str = "monitoring") -> ibis.Table:
+    """Check a monitoring table that is already in an engine, with the checks (reason codes
+    and messages) of :func:`prepare_monitoring`; every problem at once, nothing partial.
+
+    The checks are one Ibis expression each; only the problem rows are fetched. ``time``
+    must be a timestamp column (times in an engine are stored in UTC; text times are read
+    from files by :func:`prepare_monitoring`). Row numbers are the table's ``_row`` column
+    when it has one.
+
+    Returns
+    -------
+    ibis.Table
+        enterprise_id, outlet_id, pollutant, kind, time (UTC, hour start), concentration,
+        flow, valid, operating_hours, _row, _source (as :func:`prepare_monitoring`).
+
+    Raises
+    ------
+    InputError
+        As :func:`prepare_monitoring`.
+    """
+    from sourcegrid.coefficients import canonical_pollutant
+    from sourcegrid.io.tables import canonical_headers
+
+    names = canonical_headers(list(table.columns), MONITORING_ALIASES)
+    table = table.rename(dict(zip(names, table.columns, strict=True)))
+    problems = [Problem(source, None, c, "", "missing_column",
+                        f"the table has no column {c!r} (required: {', '.join(REQUIRED)})")
+                for c in REQUIRED if c not in table.columns]
+    if not problems and not table.time.type().is_timestamp():
+        problems.append(Problem(source, None, "time", str(table.time.type()), "bad_time",
+                                "time: expected a timestamp column (UTC) in an engine table; "
+                                "text times are read from files"))
+    if problems:
+        raise InputError(problems, f"{source}: cannot read the monitoring table")
+    t = table
+    row = t[ROW].cast("int64") if ROW in t.columns else ibis.null("int64")
+    where = t[SOURCE].cast("string") if SOURCE in t.columns else ibis.literal(source)
+    text = {c: t[c].cast("string").strip().fill_null("") for c in SERIES}
+    numbers = {c: _engine_number(t[c]) for c in ("concentration", "flow", "operating_hours")
+               if c in t.columns}
+    if "valid" not in t.columns:
+        valid, valid_text = ibis.literal(True), ibis.literal("")
+    elif t.valid.type().is_boolean():
+        valid, valid_text = t.valid.fill_null(True), t.valid.cast("string").fill_null("")
+    else:
+        valid_text = (t.valid.cast("float64").cast("string") if t.valid.type().is_numeric()
+                      else t.valid.cast("string")).strip().lower().fill_null("")
+        valid = valid_text.substitute(_VALID_TEXT, else_=ibis.null("boolean"))
+    kind_text = (t.kind.cast("string").strip().lower().fill_null("") if "kind" in t.columns
+                 else ibis.literal(""))
+    kind = kind_text.substitute(_KIND_TEXT, else_=ibis.null("string"))
+    seconds = t.time.epoch_seconds().cast("int64")
+    hour_start = t.time - (seconds % 3600).as_interval("s")
+    conc, conc_blank, conc_text = numbers["concentration"]
+    flow, flow_blank, flow_text = numbers["flow"]
+    hours, hours_blank, hours_text = numbers.get(
+        "operating_hours", (ibis.null("float64"), ibis.literal(True), ibis.literal("")))
+    checked = t.select(
+        _row=row, _source=where, **text, kind=kind, _kind_text=kind_text, valid=valid,
+        _valid_text=valid_text, time=hour_start, concentration=conc, flow=flow,
+        operating_hours=hours, _conc_blank=conc_blank, _conc_text=conc_text,
+        _flow_blank=flow_blank, _flow_text=flow_text, _hours_blank=hours_blank,
+        _hours_text=hours_text)
+    c = checked
+    # Ibis numbers rows from 0: the second copy of an hour has number 1
+    copy = ibis.row_number().over(ibis.window(group_by=[*SERIES, "time"], order_by="_row"))
+    c = c.mutate(_copy=ibis.ifelse((c.kind == "cems") & c.time.notnull(), copy,
+                                   ibis.literal(0, "int64")))
+    checks = [(c[k] == "", k, c[k], "missing_value", f"{k}: expected a value")
+              for k in SERIES]
+    for name, what in (("concentration", "a concentration ≥ 0 [mg/m³]"),
+                       ("flow", "a flow ≥ 0 [m³/h, standard dry]"),
+                       ("operating_hours", "operating hours ≥ 0 [h]")):
+        short = {"concentration": "_conc", "flow": "_flow", "operating_hours": "_hours"}[name]
+        blank, shown = c[f"{short}_blank"], c[f"{short}_text"]
+        checks += [
+            (~blank & c[name].isnull(), name, shown, "not_a_number", f"{name}: expected {what}"),
+            (c[name] < 0, name, shown, "negative_amount", f"{name}: expected {what}")]
+        if name != "operating_hours":
+            checks.append((blank & c.valid.fill_null(False), name, shown, "missing_value",
+                           f"{name}: expected a value on a row flagged valid (flag the hour "
+                           "invalid, valid = 0, if it has none)"))
+    checks += [
+        (c.time.isnull(), "time", ibis.literal(""), "bad_time",
+         "time: expected an ISO 8601 time (naive = Asia/Shanghai)"),
+        (c.valid.isnull(), "valid", c._valid_text, "bad_flag",
+         "valid: expected 1/0, true/false or 有效/无效"),
+        (c.kind.isnull(), "kind", c._kind_text, "bad_kind",
+         f"kind: expected one of {', '.join(KINDS)} (or 自动/手工)"),
+        ((c.kind == "manual") & c.operating_hours.isnull() & c._hours_blank, "operating_hours",
+         ibis.literal(""), "missing_value", "operating_hours: a manual measurement needs the "
+         "hours of operation it stands for [h]"),
+        (c._copy > 0, "time", c.time.cast("string"), "duplicate_row",
+         "time: a second CEMS value for the same outlet, pollutant and hour"),
+    ]
+    parts = [c.filter(condition.fill_null(False)).select(
+        source=c._source, row=c._row, column=ibis.literal(column),
+        value=value.cast("string").fill_null(""), reason=ibis.literal(reason),
+        message=ibis.literal(message)) for condition, column, value, reason, message in checks]
+    found = ibis.union(*parts, distinct=False).to_pyarrow().to_pylist()
+    if found:
+        problems = [Problem(p["source"], p["row"], p["column"], p["value"], p["reason"],
+                            p["message"]) for p in found]
+        problems.sort(key=lambda p: (p.row or 0, p.column))
+        raise InputError(problems, f"{source}: nothing was loaded")
+    pollutants = [r["pollutant"] for r in c.select("pollutant").distinct().to_pyarrow()
+                  .to_pylist()]
+    mapping = {p: canonical_pollutant(p) for p in pollutants if canonical_pollutant(p) != p}
+    pollutant = c.pollutant.substitute(mapping, else_=c.pollutant) if mapping else c.pollutant
+    return c.select(*SERIES[:2], pollutant=pollutant, kind=c.kind, time=c.time,
+                    concentration=c.concentration, flow=c.flow, valid=c.valid,
+                    operating_hours=c.operating_hours, _row=c._row, _source=c._source)
+
+
 @dataclass
 class MonitoringResult:
     """What :func:`account_monitoring` produced.
@@ -224,82 +366,184 @@ class MonitoringResult:
         One row per enterprise × outlet × pollutant × period × kind: emission [kg],
         expected_hours, valid_hours, filled_short_hours, filled_long_hours, capture_rate,
         valid_monitoring (capture rate ≥ the rule's minimum; manual: True), rule.
-    hourly : pandas.DataFrame
+    hourly : pandas.DataFrame or None
         CEMS hours on the full hourly grid: concentration, flow and emission [kg] used, with
-        ``fill`` = measured | short_gap | long_gap.
+        ``fill`` = measured | short_gap | long_gap; fetched when the input was a DataFrame
+        (or with ``fetch_hourly``), else None (see ``hourly_table``).
+    hourly_table : ibis.Table or None
+        The same hours as an Ibis expression in the engine that computed them (written by
+        the engine, e.g. ``con.create_table(name, result.hourly_table)``).
     """
 
     totals: pd.DataFrame
-    hourly: pd.DataFrame
+    hourly: pd.DataFrame | None
+    hourly_table: ibis.Table | None = field(default=None, repr=False)
 
 
-def _period(times: pd.Series, period: str) -> pd.Series:
-    local = times.dt.tz_convert("Asia/Shanghai")
-    return local.dt.strftime("%Y") if period == "year" else local.dt.strftime("%Y-%m")
+#: Offset of Beijing time from UTC [h]: fixed, China has kept no daylight saving since 1991.
+BEIJING_OFFSET_HOURS = 8
+SERIES = ["enterprise_id", "outlet_id", "pollutant"]
+HOURLY_COLUMNS = [*SERIES, "time", "concentration", "flow", "fill", "emission", "period",
+                  "kind"]
+TOTAL_COLUMNS = [*SERIES, "period", "kind", "emission", "expected_hours", "valid_hours",
+                 "filled_short_hours", "filled_long_hours", "capture_rate",
+                 "valid_monitoring", "rule"]
 
 
-def _fill(grid: pd.DataFrame, keys: list[str], rule: dict[str, float]) -> pd.DataFrame:
-    """Fill invalid hours of concentration and flow by the rule (vectorised per group)."""
-    grid = grid.sort_values([*keys, "time"], ignore_index=True)
-    good = grid["measured_valid"].to_numpy()
-    group = grid.groupby(keys, sort=False).ngroup().to_numpy()
-    # runs of consecutive invalid hours within a group
-    start = np.r_[True, (group[1:] != group[:-1]) | (good[1:] != good[:-1])]
-    run = np.cumsum(start)
-    run_length = pd.Series(run).map(pd.Series(run).value_counts()).to_numpy()
-    short = ~good & (run_length <= rule["short_gap_hours"])
-    long = ~good & ~short
+def _period_expr(time: ibis.Value, period: str) -> ibis.Value:
+    """The accounting period of a UTC time as text: YYYY or YYYY-MM in Beijing time."""
+    local = time + ibis.interval(hours=BEIJING_OFFSET_HOURS)
+    year = local.year().cast("string")
+    if period == "year":
+        return year
+    return year.concat("-", local.month().cast("string").lpad(2, "0"))
+
+
+def _hour_number(time: ibis.Value) -> ibis.Value:
+    """Whole hours since 1970-01-01 00:00 UTC (int64): the series' order and its gaps."""
+    return time.epoch_seconds().cast("int64") // 3600
+
+
+def _utc_literal(value, *, ceil: bool = False) -> tuple[ibis.Value, int]:
+    """A time option (naive = Asia/Shanghai) as (UTC timestamp literal, hour number),
+    cut to the hour: the hour it lies in (``ceil``: the first hour at or after it)."""
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("Asia/Shanghai") if stamp.tzinfo is None else stamp
+    stamp = stamp.tz_convert("UTC")
+    hour = stamp.ceil("h") if ceil else stamp.floor("h")
+    number = int(hour.value // 3_600_000_000_000)
+    return ibis.literal(hour.to_pydatetime(), type=dt.Timestamp(timezone="UTC")), number
+
+
+def _hour_grid(cems: ibis.Table, start, end) -> tuple[ibis.Table, ibis.Table]:
+    """(span, grid): each series' expected hours, and one row per series × expected hour.
+
+    The hours are generated in the engine: each series' span (first to last record, or
+    the given ``start``/``end``) becomes a range of hour offsets that is unnested, so the
+    missing hours exist as rows without ever leaving the engine.
+    """
+    span = cems.group_by(SERIES).aggregate(first_time=cems.time.min(),
+                                           first=cems.hour.min(), last=cems.hour.max())
+    if start is not None:
+        first_time, first = _utc_literal(start)
+        span = span.mutate(first_time=first_time, first=ibis.literal(first, "int64"))
+    if end is not None:
+        _, stop = _utc_literal(end, ceil=True)
+        span = span.mutate(last=ibis.literal(stop - 1, "int64"))
+    span = span.mutate(expected=(span["last"] - span["first"] + 1).cast("int64"))
+    grid = span.filter(span.expected > 0)
+    grid = grid.mutate(offset=ibis.range(0, grid.expected).unnest())
+    grid = grid.select(*SERIES, hour=grid["first"] + grid.offset,
+                       time=grid.first_time + grid.offset.as_interval("h"))
+    return span, grid
+
+
+def _fill_expr(grid: ibis.Table, rule: dict[str, float]) -> ibis.Table:
+    """Fill invalid and missing hours by the rule, with window expressions per series.
+
+    ``grid``: one row per series × expected hour with ``measured_valid``. Two window
+    passes, no loop: first ``_before``, the number of valid hours up to each hour (a
+    cumulative sum in time order), so that a run of invalid hours shares it with the
+    valid hour that precedes it (0 before the first). Then windows over ``_before``
+    (range frames on the count, one sort): the valid value of the same count is the hour
+    before the run, of the count + 1 the hour after it, of the counts within
+    ``lookback_hours`` − 1 below it the last ``lookback_hours`` valid hours (whatever
+    clock hours lie between them); the run's length is the number of invalid rows that
+    share its count. Series without a valid hour are dropped (:func:`account_monitoring`
+    lists them). Columns: SERIES, hour, time, measured_valid, fill, concentration, flow.
+    """
+    counted = grid.mutate(_before=as_count(grid.measured_valid).sum().over(
+        ibis.cumulative_window(group_by=SERIES, order_by="hour")))
+
+    def over(frame):
+        return ibis.window(group_by=SERIES, order_by="_before", range=frame)
+
+    lookback = max(int(rule["lookback_hours"]), 1)
+    values = {}
+    for column in ("concentration", "flow"):
+        valid_value = ibis.ifelse(counted.measured_valid, counted[column],
+                                  ibis.null("float64"))
+        values[f"_{column}_before"] = valid_value.max().over(over((0, 0)))
+        values[f"_{column}_after"] = valid_value.max().over(over((1, 1)))
+        values[f"_{column}_back"] = valid_value.max().over(over((1 - lookback, 0)))
+        values[f"_{column}_max"] = valid_value.max().over(over((None, None)))
+    sides = counted.mutate(
+        _run=as_count(~counted.measured_valid).sum().over(over((0, 0))),
+        _valid_hours=as_count(counted.measured_valid).sum().over(over((None, None))),
+        **values)
+    sides = sides.filter(sides._valid_hours > 0)
+    short = ~sides.measured_valid & (sides._run <= float(rule["short_gap_hours"]))
     filled = {}
     for column in ("concentration", "flow"):
-        value = grid[column].where(good)
-        by = value.groupby(group)
-        before, after = by.ffill(), by.bfill()
-        mean_sides = pd.concat([before, after], axis=1).mean(axis=1)
-        window = int(rule["lookback_hours"])
-        valid_only = value[good]
-        rolling = valid_only
-        if window:
-            rolling = valid_only.groupby(group[good]).rolling(window, min_periods=1).max()
-            rolling = rolling.reset_index(level=0, drop=True).reindex(valid_only.index)
-        look_back = pd.Series(np.nan, index=grid.index)
-        look_back[good] = rolling.to_numpy()
-        look_back = look_back.groupby(group).ffill()
-        series_max = value.groupby(group).transform("max")
-        look_back = look_back.fillna(series_max)
-        out = value.copy()
-        out[short] = mean_sides[short]
-        out[long] = look_back[long]
-        filled[column] = out
-    grid["concentration"], grid["flow"] = filled["concentration"], filled["flow"]
-    grid["fill"] = np.where(good, "measured", np.where(short, "short_gap", "long_gap"))
-    return grid
+        before, after = sides[f"_{column}_before"], sides[f"_{column}_after"]
+        mean_sides = ibis.cases((before.notnull() & after.notnull(), (before + after) / 2),
+                                (before.notnull(), before), else_=after)
+        look_back = sides[f"_{column}_back"].fill_null(sides[f"_{column}_max"])
+        filled[column] = ibis.cases((sides.measured_valid, sides[column]),
+                                    (short, mean_sides), else_=look_back)
+    fill = ibis.cases((sides.measured_valid, "measured"), (short, "short_gap"),
+                      else_="long_gap")
+    return sides.select(*SERIES, "hour", "time", "measured_valid", fill=fill, **filled)
 
 
-def account_monitoring(frame: pd.DataFrame, *, period: str = "year", rule: str = "hj75_style",
-                       start=None, end=None, source: str = "monitoring",
-                       **overrides: float) -> MonitoringResult:
-    """Period emissions by the monitoring method (实测法).
+def monitoring_expressions(data: ibis.Table, *, period: str = "year",
+                           rule: dict[str, float] | None = None, start=None, end=None
+                           ) -> dict[str, ibis.Table]:
+    """The monitoring method as Ibis expressions over a checked monitoring table.
 
     Parameters
     ----------
-    frame : pandas.DataFrame
-        Monitoring table (module docstring); text or typed.
-    period : {'year', 'month'}
-        Period of the totals (YYYY or YYYY-MM, Beijing time), matched to activity periods.
-    rule : str
-        Name in FILL_RULES; ``overrides`` replace single parameters of it
-        (short_gap_hours, lookback_hours, min_capture_rate).
-    start, end : time-like, optional
-        Expected hours of every CEMS series (end excluded); default each series' span.
+    data : ibis.Table
+        enterprise_id, outlet_id, pollutant, kind, time (UTC, hour start), concentration
+        [mg/m³], flow [m³/h], valid (boolean), operating_hours [h] (as
+        :func:`prepare_monitoring` returns them).
+    rule : dict
+        Parameters of a fill rule (FILL_RULES).
 
     Returns
     -------
-    MonitoringResult
-
-    References
-    ----------
-    .. [1] HJ 75-2017; HJ 819-2017 (see the module docstring).
+    dict of ibis.Table
+        ``hourly`` (HOURLY_COLUMNS + measured_valid: the series with a valid hour),
+        ``span`` (SERIES, first, last, expected: every CEMS series), ``manual_totals``
+        (rate, operating_hours, samples per series and period). Sum the hours with
+        :func:`cems_totals`.
     """
+    rule = dict(FILL_RULES["hj75_style"]) if rule is None else rule
+    cems = data.filter(data.kind == "cems")
+    cems = cems.select(*SERIES, "concentration", "flow", "valid", time=cems.time,
+                       hour=_hour_number(cems.time))
+    span, grid = _hour_grid(cems, start, end)
+    measured = cems.drop("time")
+    grid = grid.left_join(measured, [*SERIES, "hour"])
+    grid = grid.drop(*[c for c in grid.columns if c.endswith("_right")])
+    grid = grid.mutate(measured_valid=(grid.valid & grid.concentration.notnull()
+                                       & grid.flow.notnull()).fill_null(False))
+    hourly = _fill_expr(grid, rule)
+    hourly = hourly.mutate(emission=hourly.concentration * hourly.flow / MG_PER_KG,
+                           period=_period_expr(hourly.time, period),
+                           kind=ibis.literal("cems"))
+    hourly = hourly.select(*HOURLY_COLUMNS, "measured_valid")
+    manual = data.filter((data.kind == "manual") & data.valid.fill_null(False))
+    manual = manual.mutate(period=_period_expr(manual.time, period),
+                           rate=manual.concentration * manual.flow / MG_PER_KG)
+    manual_totals = manual.group_by([*SERIES, "period"]).aggregate(
+        rate=manual.rate.mean(), operating_hours=manual.operating_hours.max(),
+        samples=manual.count())
+    return {"hourly": hourly, "span": span.select(*SERIES, "first", "last", "expected"),
+            "manual_totals": manual_totals}
+
+
+def cems_totals(hourly: ibis.Table) -> ibis.Table:
+    """Per series and period: emission [kg], expected_hours, valid_hours,
+    filled_short_hours, filled_long_hours (an aggregation in the engine)."""
+    return hourly.group_by([*SERIES, "period"]).aggregate(
+        emission=hourly.emission.sum(), expected_hours=hourly.count(),
+        valid_hours=as_count(hourly.measured_valid).sum(),
+        filled_short_hours=as_count(hourly.fill == "short_gap").sum(),
+        filled_long_hours=as_count(hourly.fill == "long_gap").sum())
+
+
+def _rule_parameters(rule: str, period: str, overrides: dict) -> dict[str, float]:
     from sourcegrid.errors import OptionError
 
     if rule not in FILL_RULES:
@@ -315,77 +559,117 @@ def account_monitoring(frame: pd.DataFrame, *, period: str = "year", rule: str =
         if not (value >= 0) or (name == "min_capture_rate" and value > 1):
             raise OptionError(name, value, "≥ 0 (a capture rate in [0, 1])")
         params[name] = value
-    data = prepare_monitoring(frame, source)
-    keys = ["enterprise_id", "outlet_id", "pollutant"]
-    cems = data.loc[data["kind"] == "cems"]
-    hourly = pd.DataFrame()
+    return params
+
+
+def _typed_frame(data: pd.DataFrame) -> pd.DataFrame:
+    """The checked rows with engine-friendly types (text, float, boolean, UTC time)."""
+    frame = pd.DataFrame({c: data[c].astype("string") for c in (*SERIES, "kind")})
+    frame["time"] = pd.to_datetime(data["time"], utc=True).astype("datetime64[us, UTC]")
+    for column in ("concentration", "flow", "operating_hours"):
+        frame[column] = data[column].astype("float64")
+    frame["valid"] = data["valid"].astype(bool)
+    return frame
+
+
+def _fetch(expr: ibis.Table) -> pd.DataFrame:
+    return expr.to_pyarrow().to_pandas()
+
+
+def account_monitoring(frame, *, period: str = "year", rule: str = "hj75_style",
+                       start=None, end=None, source: str = "monitoring", con=None,
+                       fetch_hourly: bool | None = None, **overrides: float
+                       ) -> MonitoringResult:
+    """Period emissions by the monitoring method (实测法), computed in the engine.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame or ibis.Table
+        Monitoring table (module docstring); text or typed. A DataFrame is checked
+        (:func:`prepare_monitoring`) and sent to ``con``; an Ibis table is checked in its
+        own engine (:func:`check_monitoring_table`).
+    period : {'year', 'month'}
+        Period of the totals (YYYY or YYYY-MM, Beijing time), matched to activity periods.
+    rule : str
+        Name in FILL_RULES; ``overrides`` replace single parameters of it
+        (short_gap_hours, lookback_hours, min_capture_rate).
+    start, end : time-like, optional
+        Expected hours of every CEMS series (end excluded); default each series' span.
+    con : ibis backend, optional
+        Where the hours are generated, filled and summed (default: the Ibis table's own
+        backend, or an in-memory DuckDB for a DataFrame).
+    fetch_hourly : bool, optional
+        Fetch the hourly table into ``MonitoringResult.hourly`` (default: when ``frame``
+        is a DataFrame).
+
+    Returns
+    -------
+    MonitoringResult
+
+    References
+    ----------
+    .. [1] HJ 75-2017; HJ 819-2017 (see the module docstring).
+    """
+    params = _rule_parameters(rule, period, overrides)
+    was_frame = not isinstance(frame, ibis.Table)
+    if was_frame:
+        con = con if con is not None else ibis.duckdb.connect()
+        typed = _typed_frame(prepare_monitoring(frame, source))
+        data = bind(con, typed, "monitoring")
+    else:
+        data = check_monitoring_table(frame, source)
+    fetch_hourly = was_frame if fetch_hourly is None else fetch_hourly
+    exprs = monitoring_expressions(data, period=period, rule=params, start=start, end=end)
+    hourly_table = exprs["hourly"]
+    # the hours are read twice when they are fetched: computed once, into a cache
+    cached = hourly_table.cache() if fetch_hourly else None
+    hours = cached if cached is not None else hourly_table
     totals = []
+    cems = _fetch(cems_totals(hours))
     if len(cems):
-        span = cems.groupby(keys).agg(first=("time", "min"), last=("time", "max")).reset_index()
-        if start is not None:
-            span["first"] = pd.Timestamp(start, tz="Asia/Shanghai").tz_convert("UTC") \
-                if pd.Timestamp(start).tzinfo is None else pd.Timestamp(start).tz_convert("UTC")
-        if end is not None:
-            stop = pd.Timestamp(end)
-            stop = stop.tz_localize("Asia/Shanghai") if stop.tzinfo is None else stop
-            span["last"] = stop.tz_convert("UTC") - pd.Timedelta(hours=1)
-        n = ((span["last"] - span["first"]) / pd.Timedelta(hours=1)).astype("int64") + 1
-        n = n.clip(lower=0)
-        grid = span.loc[span.index.repeat(n), keys].reset_index(drop=True)
-        offsets = np.concatenate([np.arange(k) for k in n]) if len(n) else np.array([], int)
-        grid["time"] = span["first"].repeat(n).reset_index(drop=True) + pd.to_timedelta(
-            offsets, unit="h")
-        grid = grid.merge(cems[[*keys, "time", "concentration", "flow", "valid"]],
-                          on=[*keys, "time"], how="left")
-        grid["measured_valid"] = (grid["valid"].eq(True)
-                                  & grid["concentration"].notna() & grid["flow"].notna())
-        grid = grid.drop(columns="valid")
-        grid = grid.loc[grid.groupby(keys)["measured_valid"].transform("any")] \
-            .reset_index(drop=True)
-        no_valid = span.merge(grid[keys].drop_duplicates(), how="left", indicator=True)
-        no_valid = no_valid.loc[no_valid["_merge"] == "left_only", keys]
-        hourly = _fill(grid, keys, params)
-        hourly["emission"] = hourly_emission(hourly["concentration"], hourly["flow"])
-        hourly["period"] = _period(hourly["time"], period)
-        hourly["kind"] = "cems"
-        total = hourly.groupby([*keys, "period"], sort=True).agg(
-            emission=("emission", "sum"), expected_hours=("time", "size"),
-            valid_hours=("measured_valid", "sum"),
-            filled_short_hours=("fill", lambda s: int((s == "short_gap").sum())),
-            filled_long_hours=("fill", lambda s: int((s == "long_gap").sum()))).reset_index()
-        total["capture_rate"] = total["valid_hours"] / total["expected_hours"]
-        total["valid_monitoring"] = total["capture_rate"] >= params["min_capture_rate"]
-        total["kind"] = "cems"
-        total["rule"] = (f"{rule} (gap ≤ {params['short_gap_hours']:g} h: mean of the hours "
-                         f"either side; longer: max of the previous "
-                         f"{params['lookback_hours']:g} valid hours; valid at capture ≥ "
-                         f"{params['min_capture_rate']:.0%})")
-        totals.append(total)
-        if len(no_valid):
-            none = no_valid.assign(period="", emission=np.nan, expected_hours=0, valid_hours=0,
-                                   filled_short_hours=0, filled_long_hours=0, capture_rate=0.0,
-                                   valid_monitoring=False, kind="cems",
-                                   rule="no valid hour: not used")
-            totals.append(none)
-        hourly = hourly.drop(columns="measured_valid")
-    manual = data.loc[data["kind"] == "manual"].copy()
+        for column in ("expected_hours", "valid_hours", "filled_short_hours",
+                       "filled_long_hours"):
+            cems[column] = cems[column].astype("int64")
+        cems["capture_rate"] = cems["valid_hours"] / cems["expected_hours"]
+        cems["valid_monitoring"] = cems["capture_rate"] >= params["min_capture_rate"]
+        cems["kind"] = "cems"
+        cems["rule"] = (f"{rule} (gap ≤ {params['short_gap_hours']:g} h: mean of the hours "
+                        f"either side; longer: max of the previous "
+                        f"{params['lookback_hours']:g} valid hours; valid at capture ≥ "
+                        f"{params['min_capture_rate']:.0%})")
+        totals.append(cems.sort_values([*SERIES, "period"], ignore_index=True))
+    # series without one valid hour in their span: one row per series, compared here
+    series = _fetch(exprs["span"].select(*SERIES))
+    no_valid = series.merge(cems[SERIES].drop_duplicates() if len(cems) else
+                            pd.DataFrame(columns=SERIES), how="left", indicator=True)
+    no_valid = no_valid.loc[no_valid["_merge"] == "left_only", SERIES]
+    if len(no_valid):
+        none = no_valid.sort_values(SERIES, ignore_index=True).assign(
+            period="", emission=np.nan, expected_hours=0, valid_hours=0,
+            filled_short_hours=0, filled_long_hours=0, capture_rate=0.0,
+            valid_monitoring=False, kind="cems", rule="no valid hour: not used")
+        totals.append(none)
+    manual = _fetch(exprs["manual_totals"])
     if len(manual):
-        manual["period"] = _period(manual["time"], period)
-        manual["rate"] = hourly_emission(manual["concentration"], manual["flow"])
-        manual = manual.loc[manual["valid"].astype(bool)]
-        total = manual.groupby([*keys, "period"], sort=True).agg(
-            rate=("rate", "mean"), operating_hours=("operating_hours", "max"),
-            samples=("rate", "size")).reset_index()
-        total["emission"] = total["rate"] * total["operating_hours"]
-        total = total.assign(expected_hours=total["operating_hours"], valid_hours=0,
-                             filled_short_hours=0, filled_long_hours=0, capture_rate=np.nan,
-                             valid_monitoring=True, kind="manual",
-                             rule="manual: mean(C × Q) of " + total["samples"].astype(str)
-                             + " measurement(s) × operating_hours")
-        totals.append(total.drop(columns=["rate", "operating_hours", "samples"]))
-    columns = [*keys, "period", "kind", "emission", "expected_hours", "valid_hours",
-               "filled_short_hours", "filled_long_hours", "capture_rate", "valid_monitoring",
-               "rule"]
-    result = pd.concat(totals, ignore_index=True)[columns] if totals else pd.DataFrame(
-        columns=columns)
-    return MonitoringResult(totals=result.reset_index(drop=True), hourly=hourly)
+        manual = manual.sort_values([*SERIES, "period"], ignore_index=True)
+        manual["emission"] = manual["rate"] * manual["operating_hours"]
+        manual = manual.assign(expected_hours=manual["operating_hours"], valid_hours=0,
+                               filled_short_hours=0, filled_long_hours=0, capture_rate=np.nan,
+                               valid_monitoring=True, kind="manual",
+                               rule="manual: mean(C × Q) of "
+                               + manual["samples"].astype("int64").astype(str)
+                               + " measurement(s) × operating_hours")
+        totals.append(manual.drop(columns=["rate", "operating_hours", "samples"]))
+    result = pd.concat(totals, ignore_index=True)[TOTAL_COLUMNS] if totals else pd.DataFrame(
+        columns=TOTAL_COLUMNS)
+    for column in SERIES + ["period"]:
+        result[column] = result[column].astype(object)
+    hourly = None
+    if cached is not None:
+        hourly = _fetch(cached.select(*HOURLY_COLUMNS))
+        cached.release()
+        hourly["time"] = pd.to_datetime(hourly["time"], utc=True)
+        hourly = hourly.sort_values([*SERIES, "time"], ignore_index=True)[HOURLY_COLUMNS]
+    hourly_table = hourly_table.select(*HOURLY_COLUMNS)
+    return MonitoringResult(totals=result.reset_index(drop=True), hourly=hourly,
+                            hourly_table=hourly_table)
