@@ -105,29 +105,32 @@ def account_monitoring(
                 raise OptionError(option, value, "a time, e.g. 2017-01-01 or 2017-01-01T08:00")
         totals = hours = balance_rows = coefficient = None
         problems = pd.DataFrame()
-        if monitoring is not None:
-            result = monitor(read_table(monitoring), period=period, rule=rule,
-                             source=monitoring.name, min_capture_rate=min_capture,
-                             start=start, end=end)
-            totals, hours = result.totals, result.hourly
-        if balance is not None:
-            balance_rows = account_balance(read_table(balance), source=balance.name)
         overrides = read_table(priorities) if priorities is not None else None
-        if activity is not None:
-            from sourcegrid.accounting.engine import EMISSION_COLUMNS, account
-            from sourcegrid.cli.accounting import _library, _read_inputs
+        # every method runs in the workspace engine (DuckDB, PySpark or PostgreSQL)
+        with open_workspace(workspace, create=True) as ws:
+            if monitoring is not None:
+                result = monitor(read_table(monitoring), period=period, rule=rule,
+                                 source=monitoring.name, min_capture_rate=min_capture,
+                                 start=start, end=end, con=ws.con)
+                totals, hours = result.totals, result.hourly
+            if balance is not None:
+                balance_rows = account_balance(read_table(balance), source=balance.name,
+                                               con=ws.con)
+            if activity is not None:
+                from sourcegrid.accounting.engine import EMISSION_COLUMNS, account
+                from sourcegrid.cli.accounting import _library, _read_inputs
 
-            with open_workspace(workspace, create=True) as ws:
                 lib = _library(ws, library)
                 act, trt, trt_name = _read_inputs(activity, treatment, None)
                 run = account(act, lib, trt, con=ws.con, activity_source=activity.name,
                               treatment_source=trt_name or "treatment", explain=False)
-            coefficient = run.emissions[EMISSION_COLUMNS]
-            problems = run.rejects
-        emissions = combine_methods(coefficient=coefficient, monitoring=totals,
-                                    balance=balance_rows, priority=priority,
-                                    overrides=overrides,
-                                    overrides_source=priorities.name if priorities else "")
+                coefficient = run.emissions[EMISSION_COLUMNS]
+                problems = run.rejects
+            emissions = combine_methods(coefficient=coefficient, monitoring=totals,
+                                        balance=balance_rows, priority=priority,
+                                        overrides=overrides,
+                                        overrides_source=priorities.name if priorities else "",
+                                        con=ws.con)
         if out is not None:
             write_table(emissions, out)
         if hours_out is not None and hours is not None:
