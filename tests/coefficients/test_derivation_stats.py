@@ -64,10 +64,19 @@ def test_allocation_and_seeded_draw():
                                                                            "3311": 12}
     with pytest.raises(NotFoundError, match="neyman, proportional"):
         allocate(population, ["industry_code"], 5, method="optimal")
+    # an Ibis table as the sampling frame: the same allocation and the same seeded draw
+    import ibis
+
+    frame = ibis.memtable(population)
+    pd.testing.assert_frame_equal(allocate(frame, ["industry_code", "region_code"], 20),
+                                  table)
+    drawn = draw_sample(frame, table, ["industry_code", "region_code"], seed=5)
+    assert drawn["selected"].equals(first["selected"])
 
 
 def test_estimate_with_outlier_and_interval():
-    # c_i = G / 2 t: 9, 10, 11, 10, 9.5 and 100 kg/t (an outlier: MAD 0.5, z ≈ 121)
+    # c_i = G / 2 t: 9, 10, 11, 10, 9.5 and 100 kg/t; median 10, |deviations| 1, 0, 1, 0,
+    # 0.5, 90 → MAD 0.75: 100 is an outlier (z = 0.6745 × 90 / 0.75 = 80.9 > 3.5)
     estimates, per = estimate_generation(measurements([18, 20, 22, 20, 19, 200]))
     row = estimates.iloc[0]
     assert list(per["outlier"]) == [False] * 5 + [True]
@@ -81,6 +90,26 @@ def test_estimate_with_outlier_and_interval():
         estimate_generation(bad)
     assert [(p.row, p.column, p.reason) for p in caught.value.problems] == [
         (3, "generation", "not_a_number")]
+
+
+def test_estimate_from_an_ibis_table():
+    import ibis
+
+    con = ibis.duckdb.connect()
+    table = con.create_table("sample", measurements([18, 20, 22, 20, 19, 200]).assign(
+        generation=lambda f: f["generation"].astype(float)))
+    estimates, per = estimate_generation(table)
+    # the same sample as above: mean 9.9 of five, the 100 kg/t left out
+    assert isinstance(per, ibis.Table)
+    assert (estimates["n"].iloc[0], estimates["mean"].iloc[0]) == (5, pytest.approx(9.9))
+    flagged = per.filter(per.outlier).to_pandas()
+    assert list(flagged["enterprise_id"]) == ["S5"]
+    # a table without row numbers: the problems name no row, but the value and column
+    bad = con.create_table("bad", measurements([18, "x"]))
+    with pytest.raises(InputError) as caught:
+        estimate_generation(bad)
+    assert [(p.row, p.column, p.value, p.reason) for p in caught.value.problems] == [
+        (None, "generation", "x", "not_a_number")]
 
 
 def test_removal_pairs_validation_and_library():

@@ -74,14 +74,37 @@ def test_review_states_and_default(tmp_path):
 
     assert _library(ws, "default").name == "pm2026"  # `account --library default`
     log = review_log(ws)
-    assert list(log["state"]) == ["proposed", "approved"]
+    assert list(log["state"]) == ["proposed", "approved"] and list(log["seq"]) == [1, 2]
     assert list(log["by"]) == ["census team", "王工"] and log["at"].str.len().min() >= 19
     with pytest.raises(OptionError, match="already approved"):
         review(ws, "pm2026", "rejected", by="x")
+    assert len(review_log(ws)) == 2  # a refused review appends nothing
     with pytest.raises(NotFoundError, match="unknown proposal"):
         review(ws, "nope", "approved", by="x")
     with pytest.raises(NotFoundError, match="approved, rejected"):
         review(ws, "pm2026", "maybe", by="x")
+
+
+def test_evidence_from_text_and_an_old_log(tmp_path):
+    # evidence read from files: numbers as text, coefficient rows as text ('103')
+    measured, accounted = pair()
+    table = evidence(measured.astype(str), accounted.astype(str))
+    assert table["coefficient_row"].tolist() == [103] and table["significant"].iloc[0]
+    library, diff = propose(sample_library(), table.astype({"coefficient_row": str}),
+                            name="pm2026")
+    assert library.rows.set_index(["coefficient_row", "industry_code"]).loc[
+        (103, "3311"), "generation_coefficient"] == pytest.approx(18.4 * 0.8)
+    assert set(diff["enterprises"]) == {12}  # every industry code of row 103
+    # a log written before events were numbered gets its numbers in the order of 'at'
+    ws = Workspace(tmp_path / "ws", create=True)
+    ws.write("library_reviews", pd.DataFrame([dict(
+        library="pm2025", base="sample", state="proposed", by="x",
+        at="2026-01-01T00:00:00+00:00", note="")]))
+    review(ws, "pm2025", "approved", by="王工")
+    log = review_log(ws)
+    assert list(zip(log["seq"], log["state"], strict=True)) == [(1, "proposed"),
+                                                                (2, "approved")]
+    assert default_library_name(ws) == "pm2025"
 
 
 def test_cli_propose_review(tmp_path):

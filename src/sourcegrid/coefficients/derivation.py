@@ -24,6 +24,14 @@ absolute relative error per combination, as the census did with typical enterpri
 **Result**: a new library version (the base library's rows with the derived values, RSDs
 and provenance: sample, method, date) and a quality report per combination.
 
+**Engines**: estimation and validation take an Ibis table (run in its engine: DuckDB,
+PySpark, PostgreSQL) or a DataFrame (a memtable run on ``con=``, an in-memory DuckDB by
+default). The checks of the input (every problem at once, one query), c_i and η_i, the
+medians and MADs of the outlier rule, n, mean and sample sd per combination, the join
+with the estimates and the errors per combination are engine expressions; only the
+per-combination figures come back, where SciPy gives the t quantile. The sampling frame
+(one row per enterprise, small) is drawn in NumPy; a table is fetched for it.
+
 References
 ----------
 .. [1] Cochran, W. G. (1977). Sampling Techniques, 3rd ed. Wiley (Ch. 4 sample size, Ch. 5
@@ -38,6 +46,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import ibis
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -51,6 +60,106 @@ COMBINATION_KEYS = ["industry_code", "section", "product", "raw_material", "proc
                     "pollutant"]
 ALLOCATIONS = ("proportional", "neyman")
 OUTLIER_Z = 3.5
+
+
+# --------------------------------------------------------------------------- engine helpers
+#
+# The functions of this package and of :mod:`sourcegrid.accounting.uncertainty` take Ibis
+# tables (the result runs in their engine) or pandas DataFrames (wrapped as a memtable and
+# run on ``con``, an in-memory DuckDB by default). Only small results are fetched.
+
+POSITION = "_position"
+
+
+def engine_table(data, con=None, *, position: bool = True):
+    """``(table, backend, was_frame)``: an Ibis table for ``data`` and the backend it runs on.
+
+    A DataFrame becomes a memtable with its row position (``_position``, 0, 1, ...) and its
+    text columns as strings (an all-missing column would have no type on PostgreSQL and
+    PySpark); a table is used as it is, on ``con`` or its own backend.
+    """
+    if isinstance(data, ibis.Table):
+        return data, con if con is not None else backend_of(data), False
+    frame = data.reset_index(drop=True)
+    frame = frame.astype({c: "string" for c in frame.columns
+                          if frame[c].dtype == object or frame[c].dtype == "str"})
+    if position:
+        frame = frame.assign(**{POSITION: np.arange(len(frame), dtype="int64")})
+    return ibis.memtable(frame), con, True
+
+
+def backend_of(expr):
+    """The backend an expression runs on (the default DuckDB for in-memory data)."""
+    try:
+        return expr._find_backend(use_default=True)
+    except Exception:  # noqa: BLE001 - no backend can be found: the default one runs it
+        return ibis.get_backend()
+
+
+def cache(con, expr: ibis.Table) -> ibis.Table:
+    """``expr.cache()`` on ``con``: a memtable's expression has no backend of its own, so
+    ``Table.cache`` would cache it on the default one (release with ``.release()``)."""
+    return (con if con is not None else backend_of(expr))._cached_table(expr)
+
+
+def fetch(con, expr) -> pd.DataFrame:
+    """Run ``expr`` on ``con`` (or its own backend) and fetch it as a DataFrame."""
+    return (con if con is not None else backend_of(expr)).to_pandas(expr)
+
+
+def engine_name(con, table: ibis.Table) -> str:
+    """The engine an expression over ``table`` will run on: ``con``'s, else the table's."""
+    from sourcegrid.store.portable import engine_of
+
+    return con.name if con is not None else engine_of(table)
+
+
+def try_float(value: ibis.Value, engine: str) -> ibis.Value:
+    """:func:`sourcegrid.store.portable.try_float` for an expression that will run on
+    ``engine``: a memtable has no backend of its own, so portable.try_float cannot see
+    that it is bound for PostgreSQL (no TRY_CAST there; the guarded CAST instead)."""
+    import ibis.expr.datatypes as dt
+
+    from sourcegrid.store import portable
+
+    if engine != "postgres":
+        return portable.try_float(value)
+    looks = value.re_search(portable._NUMBER).fill_null(False)
+    exact = value.replace("_", "").strip().cast(dt.Decimal())
+    size = exact.abs()
+    return ibis.ifelse(looks, ibis.cases(
+        (size > ibis.literal(portable._LARGEST, type=dt.Decimal()), ibis.null("float64")),
+        (size < ibis.literal(portable._SMALLEST, type=dt.Decimal()), ibis.literal(0.0)),
+        else_=exact.cast("float64")), ibis.null("float64"))
+
+
+def strip(value: ibis.Value) -> ibis.Value:
+    """Text without leading and trailing whitespace, on every engine (Ibis compiles
+    ``strip`` for PySpark to a TRIM whose character list Spark reads as the letters
+    t, n, r, v, f: 'E0f' would lose its 'f'); a regular expression instead."""
+    return value.re_replace(r"^\s+|\s+$", "")
+
+
+def number(table: ibis.Table, column: str, engine: str = "duckdb") -> ibis.Value:
+    """A column as float64 (text through :func:`try_float`), NaN as NULL, so that
+    'missing' means NULL on every engine."""
+    value = table[column]
+    value = try_float(strip(value), engine) if value.type().is_string() else \
+        value.cast("float64")
+    return ibis.ifelse(value.isnan().fill_null(False), ibis.null("float64"), value)
+
+
+def text(table: ibis.Table, column: str) -> ibis.Value:
+    """A column as stripped text, '' where missing or absent; integral numbers without
+    '.0' (a coefficient row 103 read as 103.0 is '103')."""
+    if column not in table.columns:
+        return ibis.literal("", "string")
+    value = table[column]
+    if value.type().is_floating():
+        value = ibis.ifelse(value.isnan().fill_null(False), ibis.null("float64"), value)
+        whole = (value == value.round(0)) & (value.abs() < 1e15)
+        value = ibis.ifelse(whole, value.cast("int64").cast("string"), value.cast("string"))
+    return strip(value.cast("string")).fill_null("")
 
 
 def sample_size(cv: float, relative_precision: float, *, confidence: float = 0.95,
@@ -81,7 +190,12 @@ def _largest_remainder(quota: np.ndarray, total: int) -> np.ndarray:
     return base
 
 
-def allocate(population: pd.DataFrame, strata: Sequence[str], n: int, *,
+def _frame(population) -> pd.DataFrame:
+    """The (small) sampling frame as a DataFrame: an Ibis table is fetched."""
+    return population.to_pandas() if isinstance(population, ibis.Table) else population
+
+
+def allocate(population, strata: Sequence[str], n: int, *,
              method: str = "proportional", sd: str | None = None,
              min_per_stratum: int = 2) -> pd.DataFrame:
     """Sample sizes per stratum.
@@ -93,6 +207,7 @@ def allocate(population: pd.DataFrame, strata: Sequence[str], n: int, *,
     """
     if method not in ALLOCATIONS:
         raise NotFoundError("allocation", method, ALLOCATIONS)
+    population = _frame(population)
     if method == "neyman" and (sd is None or sd not in population):
         raise OptionError("--sd-column", sd, "a column of the population with each "
                           "stratum's standard deviation (Neyman allocation)")
@@ -111,12 +226,12 @@ def allocate(population: pd.DataFrame, strata: Sequence[str], n: int, *,
     return table
 
 
-def draw_sample(population: pd.DataFrame, allocation: pd.DataFrame, strata: Sequence[str],
+def draw_sample(population, allocation: pd.DataFrame, strata: Sequence[str],
                 *, seed: int = 2017) -> pd.DataFrame:
     """The population with ``selected`` (True for the drawn sample enterprises), seeded."""
     rng = np.random.default_rng(seed)
     keys = list(strata)
-    frame = population.reset_index(drop=True)
+    frame = _frame(population).reset_index(drop=True)
     stratum = frame.groupby(keys, dropna=False, sort=True).ngroup().to_numpy()
     wanted = frame[keys].merge(allocation[[*keys, "n"]], on=keys, how="left")["n"] \
         .fillna(0).to_numpy(int)
@@ -125,126 +240,241 @@ def draw_sample(population: pd.DataFrame, allocation: pd.DataFrame, strata: Sequ
     return frame.assign(selected=rank < wanted, stratum=stratum)
 
 
-def _checked(frame: pd.DataFrame, numbers: Sequence[str], source: str) -> pd.DataFrame:
-    from sourcegrid.accounting.monitoring import missing_columns, number_problems
-    from sourcegrid.coefficients import canonical_pollutant
-    from sourcegrid.io.tables import with_row_numbers
+#: Reason codes of the number checks, in the order they are reported (as
+#: :func:`sourcegrid.accounting.monitoring.number_problems`).
+_NUMBER_REASONS = ("missing_value", "not_a_number", "negative_amount")
 
-    frame = with_row_numbers(frame, source)
-    problems = missing_columns(frame, ["enterprise_id", "industry_code", "pollutant",
-                                       *numbers], source)
+
+def _checked(data, numbers: Sequence[str], source: str, con=None, *,
+             domain=None) -> tuple[ibis.Table, object, bool]:
+    """The input as a typed Ibis table: keys as stripped text (COMBINATION_KEYS, '' when
+    absent), pollutant names canonical, ``numbers`` as float64.
+
+    Every problem is reported at once, in one engine query: missing columns; in each
+    number column a missing value, a text that is not a finite number, a negative number
+    (row, column, value, reason, what was expected). ``domain``, a function of the typed
+    table giving (condition, column, value, reason, message), adds the checks that need the
+    numbers (zero activity, bad pairs): they are reported when the numbers are right.
+
+    Returns
+    -------
+    (ibis.Table, backend, was_frame)
+    """
+    from sourcegrid.coefficients import canonical_pollutant
+    from sourcegrid.io.tables import ROW, SOURCE, with_row_numbers
+
+    if not isinstance(data, ibis.Table):
+        data = with_row_numbers(data, source)
+    table, con, was_frame = engine_table(data, con)
+    engine = engine_name(con, table)
+    required = ["enterprise_id", "industry_code", "pollutant", *numbers]
+    problems = [Problem(source, None, c, "", "missing_column",
+                        f"the table has no column {c!r} (required: {', '.join(required)})")
+                for c in required if c not in table.columns]
     if problems:
         raise InputError(problems, f"{source}: columns missing")
-    out = frame.copy()
-    for column in numbers:
-        out[column] = number_problems(frame, column, problems).to_numpy()
-    if problems:
-        raise InputError(problems, f"{source}: nothing was estimated")
-    for key in COMBINATION_KEYS:
-        out[key] = out[key].astype("string").fillna("").str.strip() if key in out else ""
-    out["pollutant"] = out["pollutant"].map(lambda p: canonical_pollutant(p) if p else p)
-    return out
+    row = table[ROW].cast("int64") if ROW in table.columns else ibis.null("int64")
+    origin = table[SOURCE].cast("string") if SOURCE in table.columns else ibis.literal(source)
+    table = table.mutate(_r=row, _s=origin)
+    parts, typed = [], {}
+    for order, column in enumerate(numbers):
+        raw = text(table, column)
+        value = try_float(raw, engine) if table[column].type().is_string() else \
+            table[column].cast("float64")
+        bad = (raw != "") & (value.isnull() | value.isnan() | value.isinf())
+        expected = "a number ≥ 0"
+        for rank, (mask, what) in enumerate((
+                (raw == "", f"a value ({expected})"), (bad, expected),
+                (~bad & (value < 0), expected))):
+            part = table.filter(mask.fill_null(False))
+            parts.append(part.select(
+                _phase=ibis.literal(0), _order=ibis.literal(order), _rank=ibis.literal(rank),
+                source=part._s, row=part._r, column=ibis.literal(column),
+                value=text(part, column), reason=ibis.literal(_NUMBER_REASONS[rank]),
+                message=ibis.literal(f"{column}: expected {what}")))
+        typed[column] = ibis.ifelse(bad | (raw == ""), ibis.null("float64"), value)
+    keys = {k: text(table, k) for k in COMBINATION_KEYS}
+    table = table.mutate(**keys, **typed)
+    if domain is not None:
+        condition, column, value, reason, message = domain(table)
+        part = table.filter(condition.fill_null(False))
+        parts.append(part.select(
+            _phase=ibis.literal(1), _order=ibis.literal(0), _rank=ibis.literal(0),
+            source=part._s, row=part._r, column=ibis.literal(column),
+            value=ibis.literal(value), reason=ibis.literal(reason),
+            message=ibis.literal(message)))
+    names = table.select(pollutant=table.pollutant.cast("string")).distinct()
+    parts.append(names.select(  # the distinct pollutant names, in the same query
+        _phase=ibis.literal(2), _order=ibis.literal(0), _rank=ibis.literal(0),
+        source=ibis.literal(source), row=ibis.null("int64"), column=ibis.literal("pollutant"),
+        value=names.pollutant, reason=ibis.literal(""), message=ibis.literal("")))
+    found = fetch(con, ibis.union(*parts))
+    names = found.loc[found["_phase"] == 2, "value"]
+    found = found.loc[found["_phase"] < 2]
+    if len(found):
+        phase = found["_phase"].min()  # the domain checks only once the numbers are right
+        found = found.loc[found["_phase"] == phase].sort_values(
+            ["_order", "_rank", "row"], kind="stable")
+        raise InputError([Problem(str(s), None if pd.isna(r) else int(r), str(c), str(v),
+                                  str(reason), str(m))
+                          for s, r, c, v, reason, m in found[
+                              ["source", "row", "column", "value", "reason", "message"]
+                          ].itertuples(index=False)],
+                         f"{source}: nothing was estimated")
+    mapping = {n: canonical_pollutant(n) for n in names.astype(str) if n}
+    if any(k != v for k, v in mapping.items()):
+        table = table.mutate(pollutant=table.pollutant.substitute(mapping,
+                                                                  else_=table.pollutant))
+    return table, con, was_frame
 
 
-def _mean_ci(values: pd.Series, confidence: float) -> pd.Series:
-    x = values.dropna().to_numpy(float)
-    n = x.size
-    mean = x.mean() if n else np.nan
-    s = x.std(ddof=1) if n > 1 else np.nan
-    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * s / np.sqrt(n) if n > 1 else np.nan
-    return pd.Series({"n": n, "mean": mean, "sd": s, "ci_low": mean - half,
-                      "ci_high": mean + half,
-                      "rsd_of_mean": s / (np.sqrt(n) * mean) if n > 1 and mean else np.nan})
+def _median(table: ibis.Table, value: str, keys: list[str], name: str) -> ibis.Table:
+    """Per group, the median of ``value`` as ``name``: the exact median, the mean of the
+    middle two values for an even count, on every engine (DuckDB QUANTILE_CONT,
+    PostgreSQL PERCENTILE_CONT, Spark PERCENTILE: all interpolate linearly)."""
+    return table.group_by(keys).aggregate(**{name: table[value].median()})
 
 
-def _flag_outliers(frame: pd.DataFrame, value: str, keys: list[str]) -> pd.Series:
-    by = [frame[k] for k in keys]
-    median = frame[value].groupby(by).transform("median")
-    mad = (frame[value] - median).abs().groupby(by).transform("median")
+def _flag_outliers(table: ibis.Table, value: str, keys: list[str]) -> ibis.Table:
+    """``outlier``: |0.6745 (x − median) / MAD| > 3.5 within the group, MAD > 0 (Iglewicz and
+    Hoaglin 1993), in the engine."""
+    table = table.join(_median(table, value, keys, "_median"), keys)
+    table = table.mutate(_deviation=(table[value] - table._median).abs())
+    table = table.join(_median(table, "_deviation", keys, "_mad"), keys)
+    z = 0.6745 * (table[value] - table._median) / ibis.ifelse(table._mad > 0, table._mad, 1.0)
+    table = table.mutate(outlier=((table._mad > 0) & (z.abs() > OUTLIER_Z)).fill_null(False))
+    return table.drop("_median", "_deviation", "_mad")
+
+
+def _estimates(con, table: ibis.Table, value: str, keys: list[str],
+               confidence: float) -> pd.DataFrame:
+    """Per group: n, mean, sd, ci_low, ci_high, rsd_of_mean (outliers left out), outliers.
+
+    The engine gives n, the mean and the sample sd of the kept values; the Student-t
+    quantile is SciPy's."""
+    from sourcegrid.store.portable import as_count
+
+    kept = ~table.outlier
+    out = fetch(con, table.group_by(keys).aggregate(
+        n=as_count(kept).sum(), mean=table[value].mean(where=kept),
+        sd=table[value].std(how="sample", where=kept), outliers=as_count(table.outlier).sum()))
+    out = out.sort_values(keys, kind="stable").reset_index(drop=True)
+    n = out["n"].to_numpy(float)
+    mean = out["mean"].to_numpy(float)
+    sd = np.where(n > 1, pd.to_numeric(out["sd"], errors="coerce").to_numpy(float), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = 0.6745 * (frame[value] - median) / mad
-    return (z.abs() > OUTLIER_Z) & (mad > 0)
+        half = np.where(n > 1, stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1))
+                        * sd / np.sqrt(n), np.nan)
+        rsd = np.where((n > 1) & (mean != 0), sd / (np.sqrt(n) * mean), np.nan)
+    frame = out[keys].astype(str).assign(n=out["n"].astype(int), mean=mean, sd=sd,
+                                         ci_low=mean - half, ci_high=mean + half,
+                                         rsd_of_mean=rsd, outliers=out["outliers"].astype(int))
+    return frame
 
 
-def estimate_generation(measurements: pd.DataFrame, *, confidence: float = 0.95,
-                        source: str = "measurements") -> tuple[pd.DataFrame, pd.DataFrame]:
+def _per_row(con, table: ibis.Table, was_frame: bool, drop: Sequence[str] = ()):
+    """The per-enterprise rows: a DataFrame in input order for a DataFrame, else the table."""
+    from sourcegrid.io.tables import ROW
+
+    table = table.drop(*[c for c in ("_r", "_s", POSITION, *drop) if c in table.columns])
+    if not was_frame:
+        return table
+    frame = fetch(con, table)
+    return frame.sort_values(ROW, kind="stable").reset_index(drop=True) if ROW in frame \
+        else frame
+
+
+def estimate_generation(measurements, *, confidence: float = 0.95,
+                        source: str = "measurements", con=None):
     """Generation coefficients per combination from sample enterprises.
 
     Parameters
     ----------
-    measurements : pandas.DataFrame
+    measurements : pandas.DataFrame or ibis.Table
         enterprise_id, the combination keys (COMBINATION_KEYS, as the library writes them),
-        generation [kg] and activity [the library row's activity unit, e.g. t].
+        generation [kg] and activity [the library row's activity unit, e.g. t]. A table runs
+        in its engine; a DataFrame on ``con`` (default: an in-memory DuckDB).
 
     Returns
     -------
     estimates : pandas.DataFrame
         Per combination: n, mean (the coefficient, kg per unit activity), sd, ci_low,
         ci_high, rsd_of_mean, outliers.
-    per_enterprise : pandas.DataFrame
-        Each enterprise's c_i and its ``outlier`` flag.
+    per_enterprise : pandas.DataFrame or ibis.Table
+        Each enterprise's coefficient c_i and its ``outlier`` flag (a table for a table).
+
+    Notes
+    -----
+    c_i = G_i / A_i, the medians and MADs of the outlier rule (window functions) and n,
+    Σ and the sample sd per combination are engine aggregations; the t quantile is SciPy's.
     """
-    data = _checked(measurements, ["generation", "activity"], source)
-    problems = [Problem(source, int(r), "activity", "0", "zero_activity",
-                        "activity: expected > 0 (the coefficient is generation / activity)")
-                for r in data.loc[data["activity"] <= 0, "_row"]]
-    if problems:
-        raise InputError(problems, f"{source}: nothing was estimated")
-    data["coefficient"] = data["generation"] / data["activity"]
-    data["outlier"] = _flag_outliers(data, "coefficient", COMBINATION_KEYS)
-    kept = data.loc[~data["outlier"]]
-    estimates = kept.groupby(COMBINATION_KEYS)["coefficient"].apply(
-        _mean_ci, confidence=confidence).unstack().reset_index()
-    outliers = data.groupby(COMBINATION_KEYS)["outlier"].sum().rename("outliers")
-    estimates = estimates.join(outliers, on=COMBINATION_KEYS)
-    return estimates, data
+    table, con, was_frame = _checked(
+        measurements, ["generation", "activity"], source, con,
+        domain=lambda t: (t.activity <= 0, "activity", "0", "zero_activity",
+                          "activity: expected > 0 (the coefficient is generation / activity)"))
+    table = _flag_outliers(table.mutate(coefficient=table.generation / table.activity),
+                           "coefficient", COMBINATION_KEYS)
+    if not was_frame:
+        return _estimates(con, table, "coefficient", COMBINATION_KEYS, confidence), table
+    flagged = cache(con, table)  # read twice: computed once
+    try:
+        return (_estimates(con, flagged, "coefficient", COMBINATION_KEYS, confidence),
+                _per_row(con, flagged, was_frame))
+    finally:
+        flagged.release()
 
 
-def estimate_removal(pairs: pd.DataFrame, *, confidence: float = 0.95,
-                     source: str = "pairs") -> pd.DataFrame:
+def estimate_removal(pairs, *, confidence: float = 0.95, source: str = "pairs",
+                     con=None) -> pd.DataFrame:
     """Average removal efficiency per (combination, treatment) from inlet/outlet pairs.
 
-    ``pairs``: enterprise_id, combination keys, treatment, inlet and outlet (the same
-    quantity at both ends, e.g. kg/h or mg/m³ × m³/h). η_i = 1 − outlet / inlet.
+    ``pairs`` (a DataFrame or an Ibis table): enterprise_id, combination keys, treatment,
+    inlet and outlet (the same quantity at both ends, e.g. kg/h or mg/m³ × m³/h).
+    η_i = 1 − outlet / inlet, averaged as :func:`estimate_generation` averages c_i, in the
+    engine.
     """
-    data = _checked(pairs, ["inlet", "outlet"], source)
-    problems = [Problem(source, int(r), "inlet", "", "bad_pair",
-                        "inlet: expected > 0 and ≥ outlet") for r in data.loc[
-        (data["inlet"] <= 0) | (data["outlet"] > data["inlet"]), "_row"]]
-    if problems:
-        raise InputError(problems, f"{source}: nothing was estimated")
-    data["treatment"] = data["treatment"].astype("string").fillna("").str.strip() \
-        if "treatment" in data else ""
-    data["efficiency"] = 1 - data["outlet"] / data["inlet"]
+    table, con, _ = _checked(
+        pairs, ["inlet", "outlet"], source, con,
+        domain=lambda t: ((t.inlet <= 0) | (t.outlet > t.inlet), "inlet", "", "bad_pair",
+                          "inlet: expected > 0 and ≥ outlet"))
     keys = [*COMBINATION_KEYS, "treatment"]
-    data["outlier"] = _flag_outliers(data, "efficiency", keys)
-    out = data.loc[~data["outlier"]].groupby(keys)["efficiency"].apply(
-        _mean_ci, confidence=confidence).unstack().reset_index()
-    return out.join(data.groupby(keys)["outlier"].sum().rename("outliers"), on=keys)
+    table = table.mutate(treatment=text(table, "treatment"))
+    table = _flag_outliers(table.mutate(efficiency=1 - table.outlet / table.inlet),
+                           "efficiency", keys)
+    return _estimates(con, table, "efficiency", keys, confidence)
 
 
-def validate(estimates: pd.DataFrame, holdout: pd.DataFrame, *,
-             source: str = "validation") -> tuple[pd.DataFrame, pd.DataFrame]:
+def validate(estimates: pd.DataFrame, holdout, *, source: str = "validation", con=None):
     """Relative error of the derived coefficients on enterprises not used to derive them.
+
+    ``holdout`` is a DataFrame or an Ibis table (the join with the estimates and the
+    errors per combination run in its engine).
 
     Returns
     -------
-    per_enterprise : enterprise_id, keys, measured, predicted, relative_error
+    per_enterprise : enterprise_id, keys, measured, predicted, relative_error (a DataFrame
+        for a DataFrame, else a table)
     per_combination : keys, enterprises, mean_abs_relative_error, max_abs_relative_error
     """
-    data = _checked(holdout, ["generation", "activity"], source)
-    merged = data.merge(estimates[[*COMBINATION_KEYS, "mean"]], on=COMBINATION_KEYS,
-                        how="left")
-    merged["predicted"] = merged["mean"] * merged["activity"]
-    merged["relative_error"] = (merged["predicted"] - merged["generation"]) / merged[
-        "generation"].replace(0, np.nan)
-    per = merged[["enterprise_id", *COMBINATION_KEYS, "generation", "predicted",
-                  "relative_error"]].rename(columns={"generation": "measured"})
-    combination = per.assign(abs_error=per["relative_error"].abs()).groupby(
-        COMBINATION_KEYS).agg(enterprises=("enterprise_id", "size"),
-                              mean_abs_relative_error=("abs_error", "mean"),
-                              max_abs_relative_error=("abs_error", "max")).reset_index()
-    return per, combination
+    table, con, was_frame = _checked(holdout, ["generation", "activity"], source, con)
+    known = ibis.memtable(estimates[[*COMBINATION_KEYS, "mean"]].astype(
+        {k: "string" for k in COMBINATION_KEYS}).rename(columns={"mean": "_mean"}))
+    joined = table.left_join(known, COMBINATION_KEYS)
+    predicted = joined._mean * joined.activity
+    error = ibis.ifelse(joined.generation == 0, ibis.null("float64"),
+                        (predicted - joined.generation) / joined.generation)
+    keep = [c for c in ("_row", "_source") if c in table.columns]
+    per = joined.select("enterprise_id", *COMBINATION_KEYS, *keep,
+                        measured=joined.generation, predicted=predicted, relative_error=error)
+    combination = per.group_by(COMBINATION_KEYS).aggregate(
+        enterprises=per.count(), mean_abs_relative_error=per.relative_error.abs().mean(),
+        max_abs_relative_error=per.relative_error.abs().max())
+    per_combination = fetch(con, combination).sort_values(COMBINATION_KEYS, kind="stable") \
+        .reset_index(drop=True)
+    per_enterprise = _per_row(con, per, was_frame)
+    if was_frame:
+        per_enterprise = per_enterprise.drop(columns=keep)
+    return per_enterprise, per_combination
 
 
 def derived_library(base, estimates: pd.DataFrame, *, name: str,

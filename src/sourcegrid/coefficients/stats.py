@@ -13,6 +13,11 @@ the common sections of discrete-type industries shared by several codes or by '*
 Between two versions it gives the change (the census article: six common sections cut the
 steps of audio equipment manufacturing, 3952, by 57.14 %, i.e. from 14 to 6).
 
+Both are Ibis aggregations (distinct counts, a union of own and shared sections per
+industry): the library may be a :class:`CoefficientLibrary`, its rows as a DataFrame (run
+on ``con``, default an in-memory DuckDB) or an Ibis table in any engine; only the counts
+come back.
+
 References
 ----------
 .. [1] 第二次全国污染源普查 工业污染源产排污系数手册 (2019), 说明 (counts of the library).
@@ -21,18 +26,30 @@ References
 
 from __future__ import annotations
 
+import ibis
 import pandas as pd
+
+from sourcegrid.coefficients.derivation import engine_name, engine_table, fetch, number, text
 
 __all__ = ["library_stats", "accounting_steps"]
 
 _COUNTED = ["section", "product", "raw_material", "process"]
+_COMBINATION = ["section", "product", "raw_material", "process", "scale", "pollutant"]
 
 
-def _rows(library) -> pd.DataFrame:
-    return library.rows if hasattr(library, "rows") else library
+def _table(library, con):
+    rows = library.rows if hasattr(library, "rows") else library
+    table, con, _ = engine_table(rows, con, position=False)
+    return table, con
 
 
-def library_stats(library) -> pd.DataFrame:
+def _joined(table: ibis.Table, columns) -> ibis.Value:
+    """The columns as one text key (unit separator between them)."""
+    parts = [text(table, c) for c in columns]
+    return parts[0].concat(*[p for c in parts[1:] for p in (ibis.literal("\x1f"), c)])
+
+
+def library_stats(library, *, con=None) -> pd.DataFrame:
     """One row per counted item: item, 中文, count.
 
     Returns
@@ -41,46 +58,59 @@ def library_stats(library) -> pd.DataFrame:
         rows, industries (大类), industries (小类), sections, products, raw materials,
         processes, generation coefficients, treatment efficiencies (+ emission coefficients).
     """
-    rows = _rows(library)
-    codes = rows["industry_code"].astype(str)
-    classes = codes[codes.str.fullmatch(r"\d{4}")]
-    generation = rows.loc[rows["generation_coefficient"].notna()
-                          | (rows["generation_expression"].fillna("") != "")]
-    combination = ["industry_code", *_COUNTED, "scale", "pollutant"]
+    t, con = _table(library, con)
+    code = text(t, "industry_code")
+    is_class = code.re_search(r"^[0-9]{4}$").fill_null(False)
+    coefficient = number(t, "generation_coefficient", engine_name(con, t)) \
+        if "generation_coefficient" in t.columns else ibis.null("float64")
+    generation = coefficient.notnull() | (text(t, "generation_expression") != "")
+    row = text(t, "coefficient_row")
+    counts = dict(
+        rows=row.nunique(), major=code.substr(0, 2).nunique(where=is_class),
+        classes=code.nunique(where=is_class),
+        **{c: text(t, c).nunique(where=text(t, c) != "") for c in _COUNTED},
+        generation=_joined(t, _COMBINATION).nunique(where=generation),
+        treatment=row.nunique(where=text(t, "treatment") != ""))
+    emission = next((c for c in ("emission_coefficient", "排污系数") if c in t.columns), None)
+    if emission is not None:
+        counts["emission"] = row.nunique(where=text(t, emission) != "")
+    got = fetch(con, t.aggregate(**counts)).iloc[0]
     items = [
-        ("rows (file rows)", "行数", rows["coefficient_row"].nunique()),
-        ("industries, major groups", "行业大类", classes.str[:2].nunique()),
-        ("industries, classes", "行业小类", classes.nunique()),
-        *[(label, zh, rows.loc[rows[c].fillna("") != "", c].nunique())
-          for c, label, zh in zip(_COUNTED, ["sections", "products", "raw materials",
-                                             "processes"], ["工段", "产品", "原料", "工艺"],
-                                  strict=True)],
-        ("generation coefficients", "产污系数",
-         generation.drop_duplicates(["coefficient_row", *combination[1:]])[combination[1:]]
-         .drop_duplicates().shape[0]),
-        ("treatment efficiencies", "末端治理技术平均去除效率",
-         rows.loc[rows["treatment"].fillna("") != ""].drop_duplicates(
-             ["coefficient_row"]).shape[0]),
+        ("rows (file rows)", "行数", "rows"),
+        ("industries, major groups", "行业大类", "major"),
+        ("industries, classes", "行业小类", "classes"),
+        *[(label, zh, c) for c, label, zh in zip(
+            _COUNTED, ["sections", "products", "raw materials", "processes"],
+            ["工段", "产品", "原料", "工艺"], strict=True)],
+        ("generation coefficients", "产污系数", "generation"),
+        ("treatment efficiencies", "末端治理技术平均去除效率", "treatment"),
     ]
-    for column in ("emission_coefficient", "排污系数"):
-        if column in rows:
-            given = rows[column].astype("string").fillna("").str.strip() != ""
-            items.append(("emission coefficients", "排污系数",
-                          rows.loc[given, "coefficient_row"].nunique()))
-            break
-    return pd.DataFrame(items, columns=["item", "中文", "count"])
+    if emission is not None:
+        items.append(("emission coefficients", "排污系数", "emission"))
+    return pd.DataFrame([(label, zh, int(got[key])) for label, zh, key in items],
+                        columns=["item", "中文", "count"])
 
 
-def _steps(rows: pd.DataFrame) -> pd.Series:
-    codes = rows["industry_code"].astype(str)
-    own = rows.loc[codes != "*"]
-    steps = own.groupby("industry_code")["section"].agg(lambda s: set(s[s != ""]))
-    shared = set(rows.loc[codes == "*", "section"]) - {""}
-    return steps.map(lambda s: len(s | shared))
+def _steps(library, con) -> pd.Series:
+    """Distinct sections per industry code: its own and the shared ('*') ones."""
+    t, con = _table(library, con)
+    rows = t.select(industry_code=text(t, "industry_code"), section=text(t, "section"))
+    industries = rows.filter(rows.industry_code != "*").select("industry_code").distinct()
+    shared = rows.filter((rows.industry_code == "*") & (rows.section != "")).select(
+        "section").distinct()
+    own = rows.filter((rows.industry_code != "*") & (rows.section != ""))
+    sections = ibis.union(own, industries.cross_join(shared).select("industry_code",
+                                                                    "section"),
+                          distinct=True)
+    counted = sections.group_by("industry_code").aggregate(steps=sections.section.nunique())
+    steps = industries.left_join(counted, "industry_code").select(
+        industries.industry_code, steps=counted.steps.fill_null(0))
+    frame = fetch(con, steps).sort_values("industry_code", kind="stable")
+    return frame.set_index("industry_code")["steps"].astype(int)
 
 
-def accounting_steps(first, second=None, *, names: tuple[str, str] | None = None
-                     ) -> pd.DataFrame:
+def accounting_steps(first, second=None, *, names: tuple[str, str] | None = None,
+                     con=None) -> pd.DataFrame:
     """Accounting steps (sections) per industry code, and their change between versions.
 
     Returns
@@ -90,12 +120,13 @@ def accounting_steps(first, second=None, *, names: tuple[str, str] | None = None
         100 (second − first) / first).
     """
     a = names[0] if names else getattr(first, "name", "first")
-    out = _steps(_rows(first)).rename(f"steps_{a}").to_frame()
+    out = _steps(first, con).rename(f"steps_{a}").to_frame()
     if second is not None:
         b = names[1] if names else getattr(second, "name", "second")
         if b == a:
             b = f"{b}_2"
-        out = out.join(_steps(_rows(second)).rename(f"steps_{b}"), how="outer")
+        out = out.join(_steps(second, con).rename(f"steps_{b}"), how="outer")
         out["change"] = out[f"steps_{b}"] - out[f"steps_{a}"]
         out["change_percent"] = 100 * out["change"] / out[f"steps_{a}"]
-    return out.reset_index().rename(columns={"index": "industry_code"})
+    out.index.name = "industry_code"
+    return out.reset_index()
