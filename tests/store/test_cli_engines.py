@@ -77,10 +77,12 @@ def test_postgres_workspace_user_flow(tmp_path, postgres_dsn):
     # 石灰石-石膏法 η = 0.95, k = 0.9 → E = 136 000 × (1 − 0.855) = 19 720 kg, in each run
     assert so2.loc[["run1", "run2"], "emission"].tolist() == pytest.approx([19_720.0] * 2)
 
-    # the workflow's alert log is DuckDB SQL: a clear refusal, not a traceback
+    # the workflow's alert log runs on PostgreSQL too
     result = runner.invoke(app, ["alerts", "add", "R0001C0001", "--title", "smoke", "-w", ws])
-    assert result.exit_code == 2, result.output
-    assert "needs a DuckDB workspace" in result.output
+    assert result.exit_code == 0, result.output
+    assert "(new)" in result.output
+    result = runner.invoke(app, ["alerts", "list", "-w", ws])
+    assert result.exit_code == 0 and "R0001C0001" in result.output, result.output
 
 
 @pytest.mark.pg

@@ -1,14 +1,18 @@
 """The web app's hold on a workspace: one connection, one lock, the web's own tables.
 
-DuckDB lets one process write a database file. The web app opens the workspace
-once per process (one DuckDB database instance) and gives every statement its
-own cursor (a connection to that instance, safe to use from any thread), so
-reads run side by side. Writes of this package and every workflow action the
-app calls run under one re-entrant write lock (:attr:`WebStore.lock`), so two
-actions on one alert are serialised: the second sees the state the first left
-and is refused by the workflow's transition rules (HTTP 409). A write is
-committed (DuckDB autocommits to its write-ahead log) before the response goes
-out, so an acknowledged write survives a restart.
+The workspace is DuckDB (the default) or PostgreSQL. DuckDB lets one process write
+a database file: the web app opens the workspace once per process (one DuckDB
+database instance) and gives every statement its own cursor (a connection to that
+instance, safe to use from any thread), so reads run side by side. On PostgreSQL
+the statements share the workspace's connection, one thread at a time, and several
+web processes may serve one workspace (the workflow's log conflicts on its keys).
+Statements go through :func:`sourcegrid.workflow.tables.cursor` (SQL with ``?``
+placeholders, the same on both engines). Writes of this package and every workflow
+action the app calls run under one re-entrant write lock (:attr:`WebStore.lock`),
+so two actions on one alert are serialised: the second sees the state the first left
+and is refused by the workflow's transition rules (HTTP 409). A write is committed
+(DuckDB autocommits to its write-ahead log) before the response goes out, so an
+acknowledged write survives a restart.
 
 Tables owned here (all SQL with bound parameters; no text from a request ever
 becomes SQL):
@@ -88,31 +92,33 @@ class WebStore:
         #: hotspots, inventory, the organisation); alert events and the web's own tables
         #: feed no cache and leave it alone
         self.version = 0
-        with self.lock, self.cursor() as handle:
+        from sourcegrid.workflow import tables
+
+        with self.lock, tables.transaction(self.workspace) as handle:
+            handle.lock(*_SCHEMA)  # PostgreSQL: two app processes starting at once
             for name, columns in _SCHEMA.items():
                 handle.execute(f'CREATE TABLE IF NOT EXISTS "{name}" ({columns})')
 
     # ---- low level ------------------------------------------------------------------------
     @property
     def raw(self):
-        """The DuckDB connection under the Ibis backend (for bound-parameter SQL)."""
+        """The DuckDB or psycopg connection under the Ibis backend."""
         return self.workspace.con.con
 
     @contextlib.contextmanager
     def cursor(self) -> Iterator:
-        """A fresh DuckDB cursor (its own connection to the database; usable from any thread)."""
-        handle = self.raw.cursor()
-        try:
-            handle.execute("SET TimeZone = 'UTC'")
+        """A :class:`~sourcegrid.workflow.tables.Handle`: on DuckDB a fresh cursor (usable
+        from any thread), on PostgreSQL the workspace's connection (one thread at a time)."""
+        from sourcegrid.workflow import tables
+
+        with tables.cursor(self.workspace) as handle:
             yield handle
-        finally:
-            handle.close()
 
     def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows of a parameterised query as dicts (``sql`` is a constant of this package)."""
         with self.cursor() as handle:
             result = handle.execute(sql, list(parameters))
-            names = [d[0] for d in result.description]
+            names = [d[0] for d in result.description or ()]
             return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
     def frame(self, sql: str, parameters: Sequence[Any] = ()):
@@ -131,12 +137,13 @@ class WebStore:
             self.version += 1
 
     def tables(self) -> set[str]:
-        rows = self.query("SELECT table_name FROM information_schema.tables")
+        rows = self.query("SELECT table_name FROM information_schema.tables "
+                          "WHERE table_schema = current_schema()")
         return {row["table_name"] for row in rows}
 
     def has(self, name: str) -> bool:
         rows = self.query("SELECT count(*) AS n FROM information_schema.tables "
-                          "WHERE table_name = ?", [name])
+                          "WHERE table_schema = current_schema() AND table_name = ?", [name])
         return bool(rows[0]["n"])
 
     def read(self, name: str):
@@ -148,7 +155,10 @@ class WebStore:
         return self.frame(f'SELECT * FROM "{name}"')
 
     def checkpoint(self) -> None:
-        """Fold the write-ahead log into the database file."""
+        """Fold the write-ahead log into the database file (DuckDB; the server does it on
+        PostgreSQL)."""
+        if self.workspace.engine != "duckdb":
+            return
         with self.lock, self.cursor() as handle:
             handle.execute("CHECKPOINT")
 

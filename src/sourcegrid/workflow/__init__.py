@@ -1,9 +1,10 @@
 """Grid management: organisation, alerts and the closed loop, cell dossiers, assessment.
 
 The library half of issue 8 (the web app in :mod:`sourcegrid.web` and the CLI in
-:mod:`sourcegrid.cli.workflow` only call it). Everything works on a DuckDB
-workspace; every statement uses bound parameters; time is always passed in
-(``now=``), so tests and simulations drive the clock.
+:mod:`sourcegrid.cli.workflow` only call it). Everything works on a DuckDB or a
+PostgreSQL workspace (Spark workspaces, which are for batch work, refuse it); every
+statement uses bound parameters; time is always passed in (``now=``), so tests and
+simulations drive the clock.
 
 Public API
 ----------

@@ -70,7 +70,6 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-import duckdb
 import pandas as pd
 
 from sourcegrid.errors import InputError, NotFoundError, Problem, WorkspaceError
@@ -361,7 +360,7 @@ def register_alerts(workspace, alerts: pd.DataFrame, *, actor: str | Person = "s
             result.known = sorted(known)
             result.merged = merges
             return result
-        except (duckdb.ConstraintException, duckdb.TransactionException):
+        except store.CONFLICT_ERRORS:
             if attempt == 2:
                 raise ConcurrentUpdateError("the alerts were being registered by someone "
                                             "else at the same time; try again") from None
@@ -392,31 +391,33 @@ def _merge_overlapping(handle, fresh: pd.DataFrame, now: pd.Timestamp, who: str
         return offered, merges
     handle.register("fresh_keys", fresh[["cell_id", "pollutant", "rule", "source_kind"]]
                     .drop_duplicates())
+    engine = handle.engine
+    window_start = store.json_text(engine, "evidence", "merged_window", "start")
+    window_end = store.json_text(engine, "evidence", "merged_window", "end")
+    window_id = store.json_text(engine, "evidence", "merged_window", "alert_id")
     spans = handle.execute(f"""
         WITH last AS (
-            SELECT alert_id, arg_max(to_state, seq) AS state, arg_max(level, seq) AS level,
-                   max(seq) AS seq
+            SELECT alert_id, {store.last_value(engine, "to_state", "seq")} AS state,
+                   {store.last_value(engine, "level", "seq")} AS level, max(seq) AS seq
             FROM {store.EVENTS_TABLE} GROUP BY alert_id),
         widened AS (
-            SELECT alert_id,
-                   min(CAST(json_extract_string(evidence, '$.merged_window.start')
-                            AS TIMESTAMPTZ)) AS start,
-                   max(coalesce(CAST(json_extract_string(evidence, '$.merged_window.end')
-                                     AS TIMESTAMPTZ), TIMESTAMPTZ '2262-01-01')) AS "end",
-                   list(json_extract_string(evidence, '$.merged_window.alert_id')) AS ids
+            SELECT alert_id, min(CAST({window_start} AS TIMESTAMPTZ)) AS start,
+                   max(coalesce(CAST({window_end} AS TIMESTAMPTZ),
+                                TIMESTAMPTZ '2262-01-01')) AS "end",
+                   string_agg({window_id}, ',') AS ids
             FROM {store.EVENTS_TABLE}
-            WHERE action = 'comment' AND json_exists(evidence, '$.merged_window')
+            WHERE action = 'comment' AND {window_id} IS NOT NULL
             GROUP BY alert_id)
         SELECT r.alert_id, r.source_kind, r.cell_id, r.pollutant, r.rule,
                least(r.start, coalesce(w.start, r.start)) AS start,
                greatest(coalesce(r."end", TIMESTAMPTZ '2262-01-01'),
                         coalesce(w."end", r.start)) AS "end",
-               coalesce(w.ids, []) AS ids, l.level, l.seq, l.state
+               coalesce(w.ids, '') AS ids, l.level, l.seq, l.state
         FROM {store.REGISTRY_TABLE} r JOIN last l USING (alert_id)
         JOIN fresh_keys k USING (cell_id, pollutant, rule, source_kind)
         LEFT JOIN widened w USING (alert_id)
-        WHERE l.state IN (SELECT unnest(?)) ORDER BY r.start, r.alert_id""",
-                           [list(OPEN_STATES)]).df()
+        WHERE l.state IN (SELECT unnest(CAST(? AS VARCHAR[])))
+        ORDER BY r.start, r.alert_id""", [list(OPEN_STATES)]).df()
     handle.unregister("fresh_keys")
     open_alerts: dict[tuple, list[dict]] = {}
     already: dict[str, str] = {}
@@ -426,8 +427,8 @@ def _merge_overlapping(handle, fresh: pd.DataFrame, now: pd.Timestamp, who: str
         row["end"] = pd.Timestamp(row["end"]).tz_convert("UTC")
         row["fresh"] = False
         open_alerts.setdefault(key, []).append(row)
-        for merged in row["ids"]:
-            already[str(merged)] = row["alert_id"]
+        for merged in filter(None, str(row["ids"]).split(",")):  # ids hold no comma
+            already[merged] = row["alert_id"]
     keep, events = [], []
     for row in fresh.sort_values(["start", "alert_id"]).to_dict("records"):
         candidate = row["alert_id"]
@@ -655,7 +656,7 @@ def act(workspace, alert: str, action: str, actor: Person | str, *, now=None, no
     try:
         with store.cursor(workspace) as handle:
             cell, grade, _pollutant, _title = _registry_row(handle, alert)
-    except duckdb.CatalogException:  # a workspace without the workflow's tables yet
+    except store.MISSING_TABLE_ERRORS:  # a workspace without the workflow's tables yet
         store.ensure_tables(workspace)
         raise NotFoundError("alert", alert, ["an id of the alert list"]) from None
     if isinstance(actor, Person):
@@ -709,13 +710,17 @@ def act(workspace, alert: str, action: str, actor: Person | str, *, now=None, no
                             store.utc_now().to_pydatetime()])
             if finding_row is not None:  # in the same transaction as the inspect event
                 _insert_finding(handle, finding_row, findings.FINDINGS_TABLE)
-    except (duckdb.ConstraintException, duckdb.TransactionException) as error:
+    except store.CONFLICT_ERRORS as error:
         raise ConcurrentUpdateError(
             f"alert {alert} was changed by someone else at the same moment; your {action} "
             f"was not recorded; reload it and try again ({type(error).__name__})") from None
-    except duckdb.Error as error:  # e.g. a findings table of another shape: nothing is kept
-        raise WorkspaceError(f"your {action} of alert {alert} was not recorded: the "
-                             f"inspection finding could not be stored ({error})") from None
+    except store.DATABASE_ERRORS as error:  # e.g. a findings table of another shape
+        from sourcegrid.store.engines import redact
+
+        what = ("the inspection finding could not be stored" if finding_row is not None
+                else "the workspace refused it")
+        raise WorkspaceError(f"your {action} of alert {alert} was not recorded: {what} "
+                             f"({redact(str(error).strip())})") from None
     if finding is not None:
         event = Event(**{**event.__dict__, "finding_recorded": True})
     return event
@@ -729,12 +734,10 @@ def _insert_finding(handle, row: pd.DataFrame, table: str) -> None:
     """
     handle.register("new_finding", row)
     try:
-        present = handle.execute("SELECT count(*) FROM information_schema.tables WHERE "
-                                 "table_schema = 'main' AND table_catalog = current_database()"
-                                 " AND table_name = ?", [table]).fetchone()[0]
-        if present:
-            handle.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM new_finding WHERE '
-                           f'finding_id NOT IN (SELECT finding_id FROM "{table}")')
+        if store.tables_present(handle, [table]):
+            names = ", ".join(f'"{column}"' for column in row.columns)  # tracing's columns
+            handle.execute(f'INSERT INTO "{table}" ({names}) SELECT {names} FROM new_finding '
+                           f'WHERE finding_id NOT IN (SELECT finding_id FROM "{table}")')
         else:
             handle.execute(f'CREATE TABLE "{table}" AS SELECT * FROM new_finding')
     finally:
@@ -846,27 +849,40 @@ def overdue_alerts(events: pd.DataFrame, grades: pd.Series, as_of,
     return flags.groupby(steps["alert_id"]).any()
 
 
-_STATE_SQL = f"""
+#: Moves that give an alert to (new) people at a level.
+_MOVES = "('dispatch', 'escalate', 'reopen')"
+
+
+def _state_sql(engine: str, where: str) -> str:
+    """State of each alert from its log: the last event's fields, times of the steps."""
+    def last(column: str, among: str | None = None) -> str:
+        return store.last_value(engine, f"e.{column}", "e.seq", among)
+
+    return f"""
 SELECT e.alert_id,
-       arg_max(e.to_state, e.seq) AS state,
-       arg_max(e.level, e.seq) AS level,
+       {last("to_state")} AS state,
+       {last("level")} AS level,
        max(e.seq) AS seq,
        max(e.time) AS last_time,
-       arg_max(e.actor, e.seq) AS last_actor,
-       arg_max(e.action, e.seq) AS last_action,
+       {last("actor")} AS last_actor,
+       {last("action")} AS last_action,
        min(e.time) FILTER (WHERE e.action = 'dispatch') AS dispatched_at,
        min(e.time) FILTER (WHERE e.action = 'acknowledge') AS acknowledged_at,
        min(e.time) FILTER (WHERE e.action = 'inspect') AS inspected_at,
        min(e.time) FILTER (WHERE e.to_state IN ('resolved', 'false_alarm')
                            AND e.from_state IS DISTINCT FROM e.to_state) AS closed_at,
        count(*) FILTER (WHERE e.action = 'escalate') AS escalations,
-       max(e.time) FILTER (WHERE e.action IN ('dispatch', 'escalate', 'reopen')) AS level_since,
-       arg_max(e.assignees, e.seq) FILTER (WHERE e.action IN ('dispatch', 'escalate', 'reopen'))
-           AS assignees
+       max(e.time) FILTER (WHERE e.action IN {_MOVES}) AS level_since,
+       {last("assignees", f"e.action IN {_MOVES}")} AS assignees
 FROM {store.EVENTS_TABLE} e
-{{where}}
+{where}
 GROUP BY e.alert_id
 """
+
+
+_STATE_COLUMNS = ("state", "level", "seq", "last_time", "last_actor", "last_action",
+                  "dispatched_at", "acknowledged_at", "inspected_at", "closed_at", "escalations",
+                  "level_since", "assignees")
 
 
 def alert_states(workspace, *, alert_ids: Iterable[str] | None = None, now=None,
@@ -887,11 +903,12 @@ def alert_states(workspace, *, alert_ids: Iterable[str] | None = None, now=None,
     parameters: list = []
     where = ""
     if alert_ids is not None:
-        where = "WHERE e.alert_id IN (SELECT unnest(?))"
+        where = "WHERE e.alert_id IN (SELECT unnest(CAST(? AS VARCHAR[])))"
         parameters.append([str(a) for a in alert_ids] or [""])
-    sql = (f"SELECT r.alert_id, r.source_kind, r.cell_id, r.pollutant, r.rule, r.start, "
-           f"r.\"end\", r.grade, r.title, r.raised_at, s.* EXCLUDE (alert_id) "
-           f"FROM {store.REGISTRY_TABLE} r JOIN ({_STATE_SQL.format(where=where)}) s "
+    sql = ("SELECT r.alert_id, r.source_kind, r.cell_id, r.pollutant, r.rule, r.start, "
+           "r.\"end\", r.grade, r.title, r.raised_at, "
+           + ", ".join(f"s.{column}" for column in _STATE_COLUMNS)
+           + f" FROM {store.REGISTRY_TABLE} r JOIN ({_state_sql(workspace.engine, where)}) s "
            "USING (alert_id)")
     frame = store.query(workspace, sql + " ORDER BY r.raised_at, r.alert_id", parameters)
     frame["assignees"] = [json.loads(v) if isinstance(v, str) else [] for v in

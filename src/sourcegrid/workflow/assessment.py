@@ -161,7 +161,7 @@ def _pm25(workspace, cells: list[str] | None, start, end, pollutant: str) -> flo
     if cells is not None:
         if not cells:
             return float("nan")
-        sql += " AND cell_id IN (SELECT unnest(?))"
+        sql += " AND cell_id IN (SELECT unnest(CAST(? AS VARCHAR[])))"
         parameters.append(list(cells))
     value = store.query(workspace, sql, parameters)["v"].iloc[0]
     return float("nan") if value is None or pd.isna(value) else float(value)

@@ -138,7 +138,7 @@ def setup_demo_workflow(workspace, *, now=None) -> dict:
     hour = pd.Timedelta(hours=1)
     plan = [e.alert_id for e in dispatched[:4]]
     state = store.query(workspace, f"SELECT alert_id, cell_id FROM {store.REGISTRY_TABLE} "
-                        "WHERE alert_id IN (SELECT unnest(?))", [plan or [""]])
+                        "WHERE alert_id IN (SELECT unnest(CAST(? AS VARCHAR[])))", [plan or [""]])
     cell_of = dict(zip(state["alert_id"], state["cell_id"], strict=True))
 
     def person(prefix: str, alert: str):

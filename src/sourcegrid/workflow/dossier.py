@@ -155,7 +155,8 @@ def _table(workspace, name: str, notes: list[str], why: str) -> bool:
 
 def _columns(workspace, name: str) -> set[str]:
     return set(store.query(workspace, "SELECT column_name FROM information_schema.columns "
-                           "WHERE table_name = ?", [name])["column_name"])
+                           "WHERE table_schema = current_schema() AND table_name = ?",
+                           [name])["column_name"])
 
 
 def _spec(workspace):
@@ -236,7 +237,8 @@ def _emissions(workspace, sources: pd.DataFrame, notes: list[str]) -> pd.DataFra
                                    "inventory"):
         return pd.DataFrame(columns=columns)
     frame = store.query(workspace, "SELECT source_id, pollutant, sum(emission) AS emission "
-                        "FROM inventory WHERE source_id IN (SELECT unnest(?)) "
+                        "FROM inventory WHERE CAST(source_id AS VARCHAR) IN "
+                        "(SELECT unnest(CAST(? AS VARCHAR[]))) "
                         "GROUP BY source_id, pollutant",
                         [sources["source_id"].astype(str).tolist()])
     frame["source_id"] = frame["source_id"].astype(str)
@@ -277,15 +279,16 @@ def _feeds(workspace, spec, cell_id: str, notes: list[str]) -> pd.DataFrame:
     if not _table(workspace, "observations", notes, "feeds come from "
                   "'sourcegrid observe ingest'") or spec is None:
         return pd.DataFrame(columns=columns)
-    sites = store.query(workspace, "SELECT site_id, site_kind, any_value(lon) AS lon, "
-                        "any_value(lat) AS lat FROM observations GROUP BY site_id, site_kind")
+    sites = store.query(workspace, "SELECT site_id, site_kind, min(lon) AS lon, "
+                        "min(lat) AS lat FROM observations GROUP BY site_id, site_kind")
     sites = sites[_in_cell(spec, sites, cell_id)]
     if sites.empty:
         return pd.DataFrame(columns=columns)
     frame = store.query(workspace, "SELECT site_id, site_kind, pollutant, count(*) AS readings,"
                         " min(time) AS first_time, max(time) AS latest_time, "
-                        "arg_max(value, time) AS latest_value FROM observations "
-                        "WHERE site_id IN (SELECT unnest(?)) GROUP BY site_id, site_kind, "
+                        f"{store.last_value(workspace.engine, 'value', 'time')} AS latest_value "
+                        "FROM observations WHERE site_id IN (SELECT unnest(CAST(? AS VARCHAR[])))"
+                        " GROUP BY site_id, site_kind, "
                         "pollutant ORDER BY site_id, pollutant",
                         [sites["site_id"].astype(str).tolist()])
     return frame[columns]
@@ -296,10 +299,12 @@ def _latest(workspace, cell_id: str, notes: list[str]) -> pd.DataFrame:
                   "fuse'"):
         return pd.DataFrame(columns=["pollutant", "time", "value", "uncertainty", "method"])
     columns = _columns(workspace, "cell_hours")
-    extra = "".join(f", arg_max({c}, time) AS {c}" for c in ("uncertainty", "method")
-                    if c in columns)
-    return store.query(workspace, f"SELECT pollutant, max(time) AS time, arg_max(value, time) "
-                       f"AS value{extra} FROM cell_hours WHERE cell_id = ? GROUP BY pollutant "
+    engine = workspace.engine
+    extra = "".join(f", {store.last_value(engine, c, 'time')} AS {c}"
+                    for c in ("uncertainty", "method") if c in columns)
+    return store.query(workspace, f"SELECT pollutant, max(time) AS time, "
+                       f"{store.last_value(engine, 'value', 'time')} AS value{extra} "
+                       "FROM cell_hours WHERE cell_id = ? GROUP BY pollutant "
                        "ORDER BY pollutant", [cell_id])
 
 
@@ -357,7 +362,7 @@ def _inspections(workspace, alert_ids: list[str]) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     frame = store.query(workspace, f"SELECT alert_id, time, actor, note, evidence FROM "
                         f"{store.EVENTS_TABLE} WHERE action = 'inspect' AND alert_id IN "
-                        "(SELECT unnest(?)) ORDER BY time", [alert_ids])
+                        "(SELECT unnest(CAST(? AS VARCHAR[]))) ORDER BY time", [alert_ids])
     evidence = [json.loads(v) for v in frame["evidence"]]
     frame["problems"] = ["; ".join(e.get("problems", [])) for e in evidence]
     frame["source_found"] = [

@@ -246,9 +246,8 @@ class Organisation:
         has_cells = store.has_table(workspace, "cells")
         stamp = tuple(store.query(
             workspace, f"SELECT (SELECT coalesce(max(change_id), 0) FROM {store.ORG_LOG_TABLE})"
-            " AS changes" + (", (SELECT count(*) FROM cells) AS cells, (SELECT bit_xor(hash("
-                             "cell_id, city_code, county_code, township_code)) FROM cells) AS "
-                             "codes" if has_cells else "")
+            " AS changes" + (f", (SELECT count(*) FROM cells) AS cells, ({_cells_digest(workspace)}"
+                             ") AS codes" if has_cells else "")
         ).iloc[0].tolist())
         try:
             cached = _loaded.get(workspace)
@@ -595,6 +594,16 @@ def validate_people(frame: pd.DataFrame, source: str = "people",
 # ------------------------------------------------------------------------------ storage
 
 
+def _cells_digest(workspace) -> str:
+    """SQL of one value that changes when any cell's codes change (a cache stamp)."""
+    if workspace.engine == "duckdb":
+        return ("SELECT bit_xor(hash(cell_id, city_code, county_code, township_code)) "
+                "FROM cells")
+    codes = " || '|' || ".join(f"coalesce(CAST({c} AS VARCHAR), '')" for c in
+                               ("cell_id", "city_code", "county_code", "township_code"))
+    return f"SELECT md5(coalesce(string_agg({codes}, ',' ORDER BY cell_id), '')) FROM cells"
+
+
 def read_units(workspace) -> pd.DataFrame:
     """The ``org_units`` table (unit_code, name, level, parent_code)."""
     store.ensure_tables(workspace)
@@ -626,9 +635,11 @@ def _upsert(handle, table: str, key: str, columns: list[str], records: list[dict
     """
     if not records:
         return 0, 0, 0
+    handle.lock(table, store.ORG_LOG_TABLE)  # PostgreSQL: one writer of the organisation
     incoming = pd.DataFrame(records, columns=columns).drop_duplicates(key, keep="last")
     names = ", ".join(columns)
-    stored = handle.execute(f"SELECT {names} FROM {table} WHERE {key} IN (SELECT unnest(?))",
+    stored = handle.execute(f"SELECT {names} FROM {table} WHERE {key} IN "
+                            "(SELECT unnest(CAST(? AS VARCHAR[])))",
                             [incoming[key].astype(str).tolist()]).df()
     before = {str(r[key]): r for r in stored.astype(object).where(stored.notna(), None)
               .to_dict("records")}
@@ -643,7 +654,8 @@ def _upsert(handle, table: str, key: str, columns: list[str], records: list[dict
                     json.dumps(record, ensure_ascii=False, default=str)))
     changed = [r[key] for r in updated]
     if changed:
-        handle.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT unnest(?))", [changed])
+        handle.execute(f"DELETE FROM {table} WHERE {key} IN "
+                       "(SELECT unnest(CAST(? AS VARCHAR[])))", [changed])
     rows = added + updated
     if rows:
         frame = pd.DataFrame(rows, columns=columns)
