@@ -54,7 +54,7 @@ from sourcegrid.accounting.inputs import (
 from sourcegrid.errors import UnitError, problems_frame
 from sourcegrid.expressions import parse
 from sourcegrid.io.tables import ROW, SOURCE
-from sourcegrid.store.portable import as_count
+from sourcegrid.store.portable import as_count, rstrip
 from sourcegrid.units import conversion_factor
 
 __all__ = ["AccountingResult", "account", "aggregate", "EMISSION_COLUMNS", "AGGREGATE_KEYS",
@@ -891,7 +891,7 @@ def stage_rejects(inputs: Inputs, matching: Matching, treated: ibis.Table) -> Ch
         _reject_table(missing_gen, "generation_coefficient", missing_gen.generation_expression,
                       "missing_variable",
                       missing_gen.pollutant + ": the coefficient " + missing_gen.generation_expression
-                      + " needs variable(s) " + missing_gen.missing_generation.rstrip()
+                      + " needs variable(s) " + rstrip(missing_gen.missing_generation)
                       + " that the activity row does not report (or not as a number in "
                       "its domain)"),
         _reject_table(bad_coefficient, "generation_coefficient",
@@ -907,7 +907,7 @@ def stage_rejects(inputs: Inputs, matching: Matching, treated: ibis.Table) -> Ch
                       + _text(unknown_treatment.coefficient_row)),
         _reject_table(missing_k_rows, "k", missing_k_rows.k_formula, "missing_variable",
                       missing_k_rows.pollutant + ": the k formula " + missing_k_rows.k_formula
-                      + " needs variable(s) " + missing_k_rows.missing_k.rstrip()
+                      + " needs variable(s) " + rstrip(missing_k_rows.missing_k)
                       + " that the enterprise does not report, or not as a number in its domain "
                       "(or give k directly)"),
         _reject_table(invalid_k, "k", invalid_k.k_formula, "invalid_k",

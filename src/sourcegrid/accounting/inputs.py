@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 
 from sourcegrid.errors import InputError, Problem
 from sourcegrid.io.tables import ROW, SOURCE, canonical_headers, to_text_arrow
-from sourcegrid.store.portable import as_count, try_float
+from sourcegrid.store.portable import as_count, strip, try_float
 
 __all__ = [
     "AMOUNT_MAX",
@@ -201,7 +201,7 @@ def _structure(columns: Iterable[str], required: list[str], source: str, what: s
 
 
 def _text(column: ibis.Value) -> ibis.Value:
-    return column.cast("string").strip().fill_null("")
+    return strip(column.cast("string")).fill_null("")
 
 
 def _blank_any(column: ibis.Value) -> ibis.Value:

@@ -48,6 +48,7 @@ import pandas as pd
 from sourcegrid.accounting.monitoring import missing_columns, number_problems
 from sourcegrid.errors import InputError, NotFoundError, OptionError
 from sourcegrid.io.tables import with_row_numbers
+from sourcegrid.store.portable import strip, try_float
 
 __all__ = ["REFERENCE_TOTALS", "NATIONAL_POPULATION", "NATIONAL_AREA_KM2", "reference_check",
            "energy_check", "production_check", "intensity_outliers", "macro_check"]
@@ -106,11 +107,9 @@ def _require(table, columns, what: str, source: str) -> None:
 
 def _number(value):
     """A column as float64 (text through :func:`sourcegrid.store.portable.try_float`)."""
-    from sourcegrid.store.portable import try_float
-
     if value.type().is_numeric():
         return value.cast("float64")
-    return try_float(value.cast("string").strip())
+    return try_float(strip(value.cast("string")))
 
 
 def _status(value, low, high) -> np.ndarray:
@@ -270,8 +269,8 @@ def production_check(activity, production: pd.DataFrame, *, tolerance: float = 0
     with _on_engine(activity, con) as (table, fetch):
         _require(table, (*keys, "activity", "activity_unit"), "activity", "activity")
         sums = table.group_by(
-            **{k: table[k].cast("string").strip().fill_null("") for k in keys},
-            activity_unit=table.activity_unit.cast("string").strip().fill_null(""),
+            **{k: strip(table[k].cast("string")).fill_null("") for k in keys},
+            activity_unit=strip(table.activity_unit.cast("string")).fill_null(""),
         ).aggregate(amount=_number(table.activity).sum())
         summed = fetch(sums)
     # each statistics row: its activity in every unit that converts to the statistic's

@@ -71,7 +71,7 @@ import pandas as pd
 from sourcegrid.accounting.inputs import bind
 from sourcegrid.errors import InputError, NotFoundError, Problem
 from sourcegrid.io.tables import ROW, SOURCE, with_row_numbers
-from sourcegrid.store.portable import as_count, try_float
+from sourcegrid.store.portable import as_count, strip, try_float
 
 __all__ = ["FILL_RULES", "MONITORING_ALIASES", "MonitoringResult", "prepare_monitoring",
            "check_monitoring_table", "monitoring_expressions", "cems_totals",
@@ -238,7 +238,7 @@ def _engine_number(column: ibis.Value) -> tuple[ibis.Value, ibis.Value, ibis.Val
     if column.type().is_numeric():
         number = column.cast("float64")
         return number, column.isnull(), number.cast("string").fill_null("")
-    text = column.cast("string").strip().fill_null("")
+    text = strip(column.cast("string")).fill_null("")
     return try_float(text), text == "", text
 
 
@@ -279,7 +279,7 @@ def check_monitoring_table(table: ibis.Table, source: str = "monitoring") -> ibi
     t = table
     row = t[ROW].cast("int64") if ROW in t.columns else ibis.null("int64")
     where = t[SOURCE].cast("string") if SOURCE in t.columns else ibis.literal(source)
-    text = {c: t[c].cast("string").strip().fill_null("") for c in SERIES}
+    text = {c: strip(t[c].cast("string")).fill_null("") for c in SERIES}
     numbers = {c: _engine_number(t[c]) for c in ("concentration", "flow", "operating_hours")
                if c in t.columns}
     if "valid" not in t.columns:
@@ -287,10 +287,10 @@ def check_monitoring_table(table: ibis.Table, source: str = "monitoring") -> ibi
     elif t.valid.type().is_boolean():
         valid, valid_text = t.valid.fill_null(True), t.valid.cast("string").fill_null("")
     else:
-        valid_text = (t.valid.cast("float64").cast("string") if t.valid.type().is_numeric()
-                      else t.valid.cast("string")).strip().lower().fill_null("")
+        valid_text = strip(t.valid.cast("float64").cast("string") if t.valid.type().is_numeric()
+                           else t.valid.cast("string")).lower().fill_null("")
         valid = valid_text.substitute(_VALID_TEXT, else_=ibis.null("boolean"))
-    kind_text = (t.kind.cast("string").strip().lower().fill_null("") if "kind" in t.columns
+    kind_text = (strip(t.kind.cast("string")).lower().fill_null("") if "kind" in t.columns
                  else ibis.literal(""))
     kind = kind_text.substitute(_KIND_TEXT, else_=ibis.null("string"))
     seconds = t.time.epoch_seconds().cast("int64")

@@ -52,6 +52,7 @@ import pandas as pd
 from scipy import stats
 
 from sourcegrid.errors import InputError, NotFoundError, OptionError, Problem
+from sourcegrid.store.portable import strip
 
 __all__ = ["COMBINATION_KEYS", "sample_size", "allocate", "draw_sample", "estimate_generation",
            "estimate_removal", "validate", "derived_library", "ALLOCATIONS"]
@@ -131,13 +132,6 @@ def try_float(value: ibis.Value, engine: str) -> ibis.Value:
         (size > ibis.literal(portable._LARGEST, type=dt.Decimal()), ibis.null("float64")),
         (size < ibis.literal(portable._SMALLEST, type=dt.Decimal()), ibis.literal(0.0)),
         else_=exact.cast("float64")), ibis.null("float64"))
-
-
-def strip(value: ibis.Value) -> ibis.Value:
-    """Text without leading and trailing whitespace, on every engine (Ibis compiles
-    ``strip`` for PySpark to a TRIM whose character list Spark reads as the letters
-    t, n, r, v, f: 'E0f' would lose its 'f'); a regular expression instead."""
-    return value.re_replace(r"^\s+|\s+$", "")
 
 
 def number(table: ibis.Table, column: str, engine: str = "duckdb") -> ibis.Value:

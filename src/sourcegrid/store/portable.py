@@ -1,4 +1,4 @@
-"""Ibis expressions whose SQL differs between engines, written once here.
+r"""Ibis expressions whose SQL differs between engines, written once here.
 
 Science modules build Ibis expressions and never ask which engine runs them. A few
 operations Ibis compiles to SQL that one engine lacks; their portable form lives
@@ -14,6 +14,10 @@ function           why
                    cast inside a CASE), through NUMERIC so that '1e999' is out of range
                    instead of an error.
 ``as_count``       PostgreSQL cannot CAST a boolean to BIGINT: ``condition.ifelse(1, 0)``.
+``strip``,         Ibis compiles ``strip``/``rstrip`` for PySpark to ``TRIM(' \t\n\r\v\f' FROM x)``,
+``rstrip``         whose character list Spark's parser reads with ``\v`` and ``\f`` as the
+                   letters v and f: 'E0f' would lose its f. Where the engine may be Spark (or
+                   is not known yet: a memtable), a regular expression over ``\s`` instead.
 =================  ==========================================================================
 """
 
@@ -24,7 +28,7 @@ import decimal
 import ibis
 import ibis.expr.datatypes as dt
 
-__all__ = ["engine_of", "try_float", "as_count"]
+__all__ = ["engine_of", "try_float", "as_count", "strip", "rstrip"]
 
 # what DuckDB's TRY_CAST(text AS DOUBLE) reads: sign, digits with single underscores
 # between them, a decimal point, an exponent; blanks around
@@ -67,3 +71,25 @@ def try_float(text: ibis.Value) -> ibis.Value:
 def as_count(condition: ibis.Value) -> ibis.Value:
     """A boolean as 1 / 0 (int64), to be summed: the cast PostgreSQL lacks."""
     return condition.ifelse(1, 0).cast("int64")
+
+
+def _bound_engine(expr: ibis.Expr) -> str | None:
+    """The backend an expression is bound to; None for unbound (in-memory) data."""
+    try:
+        return expr._find_backend(use_default=False).name
+    except Exception:  # only memtables: it runs wherever it is executed
+        return None
+
+
+def strip(text: ibis.Value) -> ibis.Value:
+    """``text`` without leading and trailing whitespace, the same on every engine."""
+    if _bound_engine(text) in ("duckdb", "postgres"):
+        return text.strip()
+    return text.re_replace(r"^\s+|\s+$", "")
+
+
+def rstrip(text: ibis.Value) -> ibis.Value:
+    """``text`` without trailing whitespace, the same on every engine."""
+    if _bound_engine(text) in ("duckdb", "postgres"):
+        return text.rstrip()
+    return text.re_replace(r"\s+$", "")
