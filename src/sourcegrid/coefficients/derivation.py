@@ -52,7 +52,7 @@ import pandas as pd
 from scipy import stats
 
 from sourcegrid.errors import InputError, NotFoundError, OptionError, Problem
-from sourcegrid.store.portable import strip
+from sourcegrid.store.portable import strip, try_float
 
 __all__ = ["COMBINATION_KEYS", "sample_size", "allocate", "draw_sample", "estimate_generation",
            "estimate_removal", "validate", "derived_library", "ALLOCATIONS"]
@@ -113,25 +113,6 @@ def engine_name(con, table: ibis.Table) -> str:
     from sourcegrid.store.portable import engine_of
 
     return con.name if con is not None else engine_of(table)
-
-
-def try_float(value: ibis.Value, engine: str) -> ibis.Value:
-    """:func:`sourcegrid.store.portable.try_float` for an expression that will run on
-    ``engine``: a memtable has no backend of its own, so portable.try_float cannot see
-    that it is bound for PostgreSQL (no TRY_CAST there; the guarded CAST instead)."""
-    import ibis.expr.datatypes as dt
-
-    from sourcegrid.store import portable
-
-    if engine != "postgres":
-        return portable.try_float(value)
-    looks = value.re_search(portable._NUMBER).fill_null(False)
-    exact = value.replace("_", "").strip().cast(dt.Decimal())
-    size = exact.abs()
-    return ibis.ifelse(looks, ibis.cases(
-        (size > ibis.literal(portable._LARGEST, type=dt.Decimal()), ibis.null("float64")),
-        (size < ibis.literal(portable._SMALLEST, type=dt.Decimal()), ibis.literal(0.0)),
-        else_=exact.cast("float64")), ibis.null("float64"))
 
 
 def number(table: ibis.Table, column: str, engine: str = "duckdb") -> ibis.Value:

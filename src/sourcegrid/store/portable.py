@@ -46,14 +46,18 @@ def engine_of(expr: ibis.Expr) -> str:
         return "duckdb"
 
 
-def try_float(text: ibis.Value) -> ibis.Value:
+def try_float(text: ibis.Value, engine: str | None = None) -> ibis.Value:
     """``text`` as float64, NULL where it is not a number (DuckDB's TRY_CAST on every engine).
 
     On PostgreSQL a value beyond the float64 range is NULL (DuckDB reads it as ±inf)
     and one below the smallest normal float64 is 0 (DuckDB keeps subnormals); callers
     that take finite numbers only (``inf`` is not an amount) see the same on both.
+
+    ``engine`` names the engine that will run the expression when ``text`` cannot tell
+    (a memtable has no backend of its own until it is executed); by default the
+    expression's own backend.
     """
-    if engine_of(text) != "postgres":
+    if (engine or engine_of(text)) != "postgres":
         return text.try_cast("float64")
     looks = text.re_search(_NUMBER).fill_null(False)
     exact = text.replace("_", "").strip().cast(dt.Decimal())
