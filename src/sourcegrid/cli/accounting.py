@@ -210,8 +210,8 @@ def account(
         if uncertainty is not None:
             from sourcegrid.cli.methods import uncertainty_tables
 
-            intervals = uncertainty_tables(emissions.to_pandas(), keys or ["pollutant"],
-                                           uncertainty, lib)
+            intervals = uncertainty_tables(emissions, keys or ["pollutant"], uncertainty, lib,
+                                           con=ws.con)
         ws.drop("_last_run_emissions")
     console.print(table)
     for extra in intervals or []:

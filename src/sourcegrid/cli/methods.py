@@ -451,15 +451,16 @@ def coefficients_derive(
 
     with reported_errors():
         _check_outputs(report)
-        estimates, _ = estimate_generation(read_table(measurements), source=measurements.name)
-        efficiencies = estimate_removal(read_table(pairs), source=pairs.name) \
-            if pairs is not None else None
-        quality = estimates
-        if validation is not None:
-            _, per_combination = validate(estimates, read_table(validation),
-                                          source=validation.name)
-            quality = estimates.merge(per_combination, on=COMBINATION_KEYS, how="left")
-        with open_workspace(workspace, create=True) as ws:
+        with open_workspace(workspace, create=True) as ws:  # estimation runs in its engine
+            estimates, _ = estimate_generation(read_table(measurements),
+                                               source=measurements.name, con=ws.con)
+            efficiencies = estimate_removal(read_table(pairs), source=pairs.name,
+                                            con=ws.con) if pairs is not None else None
+            quality = estimates
+            if validation is not None:
+                _, per_combination = validate(estimates, read_table(validation),
+                                              source=validation.name, con=ws.con)
+                quality = estimates.merge(per_combination, on=COMBINATION_KEYS, how="left")
             lib, unmatched = derived_library(_library(ws, base), estimates, name=name,
                                              efficiencies=efficiencies,
                                              sample=sample or measurements.name)
@@ -512,10 +513,11 @@ def coefficients_propose(
             frames.append(frame)
         if "method" in frames[0]:  # account-monitoring output: its monitoring rows only
             frames[0] = frames[0].loc[frames[0]["method"] == "monitoring"]
-        table = evidence(frames[0], frames[1], min_enterprises=min_enterprises, alpha=alpha)
-        if out is not None:
-            write_table(table, out)
-        with open_workspace(workspace, create=True) as ws:
+        with open_workspace(workspace, create=True) as ws:  # the evidence runs in its engine
+            table = evidence(frames[0], frames[1], min_enterprises=min_enterprises,
+                             alpha=alpha, con=ws.con)
+            if out is not None:
+                write_table(table, out)
             candidate, diff = propose(_library(ws, base), table, name=name)
             store_proposal(ws, candidate, diff, base=base, by=by)
     console.print(frame_table(table, "Measured against accounted, per coefficient row",
@@ -576,12 +578,13 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     groups["coefficients"].command("review")(coefficients_review)
 
 
-def _uncertainty_tables(emissions, keys, draws: int, seed: int, library, defaults: str):
+def _uncertainty_tables(emissions, keys, draws: int, seed: int, library, defaults: str,
+                        con=None):
     """The totals with both intervals [t] and the largest variance terms, as rich tables."""
     from sourcegrid.accounting.uncertainty import propagate
 
     result = propagate(emissions, keys, draws=draws, seed=seed, library=library,
-                       defaults=defaults, unit="t")
+                       defaults=defaults, unit="t", con=con)
     shown = result.totals.rename(columns={
         "emission": "emission_t", "low": "A1_low", "high": "A1_high",
         "uncertainty_percent": "A1_U_%", "mc_mean": "A2_mean", "mc_low": "A2_low",
@@ -593,13 +596,14 @@ def _uncertainty_tables(emissions, keys, draws: int, seed: int, library, default
         frame_table(top, "Largest variance contributions", float_format="{:,.3g}")]
 
 
-def uncertainty_tables(emissions, keys, draws: int, library=None):
+def uncertainty_tables(emissions, keys, draws: int, library=None, con=None):
     """For ``account --uncertainty N``: the interval tables (checked before any work)."""
     from sourcegrid.errors import OptionError
 
     if draws < 2:
         raise OptionError("--uncertainty", draws, "at least 2 draws")
-    return _uncertainty_tables(emissions, keys, draws, 2017, library, "sourcegrid_default")[1]
+    return _uncertainty_tables(emissions, keys, draws, 2017, library, "sourcegrid_default",
+                               con)[1]
 
 
 def print_uncertainty(emissions, keys, draws: int, library=None, *, seed: int = 2017,
