@@ -5,7 +5,8 @@ window, from the inventory (sources with coordinates and emission rates), the wi
 the fused cell-hours:
 
 1. **Observed** series: for a cell with fixed monitors, the weighted mean of their own
-   hourly readings (QC failures left out, weights as the fusion's:
+   hourly readings (the fusion's inputs: QC failures left out, micro-stations corrected
+   by their calibration where there is one; weights as the fusion's:
    :data:`MONITOR_WEIGHT`), which is what the receptors below predict; otherwise the
    cell's hourly values from ``cell_hours``. Several cells of one hotspot are fitted
    jointly (``cells=``, and ``neighbours=1`` by default: the 3 × 3 cells around it),
@@ -32,19 +33,23 @@ the fused cell-hours:
    (10°): one wind for a city is not the wind at every source.
 5. **Fit**: bounded least squares of the excess on the predicted series,
 
-   min ‖y − Σ_j β_j X_j − a − b·(B − B̄)‖² + (σ/τ)² Σ_j (β_j − 1)²,
-   0 ≤ β_j ≤ 100, |a| ≤ ``max_offset`` (8 µg/m³),
+   min ‖y − Σ_j β_j X_j − a − b·B‖² + (σ/τ)² Σ_j (β_j − 1)²,
+   0 ≤ β_j ≤ 100, |a| ≤ ``max_offset`` (8 µg/m³), |b| ≤ ``max_gain_error`` (0.35),
 
    with a Gaussian prior (sd τ = ``prior_sd`` = 2) pulling each scale factor towards 1
    (the inventory is believed until the data say otherwise; σ = 1.4826·MAD of y), and
-   per cell an offset a and a coefficient b of the background B: a sensor's offset and
+   per cell an offset a and a gain error b on the background B: a sensor's offset and
    gain error, which would otherwise be handed to whichever source is upwind most
-   often. The offset is bounded (:data:`MAX_OFFSET`): a free one takes the mean excess
-   of a steady source away from every candidate. share_j = mean(β_j X_j) /
-   (mean excess − mean(a + b·(B − B̄))), scale factor
-   β_j (far above 1: under-reporting or treatment not running; near 0: the source did
-   not show). Solved by NNLS (free-sign columns split in two), falling back to
-   bounded-variable least squares when a bound is hit.
+   often. Both are bounded by the US EPA sensor targets (:data:`MAX_OFFSET`,
+   :data:`MAX_GAIN_ERROR`): a free offset takes the mean excess of a steady source away
+   from every candidate, while b is identified by the hour-to-hour variation of the
+   background, so a sensor reading 20 % high in a 100 µg/m³ month (20 µg/m³ of
+   apparent excess) is not taken for a source. share_j = mean(β_j X_j) /
+   (mean excess − mean(a + b·B)), scale factor β_j (far above 1: under-reporting or
+   treatment not running; near 0: the source did not show). Solved by NNLS on the
+   Cholesky-reduced system (n × n instead of hours × cells rows; free-sign columns
+   split in two), holding variables at a bound they break and checking the optimality
+   conditions, else bounded-variable least squares.
 6. **Confounding**: candidates on nearly the same bearing (within ``confound_angle_deg``,
    5°), in the same distance band (within a factor 1.5) and whose predicted series
    correlate above ``confound_correlation`` (0.9) cannot be told apart by the wind: they
@@ -57,7 +62,16 @@ the fused cell-hours:
    row of kind ``'unregistered'`` when it explains ≥ 15 % of the excess and ≥ 2 % of
    the residual variance over ≥ 24 hours downwind, with its location estimate, the
    cells of its upwind sector (CPF of the residual, :func:`sourcegrid.tracing.wind.cpf`)
-   and the emission it would need. Up to ``max_unregistered`` (2) such rows.
+   and the emission it would need. Up to ``max_unregistered`` (2) such rows. Before one
+   is accepted, the registered sources within :data:`RELEASE_DISTANCE` of it are tried
+   freed from the prior (a source known to exist, emitting more than reported, before
+   one nobody has seen); one that removes :data:`RELEASE_RECOVERY` of what the virtual
+   source removes takes its place.
+8. **Order**: by share, a confounded group by its total share (members together). A
+   registered source with a prediction at the cell inside an unregistered row's
+   location estimate is listed just before it (the plume model and the reported
+   average rate miss a source's real hours, which a free virtual source then takes);
+   its evidence says so.
 
 The ranked table (:attr:`TraceResult.table`) has the columns of
 :data:`RESULT_COLUMNS`; it is stored in the workspace table ``trace_results`` (with
@@ -154,11 +168,26 @@ MAX_SCALE_FACTOR = 100.0
 #: residual sum of squares, over at least this many hours downwind of it.
 UNREGISTERED_MIN_EXPLAINED = 0.02
 UNREGISTERED_MIN_HOURS = 24
+#: A registered source within this distance [m] of a virtual (unregistered) one is tried
+#: instead of it, freed from the prior on its scale factor (the nearest
+#: ``RELEASE_CANDIDATES``); it is preferred when it removes at least ``RELEASE_RECOVERY``
+#: of the residual sum of squares the virtual source removes: a source known to exist,
+#: emitting more than reported, before one nobody has seen. At most ``RELEASE_MAX``
+#: sources are released per trace.
+RELEASE_DISTANCE = 1500.0
+RELEASE_CANDIDATES = 3
+RELEASE_RECOVERY = 0.8
+RELEASE_MAX = 2
 #: Bound of the per-cell offset of the fit [µg/m³]: a calibrated micro-station's offset
 #: (US EPA (2021) sensor target: intercept within ±5 µg/m³) plus the error of the
 #: background at the cell (a regional gradient of a few µg/m³). A free offset would take
 #: the mean excess of a steady source (a yard, a boiler) away from every candidate.
 MAX_OFFSET = 8.0
+#: Bound of the per-cell gain error of the fit, |b| in reading = (1 + b) × true: the US
+#: EPA (2021) performance target for PM2.5 sensors, slope 1.0 ± 0.35 (Duvall, R. et al.,
+#: EPA/600/R-20/280, Table ES-1). Fitted on the background itself, so that the mean of
+#: a sensor's gain error (b × the mean background) is not handed to the sources.
+MAX_GAIN_ERROR = 0.35
 
 
 class TraceError(SourcegridError, ValueError):
@@ -610,30 +639,107 @@ def confounded_groups(predicted: np.ndarray, bearings: np.ndarray, active: np.nd
     return labels
 
 
-def _bounded_least_squares(matrix, target, lower, upper) -> np.ndarray:
-    """min ‖A x − b‖ with lower ≤ x ≤ upper, lower ≤ 0.
+def _nnls_split(matrix, target, lower) -> np.ndarray:
+    """NNLS with each column of negative lower bound split into a positive and a
+    negative part (x = x⁺ − x⁻, both ≥ 0)."""
+    from scipy.optimize import nnls
 
-    NNLS (Lawson-Hanson, fast) with each free-sign column split into a positive and a
-    negative part; when an upper bound is broken, bounded-variable least squares
-    (``scipy.optimize.lsq_linear``, method 'bvls') solves it exactly.
-    """
-    from scipy.optimize import lsq_linear, nnls
-
+    if matrix.shape[1] == 0:
+        return np.zeros(0)
     free = lower < 0
     split = np.hstack([matrix, -matrix[:, free]])
     solution, _ = nnls(split, target, maxiter=50 * split.shape[1])
     x = solution[:matrix.shape[1]].copy()
     x[free] -= solution[matrix.shape[1]:]
+    return x
+
+
+def _optimal(matrix, target, x, lower, upper) -> bool:
+    """The Karush-Kuhn-Tucker conditions of min ½‖A x − b‖², lower ≤ x ≤ upper: the
+    gradient g = Aᵀ(A x − b) is zero for x inside its bounds, ≥ 0 at a lower bound and
+    ≤ 0 at an upper one (sufficient for the optimum of this convex problem)."""
+    gradient = matrix.T @ (matrix @ x - target)
+    scale = 1e-7 * max(float(np.abs(matrix.T @ target).max(initial=0.0)), 1e-12)
+    width = 1e-9 * np.maximum(np.abs(np.where(np.isfinite(upper), upper, 0.0)), 1.0)
+    at_lower = x <= lower + width
+    at_upper = x >= upper - width
+    inside = ~at_lower & ~at_upper
+    return bool(np.all(np.abs(gradient[inside]) <= scale)
+                and np.all(gradient[at_lower & ~at_upper] >= -scale)
+                and np.all(gradient[at_upper & ~at_lower] <= scale))
+
+
+def _reduced_system(matrix, target):
+    """An n × n system with the same least-squares solutions as a tall m × n one.
+
+    ‖A x − b‖² = ‖R x − c‖² + const with RᵀR = AᵀA (Cholesky, R upper triangular) and
+    c = R⁻ᵀ Aᵀ b: NNLS then iterates on n rows instead of m (hours × cells + prior rows),
+    the gradients and the solution unchanged. A relative 1e-12 of the diagonal keeps a
+    rank-deficient Gram matrix positive definite; the tall system is kept when m < 2 n
+    or the factorisation fails.
+    """
+    from scipy.linalg import LinAlgError, cholesky, solve_triangular
+
+    rows, columns = matrix.shape
+    if rows < 2 * columns:
+        return matrix, target
+    gram = matrix.T @ matrix
+    gram[np.diag_indices(columns)] += 1e-12 * max(float(np.diag(gram).max(initial=0.0)),
+                                                  1e-300)
+    try:
+        upper = cholesky(gram, lower=False, check_finite=False)
+    except LinAlgError:
+        return matrix, target
+    reduced_target = solve_triangular(upper, matrix.T @ target, trans="T", lower=False,
+                                      check_finite=False)
+    return upper, reduced_target
+
+
+def _bounded_least_squares(matrix, target, lower, upper) -> np.ndarray:
+    """min ‖A x − b‖ with lower ≤ x ≤ upper, lower ≤ 0.
+
+    NNLS (Lawson-Hanson, fast) with each free-sign column split into a positive and a
+    negative part. When a bound is broken, the variables breaking it are held at it and
+    NNLS solves for the others; a held variable whose gradient points back inside its
+    bounds is let go again (a few rounds of this active set). The result is returned
+    when it meets the optimality (KKT) conditions, else bounded-variable least squares
+    (``scipy.optimize.lsq_linear``, method 'bvls') solves it exactly.
+    """
+    from scipy.optimize import lsq_linear
+
+    matrix, target = _reduced_system(matrix, target)
+    n = matrix.shape[1]
     tolerance = 1e-9 * np.maximum(np.abs(np.where(np.isfinite(upper), upper, 0.0)), 1.0)
-    if np.all(x <= upper + tolerance) and np.all(x >= lower - tolerance):
-        return x
+    held = np.zeros(n, dtype=bool)
+    value = np.zeros(n)
+    for _ in range(8):
+        loose = ~held
+        rest = target - matrix[:, held] @ value[held] if held.any() else target
+        x = value.copy()
+        if loose.any():  # (scipy's nnls must not be given a matrix without columns)
+            x[loose] = _nnls_split(matrix[:, loose], rest, lower[loose])
+        broken = loose & ((x > upper + tolerance) | (x < lower - tolerance))
+        if broken.any():
+            held |= broken
+            value[broken] = np.clip(x[broken], lower[broken], upper[broken])
+            continue
+        if not held.any() or _optimal(matrix, target, x, lower, upper):
+            return x
+        # release the held variables whose gradient points inside their bounds
+        gradient = matrix.T @ (matrix @ x - target)
+        wrong = held & (((x >= upper - tolerance) & (gradient > 0))
+                        | ((x <= lower + tolerance) & (gradient < 0)))
+        if not wrong.any():
+            break
+        held &= ~wrong
     return lsq_linear(matrix, target, bounds=(lower, upper), method="bvls").x
 
 
 def fit_contributions(excess: np.ndarray, predicted: np.ndarray, groups: np.ndarray, *,
                       prior_sd: float = 3.0, offsets: np.ndarray | None = None,
                       covariate: np.ndarray | None = None, free: int = 0,
-                      max_scale: float = None, max_offset: float | None = None
+                      max_scale: float = None, max_offset: float | None = None,
+                      released=None, max_gain: float | None = None
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scale factors β ≥ 0 of the candidates: bounded least squares with a prior β ~ 1.
 
@@ -667,6 +773,16 @@ def fit_contributions(excess: np.ndarray, predicted: np.ndarray, groups: np.ndar
         Bound of each offset, |a| ≤ max_offset [µg/m³] (None = free): a calibrated
         sensor's offset and the background's error are a few µg/m³, and a free offset
         takes the mean excess of a steady source away from every candidate.
+    released : array_like of int, optional
+        Group labels fitted without the prior (still bounded by ``max_scale``): a
+        registered source whose data show it emits far more than reported.
+    max_gain : float, optional
+        With ``covariate``: fit the coefficient of the covariate itself (not centred),
+        bounded by |b| ≤ max_gain, instead of a free coefficient of the centred one. With
+        the background as covariate, b is a sensor's gain error (reading = (1 + b) × true
+        + offset): its mean part b·B̄, tens of µg/m³ for a 20 % gain error in a winter
+        month, is then taken from the excess where the hourly background shows it, and
+        not handed to the sources.
 
     Returns
     -------
@@ -692,7 +808,10 @@ def fit_contributions(excess: np.ndarray, predicted: np.ndarray, groups: np.ndar
     is_free = np.zeros(len(labels), dtype=bool)
     if free:
         is_free[-free:] = True
-    is_free = is_free[useful]
+    no_prior = is_free.copy()
+    if released is not None and len(released):
+        no_prior |= np.isin(labels, np.asarray(released))
+    is_free, no_prior = is_free[useful], no_prior[useful]
     bound = MAX_SCALE_FACTOR if max_scale is None else float(max_scale)
     upper[0] = np.where(is_free, np.inf, bound * norms[useful])
     n_offsets = len(offset_labels)
@@ -704,18 +823,22 @@ def fit_contributions(excess: np.ndarray, predicted: np.ndarray, groups: np.ndar
         lower.append(-bound_offset * scale)
         upper.append(bound_offset * scale)
         if covariate is not None:
-            gain = indicator * (np.asarray(covariate, float) - np.mean(covariate))[:, None]
+            series = np.asarray(covariate, float)
+            if max_gain is None:
+                series = series - np.mean(series)
+            gain = indicator * series[:, None]
             gain_norm = np.linalg.norm(gain, axis=0)
             gain_norm[gain_norm == 0] = 1.0
             blocks.append(gain / gain_norm)
-            lower.append(np.full(n_offsets, -np.inf))
-            upper.append(np.full(n_offsets, np.inf))
+            bound_gain = np.inf if max_gain is None else float(max_gain)
+            lower.append(-bound_gain * gain_norm)
+            upper.append(bound_gain * gain_norm)
     matrix = np.hstack(blocks)
     target = excess.astype(float)
     if np.isfinite(prior_sd) and prior_sd > 0 and n_used:
         spread = 1.4826 * np.median(np.abs(target - np.median(target)))
         mu = max(spread, 1e-9) / float(prior_sd)
-        weights = np.where(is_free, 0.0, mu / norms[useful])
+        weights = np.where(no_prior, 0.0, mu / norms[useful])
         keep = weights > 0
         prior = np.zeros((int(keep.sum()), matrix.shape[1]))
         prior[np.arange(int(keep.sum())), np.flatnonzero(keep)] = weights[keep]
@@ -723,7 +846,7 @@ def fit_contributions(excess: np.ndarray, predicted: np.ndarray, groups: np.ndar
         target = np.concatenate([target, np.full(int(keep.sum()), mu)])
     lower_all, upper_all = np.concatenate(lower), np.concatenate(upper)
     solution = _bounded_least_squares(matrix, target, lower_all, upper_all)
-    beta_group[useful] = solution[:n_used] / norms[useful]
+    beta_group[useful] = np.maximum(solution[:n_used], 0.0) / norms[useful]  # β ≥ 0 exactly
     if n_offsets:
         offset_values = solution[n_used:n_used + n_offsets] / scale
         nuisance = np.hstack(blocks[1:]) @ solution[n_used:]
@@ -783,6 +906,23 @@ def _distinct_receptors(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nd
     return unique[:, 0], unique[:, 1], entry_receptor.ravel().astype(np.int64)
 
 
+def _receptor_map(x, y, receptor_cell, receptor_weight, n_cells):
+    """Distinct receptor positions and the (receptors × cells) weights of the entries:
+    a monitor that several cells of a joint fit interpolate from is coupled once."""
+    from scipy import sparse
+
+    point_x, point_y, entry_receptor = _distinct_receptors(x, y)
+    receptor_cell = np.asarray(receptor_cell, dtype=np.int64)
+    if receptor_weight is None:
+        counts = np.bincount(receptor_cell, minlength=n_cells).astype(float)
+        receptor_weight = 1.0 / counts[receptor_cell]
+    mapping = sparse.csr_matrix((np.asarray(receptor_weight, float),
+                                 (entry_receptor, receptor_cell)),
+                                shape=(len(point_x), n_cells))
+    mapping.sum_duplicates()
+    return point_x, point_y, mapping
+
+
 def monitor_positions(workspace, spec, hours: pd.DatetimeIndex, pollutant: str) -> pd.DataFrame:
     """Distinct positions of the reference and micro-stations reporting ``pollutant`` in the
     window, with their cell (site_id, lon, lat, x, y, cell_id)."""
@@ -815,37 +955,44 @@ IDW_POWER, IDW_NEIGHBOURS, IDW_REACH = 2.0, 8, 15000.0
 
 
 def monitor_observed(workspace, pollutant: str, hours: pd.DatetimeIndex, monitors: pd.DataFrame,
-                     observed: pd.DataFrame) -> pd.DataFrame:
+                     observed: pd.DataFrame, spec=None) -> pd.DataFrame:
     """The observed series of the cells with fixed monitors, from the monitors' own readings.
 
     Per cell of ``observed`` that has monitors: per hour, the mean of its monitors' hourly
-    readings (QC failures left out) weighted by :data:`MONITOR_WEIGHT` over the monitors
-    reporting that hour — exactly what the receptors of :func:`_receptors` predict. The
-    fused value can differ from it (the fusion reconciles discordant inputs, which pulls a
-    monitor in a plume towards one beside it). Cells without a monitor keep ``observed``.
+    readings weighted by :data:`MONITOR_WEIGHT` over the monitors reporting that hour —
+    exactly what the receptors of :func:`_receptors` predict. The readings are the
+    fusion's inputs (:func:`sourcegrid.grid.fusion.site_hour_inputs`): QC failures left
+    out and micro-stations corrected by their calibration against the reference
+    stations where the workspace has one (a micro-station's gain and offset would
+    otherwise be taken for a source). The fused value can differ from it (the fusion
+    reconciles discordant inputs, which pulls a monitor in a plume towards one beside
+    it). Cells without a monitor keep ``observed``.
     """
+    from sourcegrid.grid.fusion import locate_positions, site_hour_inputs
+    from sourcegrid.observations.calibration import CALIBRATIONS_TABLE
+    from sourcegrid.observations.qc import FLAGS_TABLE
+
     here = monitors.loc[monitors["cell_id"].isin(list(observed.columns))]
     if here.empty or not workspace.has("observations"):
         return observed
+    if spec is None:
+        from sourcegrid.grid.spec import read_spec
+
+        spec = read_spec(workspace)
     table = _in_window(workspace.table("observations"), hours)
-    chosen = table.filter((table.pollutant == pollutant)
-                          & table.site_id.isin(list(here["site_id"].astype(str))))
-    frame = chosen.select("site_id", "time", "value").to_pandas()
+    chosen = table.filter(table.site_id.isin(list(here["site_id"].astype(str))))
+    positions = locate_positions(spec, chosen)
+    if positions.empty:
+        return observed
+    inputs = site_hour_inputs(
+        chosen, positions, pollutants=[pollutant],
+        calibrations=(workspace.table(CALIBRATIONS_TABLE)
+                      if workspace.has(CALIBRATIONS_TABLE) else None),
+        flags=workspace.table(FLAGS_TABLE) if workspace.has(FLAGS_TABLE) else None)
+    frame = inputs.select("site_id", "time", "value").to_pandas()
     if frame.empty:
         return observed
     frame["time"] = _hours_of(frame["time"])
-    from sourcegrid.observations.qc import FLAGS_TABLE
-
-    if workspace.has(FLAGS_TABLE):
-        flags = _in_window(workspace.table(FLAGS_TABLE), hours)
-        flags = flags.filter((flags.pollutant == pollutant) & (flags.severity == "fail")
-                             & flags.site_id.isin(list(here["site_id"].astype(str))))
-        failed = flags.select("site_id", "time").to_pandas()
-        if len(failed):
-            failed["time"] = _hours_of(failed["time"])
-            key = pd.MultiIndex.from_frame(frame[["site_id", "time"]])
-            bad = key.isin(pd.MultiIndex.from_frame(failed[["site_id", "time"]].drop_duplicates()))
-            frame = frame.loc[~bad]
     per_site = frame.pivot_table(index="time", columns="site_id", values="value",
                                  aggfunc="mean").reindex(hours)
     result = observed.copy()
@@ -921,7 +1068,7 @@ def _receptors(joint, cell_x, cell_y, cell_size, points, monitors):
 
 def _check_options(radius_km, background_percentile, receptor_points, neighbours, sector,
                    confound_angle_deg, confound_correlation, prior_sd, background,
-                   max_unregistered):
+                   max_unregistered, max_gain_error=None):
     problems = []
 
     def bad(name, value, expected):
@@ -943,6 +1090,9 @@ def _check_options(radius_km, background_percentile, receptor_points, neighbours
         bad("confound_correlation", confound_correlation, "in [-1, 1]")
     if not prior_sd > 0:
         bad("prior_sd", prior_sd, "> 0 (inf for no prior)")
+    if max_gain_error is not None and not (isinstance(max_gain_error, int | float)
+                                           and 0 <= max_gain_error < 1):
+        bad("max_gain_error", max_gain_error, "in [0, 1) or None")
     if int(max_unregistered) != max_unregistered or not 0 <= max_unregistered <= 5:
         bad("max_unregistered", max_unregistered, "an integer in 0-5")
     if not (isinstance(background, str) and background in BACKGROUNDS
@@ -1015,7 +1165,8 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
                confound_correlation: float = 0.9, prior_sd: float = 2.0,
                sector: float = 30.0, max_unregistered: int = 2,
                unregistered_min_share: float = 0.15, learn: bool = True,
-               store: bool = True, max_offset: float | None = MAX_OFFSET) -> TraceResult:
+               store: bool = True, max_offset: float | None = MAX_OFFSET,
+               max_gain_error: float | None = MAX_GAIN_ERROR) -> TraceResult:
     """Rank the sources behind a hotspot cell over a window.
 
     Parameters
@@ -1078,6 +1229,10 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
         Store the table in ``trace_results`` (rows of the same run_id replaced).
     max_offset : float or None
         Bound of the per-cell offset [µg/m³] (default :data:`MAX_OFFSET`; None = free).
+    max_gain_error : float or None
+        Bound of the per-cell gain error on the background (default
+        :data:`MAX_GAIN_ERROR`; None = a free coefficient of the centred background,
+        which leaves the mean of a gain error to the sources).
 
     Returns
     -------
@@ -1089,7 +1244,7 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
     clock = _time.perf_counter()
     _check_options(radius_km, background_percentile, receptor_points, neighbours, sector,
                    confound_angle_deg, confound_correlation, prior_sd, background,
-                   max_unregistered)
+                   max_unregistered, max_gain_error)
     dispersion._terrain(terrain)
     spec = read_spec(workspace)
     row, col = (int(v[0]) for v in parse_cell_id([cell_id]))
@@ -1149,7 +1304,7 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
     monitors = (monitor_positions(workspace, spec, hours, pollutant) if use_monitors
                 else pd.DataFrame(columns=["cell_id"]))
     if use_monitors and len(monitors):
-        observed = monitor_observed(workspace, pollutant, hours, monitors, observed)
+        observed = monitor_observed(workspace, pollutant, hours, monitors, observed, spec)
     excess = observed.sub(back, axis=0)
     values = excess.to_numpy(float).T  # cells × hours
     used = np.isfinite(values) & np.isfinite(direction)[None, :]
@@ -1200,21 +1355,14 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
         column("exit_temperature"), np.nan_to_num(speed, nan=dispersion.MIN_WIND_SPEED)[None, :],
         stability[None, :], ambient_temperature=ambient[None, :], terrain=terrain) \
         if len(owner) else np.zeros((0, len(hours)))
-    point_x, point_y, entry_receptor = _distinct_receptors(receptor_x, receptor_y)
-    unit = dispersion.coupling(emitter_x, emitter_y, point_x, point_y, speed, direction,
-                               stability, effective_height=heights,
-                               receptor_height=receptor_height, terrain=terrain,
-                               mixing_height=mixing_height,
-                               max_distance=reach + spec.cell_size * 2,
-                               sigma_theta_deg=sigma_theta_deg, dtype=np.float32)
-    per_emitter = _cell_series(unit, receptor_cell, len(joint), receptor_weight,
-                               entry_receptor)  # E × K × T
-    from scipy import sparse
-
-    gather = sparse.csr_matrix((weight, (owner, np.arange(len(owner)))),
-                               shape=(n_sources, len(owner)))
-    per_cell = np.asarray(gather @ per_emitter.reshape(len(owner), -1)).reshape(
-        n_sources, len(joint), len(hours))  # S × K × T
+    point_x, point_y, receptor_map = _receptor_map(receptor_x, receptor_y, receptor_cell,
+                                                   receptor_weight, len(joint))
+    per_cell = dispersion.grouped_coupling(
+        emitter_x, emitter_y, point_x, point_y, speed, direction, stability,
+        receptor_weights=receptor_map, source_group=owner, source_weight=weight,
+        n_source_groups=n_sources, effective_height=heights, receptor_height=receptor_height,
+        terrain=terrain, mixing_height=mixing_height, max_distance=reach + spec.cell_size * 2,
+        sigma_theta_deg=sigma_theta_deg, dtype=np.float32)  # S × K × T
     rate = kept["emission_rate"].to_numpy(float)
     predicted_all = per_cell * rate[:, None, None]
     timings["coupling"] = _time.perf_counter() - clock
@@ -1242,7 +1390,7 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
     sample_background = np.tile(back.to_numpy(float), len(joint))[flat_used]
     beta, _, nuisance = fit_contributions(
         target, design, groups, prior_sd=prior_sd, offsets=sample_cell,
-        covariate=sample_background, max_offset=max_offset)
+        covariate=sample_background, max_offset=max_offset, max_gain=max_gain_error)
     timings["fit"] = _time.perf_counter() - clock
 
     target_excess = values[0]
@@ -1257,7 +1405,8 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
                      receptor_cell=receptor_cell, receptor_height=receptor_height,
                      radius_km=radius_km, sector=sector, prior_sd=prior_sd,
                      sigma_theta_deg=sigma_theta_deg, max_offset=max_offset,
-                     receptor_weight=receptor_weight)
+                     receptor_weight=receptor_weight, source_x=source_x, source_y=source_y,
+                     max_gain=max_gain_error)
     found = _find_unregistered(search, design, target, groups, sample_cell, sample_background,
                                beta, nuisance, int(max_unregistered), unregistered_min_share,
                                mean_excess)
@@ -1334,7 +1483,13 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
         table = pd.concat([table, unregistered_rows.astype({"group_size": np.int64})],
                           ignore_index=True)
     table = _order(table)
-    table["evidence"] = [_evidence(r) for _, r in table.iterrows()] if len(table) else []
+    table, beside = _registered_first(table, spec)
+    table["evidence"] = [_evidence(r) for r in table.to_dict("records")] if len(table) else []
+    for position, (virtual_id, metres) in beside.items():
+        table.loc[position, "evidence"] += (
+            f"; the residual's source ({virtual_id}) is located {metres:.0f} m from it, "
+            "within its location estimate: this source may emit more, or at other hours, "
+            "than its reported average — inspect it first")
     table["physical_rank"] = np.arange(1, len(table) + 1)
     table["rank"] = table["physical_rank"]
     table["probability"] = np.nan
@@ -1392,6 +1547,43 @@ def _order(table: pd.DataFrame) -> pd.DataFrame:
     return table.loc[order.index].reset_index(drop=True)
 
 
+def _registered_first(table: pd.DataFrame, spec) -> tuple[pd.DataFrame, dict]:
+    """Put a registered source inside an unregistered row's location estimate before it.
+
+    A virtual source placed within its location estimate (the larger of the coarse
+    lattice step, a third of a cell, and the spread of the lattice points that explain
+    the residual nearly as well) of a registered source that has a physical prediction
+    at the cell is most likely that source emitting more, or at other hours, than its
+    reported average: the plume model and the reported rate can
+    miss a source's real hourly profile, which a free virtual source then takes. The
+    registered source (the one with the largest prediction, when several) is listed
+    just before the virtual row, which stays in the table. Returns the table and, per
+    moved row (new position), the virtual row's id and distance [m].
+    """
+    if table.empty or "_location_m" not in table or not (table["kind"] == "unregistered").any():
+        return table, {}
+    x, y = spec.to_xy(table["lon"].to_numpy(float), table["lat"].to_numpy(float))
+    predicted = table["predicted"].to_numpy(float)
+    registered = (table["kind"] == "registered").to_numpy() & (np.nan_to_num(predicted) > 0)
+    reach = table["_location_m"].to_numpy(float)
+    order = list(range(len(table)))
+    notes = {}
+    for position in np.flatnonzero((table["kind"] == "unregistered").to_numpy()):
+        distance = np.hypot(x - x[position], y - y[position])
+        near = np.flatnonzero(registered & (distance <= reach[position]))
+        if near.size == 0:
+            continue
+        chosen = int(near[np.argmax(predicted[near])])
+        notes.setdefault(chosen, (str(table["source_id"].iloc[position]),
+                                  float(distance[chosen])))
+        if order.index(chosen) > order.index(position):
+            order.remove(chosen)
+            order.insert(order.index(position), chosen)
+    moved = table.iloc[order].reset_index(drop=True)
+    new_position = {old: new for new, old in enumerate(order)}
+    return moved, {new_position[old]: note for old, note in notes.items()}
+
+
 @dataclass
 class _Search:
     """Everything the unregistered-source scan needs about the trace."""
@@ -1417,6 +1609,9 @@ class _Search:
     sigma_theta_deg: float
     max_offset: float | None = None
     receptor_weight: np.ndarray | None = None
+    source_x: np.ndarray | None = None
+    source_y: np.ndarray | None = None
+    max_gain: float | None = None
 
 
 def _lattice(search: _Search) -> tuple[np.ndarray, np.ndarray]:
@@ -1446,23 +1641,22 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
     least ``min_share`` of the mean excess at the cell; up to ``max_unregistered``.
     """
     n_hours = len(search.direction)
-    result = {"beta": beta, "nuisance": nuisance, "picks": [], "rates": [],
+    result = {"beta": beta, "nuisance": nuisance, "picks": [], "rates": [], "released": [],
               "virtual_target": np.zeros((0, n_hours)), "gains": [], "sector_cells": [],
               "lattice": (np.zeros(0), np.zeros(0))}
     if max_unregistered == 0 or not np.isfinite(mean_excess) or mean_excess <= 0:
         return result
     gx, gy = _lattice(search)
-    point_x, point_y, entry_receptor = _distinct_receptors(search.receptor_x,
-                                                           search.receptor_y)
-    unit = dispersion.coupling(gx, gy, point_x, point_y, search.speed,
-                               search.direction,
-                               search.stability, effective_height=UNREGISTERED_HEIGHT,
-                               receptor_height=search.receptor_height, terrain=search.terrain,
-                               mixing_height=search.mixing_height,
-                               max_distance=search.radius_km * 1000.0 + 2 * search.spec.cell_size,
-                               sigma_theta_deg=search.sigma_theta_deg, dtype=np.float32)
-    virtual = _cell_series(unit, search.receptor_cell, len(search.joint),
-                           search.receptor_weight, entry_receptor)  # V × K × T
+    point_x, point_y, receptor_map = _receptor_map(search.receptor_x, search.receptor_y,
+                                                   search.receptor_cell, search.receptor_weight,
+                                                   len(search.joint))
+    virtual = dispersion.grouped_coupling(
+        gx, gy, point_x, point_y, search.speed, search.direction, search.stability,
+        receptor_weights=receptor_map, effective_height=UNREGISTERED_HEIGHT,
+        receptor_height=search.receptor_height, terrain=search.terrain,
+        mixing_height=search.mixing_height,
+        max_distance=search.radius_km * 1000.0 + 2 * search.spec.cell_size,
+        sigma_theta_deg=search.sigma_theta_deg, dtype=np.float32)  # V × K × T
     virtual_design = virtual.reshape(len(gx), -1)[:, search.used.ravel()]
     result["lattice"] = (gx, gy)
     n_sources = len(design)
@@ -1480,7 +1674,11 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
         # terms only, so that the mean excess counts for the virtual source
         offset_columns = (gain_columns if search.max_offset is not None
                           else np.hstack([offset_columns, gain_columns]))
-    for _ in range(int(max_unregistered)):
+    released: list[int] = []
+    rejected: list[int] = []
+    steps = 0
+    while len(picks) < int(max_unregistered) and steps < int(max_unregistered) + RELEASE_MAX:
+        steps += 1
         # orthogonal-matching-pursuit gain: project the lattice series off the span of
         # the active columns (sources with beta > 0, offsets, virtual sources so far), so
         # that a registered source that soaked up a hidden one's signal can give it back
@@ -1505,6 +1703,7 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
             gain = np.where((raw > 0) & (norms2 > 1e-12 * norms2.max(initial=1.0)),
                             dots * dots / norms2, 0.0)
         gain[picks] = 0.0
+        gain[rejected] = 0.0
         best = int(np.argmax(gain))
         if gain[best] <= 0:
             break
@@ -1515,7 +1714,9 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
                                                       prior_sd=search.prior_sd,
                                                       offsets=sample_cell, covariate=covariate,
                                                       free=len(trial),
-                                                      max_offset=search.max_offset)
+                                                      max_offset=search.max_offset,
+                                                      released=released,
+                                                      max_gain=search.max_gain)
         rates = trial_beta[n_sources:]
         contribution = virtual[best, 0][target_used] * rates[-1]
         attributable = mean_excess - float(trial_nuisance[sample_cell == 0].mean())
@@ -1523,14 +1724,30 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
             attributable = mean_excess
         share_virtual = float(contribution.mean() / attributable) if target_used.any() else 0.0
         new_residual = target - full.T @ trial_beta - trial_nuisance
-        explained = 1.0 - float(new_residual @ new_residual) / max(float(residual @ residual),
-                                                                     1e-12)
+        ss_before = max(float(residual @ residual), 1e-12)
+        ss_virtual = float(new_residual @ new_residual)
+        explained = 1.0 - ss_virtual / ss_before
         active_hours = int((virtual[best, 0][target_used] > 0).sum())
         # evidence enough for a source nobody registered: a share of the excess, a share
         # of the residual's variance, and hours enough (not a few spikes of one sensor)
         if (share_virtual < min_share or explained < UNREGISTERED_MIN_EXPLAINED
                 or active_hours < UNREGISTERED_MIN_HOURS):
             break
+        # a registered source beside the virtual one, emitting more than reported,
+        # explains the same signal with a source known to exist: prefer it
+        alternative = _registered_alternative(search, design, target, groups, sample_cell,
+                                              covariate, virtual_design[picks], released,
+                                              (gx[best], gy[best]), ss_before, ss_virtual)
+        if alternative is not None:
+            label, alt_beta, alt_nuisance = alternative
+            released = released + [label]
+            rejected.append(best)
+            result.update(beta=alt_beta[:n_sources], nuisance=alt_nuisance,
+                          rates=list(alt_beta[n_sources:]), released=list(released))
+            stack = np.vstack([design, virtual_design[picks]]) if picks else design
+            residual = target - stack.T @ alt_beta - alt_nuisance
+            scan_residual, scan_beta = residual, alt_beta[:n_sources]
+            continue
         picks = trial
         result.update(beta=trial_beta[:n_sources], nuisance=trial_nuisance, picks=list(picks),
                       rates=list(rates))
@@ -1540,6 +1757,46 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
     if picks:
         result["virtual_target"] = virtual[picks, 0, :] * np.asarray(result["rates"])[:, None]
     return result
+
+
+def _registered_alternative(search: _Search, design, target, groups, sample_cell, covariate,
+                            virtual_columns, released, point, ss_before: float,
+                            ss_virtual: float):
+    """A registered candidate near a virtual source that, freed from the prior, explains
+    the residual (nearly) as well as the virtual source does; None when there is none.
+
+    The candidates are the registered sources within :data:`RELEASE_DISTANCE` of the
+    virtual source (the nearest :data:`RELEASE_CANDIDATES`); one is released (fitted
+    without the prior on its scale factor, still bounded by :data:`MAX_SCALE_FACTOR`)
+    when the fit with it recovers at least :data:`RELEASE_RECOVERY` of the residual sum
+    of squares the virtual source removes. Returns (its group label, β of the
+    registered and virtual columns, nuisance).
+    """
+    if search.source_x is None or not len(design):
+        return None
+    distance = np.hypot(search.source_x - point[0], search.source_y - point[1])
+    near = np.flatnonzero((distance <= RELEASE_DISTANCE) & (np.abs(design).sum(axis=1) > 0)
+                          & ~np.isin(groups, released))
+    if near.size == 0:
+        return None
+    near = near[np.argsort(distance[near])]
+    labels_near = list(dict.fromkeys(groups[near]))[:RELEASE_CANDIDATES]
+    n_virtual = len(virtual_columns)
+    full = np.vstack([design, virtual_columns]) if n_virtual else design
+    labels = np.concatenate([groups, groups.max(initial=-1) + 1 + np.arange(n_virtual)])
+    gain_needed = RELEASE_RECOVERY * (ss_before - ss_virtual)
+    best = None
+    for label in labels_near:
+        beta, _, nuisance = fit_contributions(target, full, labels, prior_sd=search.prior_sd,
+                                              offsets=sample_cell, covariate=covariate,
+                                              free=n_virtual, max_offset=search.max_offset,
+                                              released=list(released) + [label],
+                                              max_gain=search.max_gain)
+        residual = target - full.T @ beta - nuisance
+        ss = float(residual @ residual)
+        if ss_before - ss >= gain_needed and (best is None or ss < best[0]):
+            best = (ss, label, beta, nuisance)
+    return None if best is None else best[1:]
 
 
 def _unregistered_rows(search: _Search, found: dict, residual_cpf: pd.DataFrame,
@@ -1600,7 +1857,8 @@ def _unregistered_rows(search: _Search, found: dict, residual_cpf: pd.DataFrame,
                      "upwind_hours_share": upwind, "evidence": evidence, "group": "",
                      "group_size": 1, "correlation": np.nan, "cpf_at_bearing": cpf_here,
                      "emission_rate": float(rate),
-                     "sector": wind.compass_name([bearing])[0]})
+                     "sector": wind.compass_name([bearing])[0],
+                     "_location_m": max(spread, step)})
     return pd.DataFrame(rows)
 
 

@@ -24,7 +24,10 @@ What it computes
 - :func:`coupling` -- contribution per unit emission [µg/m³ per g/s] of every source at
   every receptor in every hour, vectorised over (source, receptor) pairs × hours, with
   a distance cut-off and a crosswind cut-off (|y| > 4σy) so that a month of a city
-  (thousands of sources, 400 cells, 720 h) is a sparse matrix that fits in memory.
+  (thousands of sources, 400 cells, 720 h) is a sparse matrix that fits in memory;
+  :func:`grouped_coupling` -- the same summed over groups of sources (the points of a
+  line or area source) and of receptors (the monitors of a cell), as a dense
+  (groups × cells × hours) array, without the sparse matrix in between.
 
 Limits
 ------
@@ -86,6 +89,7 @@ __all__ = [
     "effective_height",
     "Coupling",
     "coupling",
+    "grouped_coupling",
     "coupling_loop",
 ]
 
@@ -600,7 +604,7 @@ def _pairs_within(source_x, source_y, receptor_x, receptor_y, max_distance):
 def coupling(source_x, source_y, receptor_x, receptor_y, wind_speed, wind_direction,
              stability, *, effective_height=0.0, receptor_height: float = 1.5,
              terrain: str = "rural", mixing_height=None, max_distance: float = 20_000.0,
-             sigma_theta_deg: float = 0.0, chunk_elements: int = 4_000_000,
+             sigma_theta_deg: float = 0.0, chunk_elements: int = 500_000,
              dtype=np.float32) -> Coupling:
     """Contribution per unit emission of each source at each receptor and hour.
 
@@ -632,7 +636,8 @@ def coupling(source_x, source_y, receptor_x, receptor_y, wind_speed, wind_direct
         One wind for a whole city is off by several degrees at a source 10 km away; a
         plume that is too narrow makes the fit hinge on single hours.
     chunk_elements : int
-        Pair-hours computed at once (bounds the working memory).
+        Pair-hours (in the wind-direction window of each pair) computed at once
+        (bounds the working memory).
     dtype : numpy dtype
         Type of the stored values (float32 halves the memory).
 
@@ -646,10 +651,168 @@ def coupling(source_x, source_y, receptor_x, receptor_y, wind_speed, wind_direct
     -----
     For pair p and hour t with the wind blowing towards (−sin θ, −cos θ): downwind
     x = Δx·(−sin θ) + Δy·(−cos θ), crosswind y = Δx·cos θ − Δy·sin θ; only elements
-    with x > 1 m and |y| < 4σy are evaluated (exp(−8) ≈ 3·10⁻⁴ of the centre line).
+    with x > 1 m and |y| < 4σy are evaluated (exp(−8) ≈ 3·10⁻⁴ of the centre line);
+    the hours of a pair are found by binary search among the hours sorted by wind
+    direction (those within atan(4(a_y + tan σθ)) of the direction carrying the source
+    to the receptor), so the cost grows with the elements inside the band, not with
+    pairs × hours.
     """
     from scipy import sparse
 
+    elements = _coupling_elements(
+        source_x, source_y, receptor_x, receptor_y, wind_speed, wind_direction, stability,
+        effective_height=effective_height, receptor_height=receptor_height, terrain=terrain,
+        mixing_height=mixing_height, max_distance=max_distance,
+        sigma_theta_deg=sigma_theta_deg, chunk_elements=chunk_elements, dtype=dtype)
+    rows_out, cols_out, data_out = [], [], []
+    for rows, cols, value in elements.chunks:
+        rows_out.append(rows)
+        cols_out.append(cols)
+        data_out.append(value.astype(dtype, copy=False))
+    if data_out:
+        rows = np.concatenate(rows_out)
+        cols = np.concatenate(cols_out)
+        data = np.concatenate(data_out)
+    else:
+        rows = cols = np.zeros(0, dtype=np.int64)
+        data = np.zeros(0, dtype=dtype)
+    values = sparse.csr_matrix((data, (rows, cols)), shape=(elements.n_pairs, elements.n_hours),
+                               dtype=dtype)
+    return Coupling(elements.source_index, elements.receptor_index, values,
+                    elements.n_sources, elements.n_receptors, elements.n_hours)
+
+
+def grouped_coupling(source_x, source_y, receptor_x, receptor_y, wind_speed, wind_direction,
+                     stability, *, receptor_weights, source_group=None, source_weight=None,
+                     n_source_groups: int | None = None, effective_height=0.0,
+                     receptor_height: float = 1.5, terrain: str = "rural", mixing_height=None,
+                     max_distance: float = 20_000.0, sigma_theta_deg: float = 0.0,
+                     chunk_elements: int = 500_000, dtype=np.float32) -> np.ndarray:
+    """The coupling summed over groups of sources and of receptors, as a dense array.
+
+    out[g, k, t] = Σ_s∈g Σ_r w_s · W[r, k] · c[s, r, t], with c the contribution per
+    unit emission of :func:`coupling` (same physics, same cut-offs). A source tracer
+    needs exactly this: a line or area source is the weighted sum of its points (groups
+    of sources), and a cell's value the weighted mean of its monitors (groups of
+    receptors). Accumulating the values as they are computed, without the sparse
+    (pairs × hours) matrix, is several times faster than :func:`coupling` followed by
+    the sums.
+
+    Parameters
+    ----------
+    source_x, source_y, receptor_x, receptor_y, wind_speed, wind_direction, stability
+        As :func:`coupling`.
+    receptor_weights : array_like or scipy.sparse matrix, shape (R, K)
+        Weight of receptor r in receptor group k (e.g. a monitor in the cells whose
+        value it makes).
+    source_group : array_like of int, shape (S,), optional
+        Group of each source (default: every source its own group).
+    source_weight : array_like, shape (S,), optional
+        Weight of each source in its group (default 1).
+    n_source_groups : int, optional
+        Number of source groups (default max(source_group) + 1).
+    effective_height, receptor_height, terrain, mixing_height, max_distance,
+    sigma_theta_deg, chunk_elements, dtype
+        As :func:`coupling` (``dtype`` is the working type of the plume formula).
+
+    Returns
+    -------
+    numpy.ndarray, shape (G, K, T), float64
+        [µg/m³ per g/s].
+    """
+    from scipy import sparse
+
+    n_sources = len(np.asarray(source_x).ravel())
+    group = (np.arange(n_sources, dtype=np.int64) if source_group is None
+             else np.asarray(source_group, dtype=np.int64).ravel())
+    weight = (np.ones(n_sources) if source_weight is None
+              else np.asarray(source_weight, dtype=float).ravel())
+    if len(group) != n_sources or len(weight) != n_sources:
+        raise DispersionError("source_group and source_weight need one value per source")
+    n_groups = int(group.max(initial=-1) + 1) if n_source_groups is None else int(n_source_groups)
+    mapping = sparse.csr_matrix(receptor_weights, dtype=float)
+    mapping.sum_duplicates()  # canonical: sorted column indices, no duplicates
+    n_receptors = len(np.asarray(receptor_x).ravel())
+    if mapping.shape[0] != n_receptors:
+        raise DispersionError(f"receptor_weights must have one row per receptor "
+                              f"({n_receptors}), got {mapping.shape[0]}")
+    n_cells = mapping.shape[1]
+    # keep only receptors that weigh in some group
+    weighted = np.flatnonzero(np.diff(mapping.indptr) > 0)
+    elements = _coupling_elements(
+        source_x, source_y, np.asarray(receptor_x, float).ravel()[weighted],
+        np.asarray(receptor_y, float).ravel()[weighted], wind_speed, wind_direction,
+        stability, effective_height=effective_height, receptor_height=receptor_height,
+        terrain=terrain, mixing_height=mixing_height, max_distance=max_distance,
+        sigma_theta_deg=sigma_theta_deg, chunk_elements=chunk_elements, dtype=dtype)
+    n_hours = elements.n_hours
+    mapping = mapping[weighted]
+    per_receptor = np.diff(mapping.indptr)
+    single = bool(np.all(per_receptor == 1))
+    receptor_cell = mapping.indices
+    receptor_share = mapping.data
+    pair_group = group[elements.source_index]
+    pair_weight = weight[elements.source_index]
+    pair_receptor = elements.receptor_index
+    size = n_groups * n_cells * n_hours
+    out = np.zeros(size)
+    # the (index, value) of several chunks are summed at once: a bincount costs the size
+    # of the output, which must not be paid per chunk
+    pending_index, pending_value, pending = [], [], 0
+
+    def flush():
+        if pending_index:
+            out[:] += np.bincount(np.concatenate(pending_index),
+                                  weights=np.concatenate(pending_value), minlength=size)
+            pending_index.clear()
+            pending_value.clear()
+
+    for rows, cols, value in elements.chunks:
+        receptor = pair_receptor[rows]
+        if single:
+            cell = receptor_cell[receptor]
+            scaled = value * (pair_weight[rows] * receptor_share[receptor])
+            base = pair_group[rows]
+        else:  # a receptor in several groups: each value goes to each of them
+            repeat = per_receptor[receptor]
+            element = np.repeat(np.arange(len(rows)), repeat)
+            within = np.arange(len(element)) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+            slot = mapping.indptr[receptor[element]] + within
+            cell = receptor_cell[slot]
+            scaled = value[element] * (pair_weight[rows[element]] * receptor_share[slot])
+            base = pair_group[rows[element]]
+            cols = cols[element]
+        pending_index.append((base * n_cells + cell) * n_hours + cols)
+        pending_value.append(scaled)
+        pending += len(scaled)
+        if pending >= max(size, int(chunk_elements)):
+            flush()
+            pending = 0
+    flush()
+    return out.reshape(n_groups, n_cells, n_hours)
+
+
+@dataclass
+class _Elements:
+    """The non-zero elements of a coupling, computed chunk by chunk."""
+
+    source_index: np.ndarray
+    receptor_index: np.ndarray
+    n_sources: int
+    n_receptors: int
+    n_hours: int
+    chunks: object  # iterator of (pair rows, hours, values)
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.source_index)
+
+
+def _coupling_elements(source_x, source_y, receptor_x, receptor_y, wind_speed, wind_direction,
+                       stability, *, effective_height, receptor_height, terrain, mixing_height,
+                       max_distance, sigma_theta_deg, chunk_elements, dtype) -> _Elements:
+    """The pairs within the cut-off and an iterator over the chunks of their non-zero
+    (pair, hour, value) elements (the physics of :func:`coupling`)."""
     source_x = np.asarray(source_x, dtype=float).ravel()
     source_y = np.asarray(source_y, dtype=float).ravel()
     receptor_x = np.asarray(receptor_x, dtype=float).ravel()
@@ -694,63 +857,90 @@ def coupling(source_x, source_y, receptor_x, receptor_y, wind_speed, wind_direct
     z = work.type(receptor_height)
     two_pi = work.type(2.0 * np.pi)
     lid_table = None if lid is None else lid.astype(work)
-    east_w, north_w = to_east.astype(work)[None, :], to_north.astype(work)[None, :]
-    a_y_row, b_y_row = a_y[None, :], b_y[None, :]
     if not 0 <= sigma_theta_deg < 45:
         raise DispersionError(f"sigma_theta_deg must be in [0, 45) degrees, got {sigma_theta_deg}")
     spread = work.type(np.tan(np.deg2rad(sigma_theta_deg)))
-    rows_out, cols_out, data_out = [], [], []
-    step = max(1, int(chunk_elements) // max(n_hours, 1))
-    for first in range(0, n_pairs, step):
-        s_idx = source_index[first:first + step]
-        r_idx = receptor_index[first:first + step]
-        dx = (receptor_x[r_idx] - source_x[s_idx]).astype(work)[:, None]
-        dy = (receptor_y[r_idx] - source_y[s_idx]).astype(work)[:, None]
-        along = dx * east_w + dy * north_w
-        cross = dx * north_w - dy * east_w
-        # sigma_y for the classes (c_y = -1/2 for every class and terrain), dense: the
-        # cut-offs x > 1 m and |y| < 4 sigma_y are tested before anything is gathered
-        sigma_dense = a_y_row * along / np.sqrt(1 + b_y_row * np.abs(along))
-        if spread > 0:
-            sigma_dense = np.sqrt(sigma_dense * sigma_dense + (spread * along) ** 2)
-        keep = (along > MIN_DISTANCE) & (np.abs(cross) < 4 * sigma_dense)
-        flat = np.flatnonzero(keep)
-        if flat.size == 0:
-            continue
-        p_local = flat // n_hours
-        t_local = flat - p_local * n_hours
-        x = along.ravel()[flat]
-        cross = cross.ravel()[flat]
-        sigma_y = sigma_dense.ravel()[flat]
-        grow = 1 + b_z[t_local] * x
-        form = z_form[t_local]
-        root = np.sqrt(grow)
-        factor = np.where(form == 0, grow, np.where(form == 1, 1 / root,
-                                                     np.where(form == 2, 1 / grow, root)))
-        sigma_z = a_z[t_local] * x * factor
-        sources_here = s_idx[p_local]
-        column = t_local if per_hour_height else 0
-        h = h_table[sources_here, column]
-        u = u_table[sources_here, t_local]
-        two_sz2 = 2 * sigma_z * sigma_z
-        if lid_table is None:
-            vertical = np.exp(-((z - h) ** 2) / two_sz2) + np.exp(-((z + h) ** 2) / two_sz2)
-        else:
-            vertical = _vertical_factor(z, h, sigma_z, lid_table[t_local])
-        value = (1e6 / two_pi) / (u * sigma_y * sigma_z) * np.exp(
-            -(cross * cross) / (2 * sigma_y * sigma_y)) * vertical
-        rows_out.append((p_local + first).astype(np.int64))
-        cols_out.append(t_local.astype(np.int64))
-        data_out.append(value.astype(dtype, copy=False))
-    if data_out:
-        rows = np.concatenate(rows_out)
-        cols = np.concatenate(cols_out)
-        data = np.concatenate(data_out)
-    else:
-        rows = cols = np.zeros(0, dtype=np.int64)
-        data = np.zeros(0, dtype=dtype)
-    values = sparse.csr_matrix((data, (rows, cols)), shape=(n_pairs, n_hours), dtype=dtype)
-    return Coupling(source_index, receptor_index, values, n_sources, n_receptors, n_hours)
+    # a cheap superset of the crosswind band: σy ≤ (a_y + tan σθ)·x, so |y| < 4σy implies
+    # |y| < k·x with k = 4(a_y + tan σθ): the receptor lies within atan(k) of the plume
+    # axis. Per pair, only the hours whose wind direction is within atan(max k) of the
+    # direction that carries the source to the receptor are looked at (the hours sorted
+    # by direction, a window per pair found by binary search); the exact tests run on them.
+    band = (4 * (a_y + spread)).astype(work)
+    known_hours = np.flatnonzero(known)
+    by_direction = known_hours[np.argsort(direction[known_hours], kind="stable")]
+    sorted_direction = direction[by_direction]
+    extended = np.concatenate([sorted_direction - 360.0, sorted_direction,
+                               sorted_direction + 360.0])
+    extended_hour = np.tile(by_direction, 3)
+    # (+ 0.01°: the window must hold every hour the float32 test below keeps)
+    half_angle = float(np.rad2deg(np.arctan(band.max(initial=0.0)))) + 0.01 if n_hours else 0.0
+    pair_dx = receptor_x[receptor_index] - source_x[source_index]
+    pair_dy = receptor_y[receptor_index] - source_y[source_index]
+    carrying = (np.rad2deg(np.arctan2(pair_dx, pair_dy)) + 180.0) % 360.0  # wind from
+    low = np.searchsorted(extended, carrying - half_angle, side="left")
+    high = np.searchsorted(extended, carrying + half_angle, side="right")
+    lengths = np.where(np.hypot(pair_dx, pair_dy) > MIN_DISTANCE, high - low, 0)
+    ends = np.cumsum(lengths)
+    # chunks of whole pairs with about chunk_elements elements each
+    bounds = np.searchsorted(ends, np.arange(int(chunk_elements), int(ends[-1]) if n_pairs
+                                             else 0, int(chunk_elements)), side="left")
+    bounds = np.unique(np.concatenate([[0], np.minimum(bounds + 1, n_pairs), [n_pairs]]))
+    pair_dx, pair_dy = pair_dx.astype(work), pair_dy.astype(work)
+    east_t, north_t = to_east.astype(work), to_north.astype(work)
+
+    def chunks():
+        for first, last in zip(bounds[:-1], bounds[1:], strict=True):
+            count = lengths[first:last]
+            total = int(count.sum())
+            if total == 0:
+                continue
+            local = np.repeat(np.arange(last - first), count)
+            starts = np.cumsum(count) - count
+            position = np.arange(total) - starts[local] + low[first:last][local]
+            hour = extended_hour[position]
+            pair = local + first
+            dx, dy = pair_dx[pair], pair_dy[pair]
+            east, north = east_t[hour], north_t[hour]
+            along = dx * east + dy * north
+            cross = dx * north - dy * east
+            keep = np.flatnonzero((along > MIN_DISTANCE) & (np.abs(cross) < band[hour] * along))
+            if keep.size == 0:
+                continue
+            p_local = pair[keep] - first
+            t_local = hour[keep]
+            x = along[keep]
+            y = cross[keep]
+            s_idx = source_index[first:last]
+            # sigma_y for the classes (c_y = -1/2 for every class and terrain)
+            sigma_y = a_y[t_local] * x / np.sqrt(1 + b_y[t_local] * x)
+            if spread > 0:
+                sigma_y = np.sqrt(sigma_y * sigma_y + (spread * x) ** 2)
+            inside = np.abs(y) < 4 * sigma_y
+            if not inside.all():
+                p_local, t_local = p_local[inside], t_local[inside]
+                x, y, sigma_y = x[inside], y[inside], sigma_y[inside]
+            if p_local.size == 0:
+                continue
+            grow = 1 + b_z[t_local] * x
+            form = z_form[t_local]
+            root = np.sqrt(grow)
+            factor = np.where(form == 0, grow, np.where(form == 1, 1 / root,
+                                                         np.where(form == 2, 1 / grow, root)))
+            sigma_z = a_z[t_local] * x * factor
+            sources_here = s_idx[p_local]
+            column = t_local if per_hour_height else 0
+            h = h_table[sources_here, column]
+            u = u_table[sources_here, t_local]
+            two_sz2 = 2 * sigma_z * sigma_z
+            if lid_table is None:
+                vertical = np.exp(-((z - h) ** 2) / two_sz2) + np.exp(-((z + h) ** 2) / two_sz2)
+            else:
+                vertical = _vertical_factor(z, h, sigma_z, lid_table[t_local])
+            value = (1e6 / two_pi) / (u * sigma_y * sigma_z) * np.exp(
+                -(y * y) / (2 * sigma_y * sigma_y)) * vertical
+            yield (p_local + first).astype(np.int64), t_local.astype(np.int64), value
+
+    return _Elements(source_index, receptor_index, n_sources, n_receptors, n_hours, chunks())
 
 
 def coupling_loop(source_x, source_y, receptor_x, receptor_y, wind_speed, wind_direction,
