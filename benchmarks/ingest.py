@@ -7,11 +7,15 @@ interpreter so that its peak memory (VmHWM) is its own:
 
 1. **floor**: DuckDB alone, ``CREATE TABLE t AS SELECT * FROM read_csv(file)``
    into a workspace file (no checks, no conversion, no dedupe);
-2. **sourcegrid**: ``ingest_file(workspace, file, 'micro')`` into a fresh
+2. **long readings, no checks** (for reference, not the floor): DuckDB alone turns
+   the file into the rows sourcegrid stores (UNPIVOT to one reading a row, times to
+   UTC, the ``observations`` columns) into a stored table: what storing twice the rows
+   in long form costs by itself;
+3. **sourcegrid**: ``ingest_file(workspace, file, 'micro')`` into a fresh
    workspace (read by the engine, every check, rejects, time zones, units,
    dedupe by anti-join, the ``sites`` table, the file registry);
-3. the same two for the Parquet copy (floor: ``read_parquet``);
-4. with ``--pandas``, the pandas reader of the same file (the way ingest read
+4. the same three for the Parquet copy (floor: ``read_parquet``);
+5. with ``--pandas``, the pandas reader of the same file (the way ingest read
    files before it ran on the engine), for comparison.
 
 Prints seconds, readings/s, peak RSS and the ratio to the floor side by side.
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -71,12 +76,31 @@ def worker(which: str, path: Path, out: Path) -> dict:
 
     workspace_folder = out / f"ws-{which}"
     started = time.perf_counter()
+    cpu_started = time.process_time()
     if which in ("floor_csv", "floor_parquet"):
         workspace_folder.mkdir()
         con = duckdb.connect(str(workspace_folder / "floor.duckdb"))
         reader = "read_csv" if which == "floor_csv" else "read_parquet"
         con.execute(f"CREATE TABLE readings AS SELECT * FROM {reader}(?)", [str(path)])
         stored = con.execute("SELECT count(*) FROM readings").fetchone()[0]
+        con.close()
+        rejects = 0
+    elif which in ("long_csv", "long_parquet"):
+        # the readings as sourcegrid stores them, without any check: the file turned long
+        # (two readings a row), times to UTC, in the observations table's columns
+        workspace_folder.mkdir()
+        con = duckdb.connect(str(workspace_folder / "floor.duckdb"))
+        reader = ("read_csv(?, all_varchar = true)" if which == "long_csv"
+                  else "read_parquet(?)")
+        con.execute(f"""
+            CREATE TABLE observations AS
+            SELECT CAST(CAST(time AS VARCHAR) || '+08:00' AS TIMESTAMPTZ) AS time, site_id,
+                   'micro' AS site_kind, CAST(lon AS DOUBLE) AS lon,
+                   CAST(lat AS DOUBLE) AS lat, pollutant, TRY_CAST(value AS DOUBLE) AS value,
+                   'ug/m**3' AS unit, ? AS source
+            FROM (UNPIVOT (SELECT * FROM {reader}) ON "PM2.5", "PM10"
+                  INTO NAME pollutant VALUE value)""", [path.name, str(path)])
+        stored = con.execute("SELECT count(*) FROM observations").fetchone()[0]
         con.close()
         rejects = 0
     elif which == "pandas_csv":
@@ -99,7 +123,8 @@ def worker(which: str, path: Path, out: Path) -> dict:
         stored, rejects = result.added, len(result.rejects)
         workspace.close()
     seconds = time.perf_counter() - started
-    return {"which": which, "seconds": seconds, "stored": int(stored), "rejects": rejects,
+    cpu = time.process_time() - cpu_started  # every thread of the process (DuckDB's too)
+    return {"which": which, "seconds": seconds, "cpu": cpu, "stored": int(stored), "rejects": rejects,
             "peak_mb": peak_rss_mb()}
 
 
@@ -130,10 +155,12 @@ def main() -> None:
         folder = Path(tmp)
         csv, parquet, bad = generate(folder, args.rows, args.sites)
         readings = args.rows * len(POLLUTANTS)
+        print(f"load average before the runs: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"generated {args.rows:,} rows ({readings:,} readings, {bad:,} bad values) from "
               f"{args.sites} sites: CSV {csv.stat().st_size / 2**20:,.0f} MB, Parquet "
               f"{parquet.stat().st_size / 2**20:,.0f} MB")
-        cases = [("floor_csv", csv), ("sourcegrid_csv", csv), ("floor_parquet", parquet),
+        cases = [("floor_csv", csv), ("long_csv", csv), ("sourcegrid_csv", csv),
+                 ("floor_parquet", parquet), ("long_parquet", parquet),
                  ("sourcegrid_parquet", parquet)]
         if args.pandas:
             cases.append(("pandas_csv", csv))
@@ -141,21 +168,30 @@ def main() -> None:
 
     labels = {"floor_csv": "DuckDB read_csv → table (floor)",
               "sourcegrid_csv": "sourcegrid ingest_file CSV",
+              "long_csv": "  DuckDB CSV → long readings, no checks",
               "floor_parquet": "DuckDB read_parquet → table (floor)",
+              "long_parquet": "  DuckDB Parquet → long readings, no chk",
               "sourcegrid_parquet": "sourcegrid ingest_file Parquet",
               "pandas_csv": "pandas reader + ingest (before)"}
     floors = {"csv": results["floor_csv"]["seconds"],
               "parquet": results["floor_parquet"]["seconds"]}
+    cpu_floors = {"csv": results["floor_csv"]["cpu"],
+                  "parquet": results["floor_parquet"]["cpu"]}
     print(f"{'implementation':<38}{'seconds':>9}{'readings/s':>14}{'peak RSS MB':>13}"
-          f"{'stored':>12}{'rejects':>9}{'× floor':>9}")
+          f"{'stored':>12}{'rejects':>9}{'× floor':>9}{'CPU s':>8}{'CPU × floor':>12}")
     for which, result in results.items():
-        floor = floors["parquet" if which.endswith("parquet") else "csv"]
+        kind = "parquet" if which.endswith("parquet") else "csv"
+        floor, cpu_floor = floors[kind], cpu_floors[kind]
         print(f"{labels[which]:<38}{result['seconds']:>9.2f}"
               f"{readings / result['seconds']:>14,.0f}{result['peak_mb']:>13,.0f}"
               f"{result['stored']:>12,}{result['rejects']:>9,}"
-              f"{result['seconds'] / floor:>9.2f}")
+              f"{result['seconds'] / floor:>9.2f}{result['cpu']:>8.2f}"
+              f"{result['cpu'] / cpu_floor:>12.2f}")
+    print(f"load average after the runs: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("floor rows are file rows (a row holds two readings); readings/s counts readings "
-          "for every line. Ratio = seconds / floor seconds of the same file format.")
+          "for every line. Ratio = seconds / floor seconds of the same file format; CPU = "
+          "processor seconds of all the worker's threads (steadier than seconds on a busy "
+          "machine).")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ Each step prints readings/s for sourcegrid and its floor, the ratio, and the pea
 resident memory the step adds to the process (sampled every 20 ms; DuckDB runs in this
 process, so this includes the engine's own buffers, bounded by ``--memory-limit``) and the
 peak of Python-side allocations (tracemalloc: what the driver holds, which must not grow
-with the readings).
+with the readings), measured in a second, untimed run of each step: tracemalloc slows
+Python code several times, and the floors run almost no Python, so a traced run would
+not compare like with like. (``--pipeline`` traces its timed runs.)
 
 ``--pipeline`` runs ingest → QC → calibrate → fuse instead, at ``--readings`` readings
 written first as Parquet files by DuckDB (one per feed kind) and ingested with
@@ -36,6 +38,7 @@ from __future__ import annotations
 import argparse
 import gc
 import math
+import os
 import resource
 import tempfile
 import threading
@@ -64,7 +67,13 @@ CENTRE = (116.40, 39.90)
 
 
 class PeakMemory:
-    """Peak resident memory a block adds to the process and the Python-side peak (MB)."""
+    """Peak resident memory a block adds to the process and, with ``trace``, the
+    Python-side peak (MB; tracemalloc, which slows Python code several times: a traced
+    run is never the timed one)."""
+
+    def __init__(self, trace: bool = False):
+        self.trace = trace
+        self.python = None
 
     def __enter__(self):
         gc.collect()
@@ -72,7 +81,8 @@ class PeakMemory:
         self.peak = 0.0
         self.running = True
         self.thread = threading.Thread(target=self._watch, daemon=True)
-        tracemalloc.start()
+        if self.trace:
+            tracemalloc.start()
         self.thread.start()
         return self
 
@@ -87,14 +97,15 @@ class PeakMemory:
             time.sleep(0.02)
 
     def __exit__(self, *exc):
-        self.python = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
+        if self.trace:
+            self.python = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
         self.running = False
         self.thread.join()
 
 
-def timed(function, *args, **kwargs):
-    with PeakMemory() as memory:
+def timed(function, *args, trace: bool = False, **kwargs):
+    with PeakMemory(trace) as memory:
         start = time.perf_counter()
         result = function(*args, **kwargs)
         seconds = time.perf_counter() - start
@@ -327,6 +338,7 @@ def steps_run(n_target: int, memory_limit: str) -> None:
         con = workspace.con.con
         start = time.perf_counter()
         n = write_readings(workspace, sites, days)
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"{n:,} readings ({sites} micro-stations × 3 series every minute, "
               f"{REFERENCES} reference stations hourly, {days} days) generated in "
               f"{time.perf_counter() - start:.1f} s; DuckDB memory_limit {memory_limit}")
@@ -364,6 +376,15 @@ def steps_run(n_target: int, memory_limit: str) -> None:
         print(line("floor: SQL site-hour and cell-hour means", n, floor_s, floor_rss))
         print(f"  ratio {fuse_s / floor_s:.2f}× the floor; {len(cells):,} cell-hours "
               f"({floor_cells:,} in the floor)")
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        # what the driver holds: a second run of each step under tracemalloc (untimed)
+        peaks = [(label, timed(function, workspace, trace=True, **kwargs)[3])
+                 for label, function, kwargs in (
+                     ("qc_workspace", qc_workspace, {}),
+                     ("calibrate_workspace", calibrate_workspace, {"model": "multivariate"}),
+                     ("fuse_workspace", fuse_workspace, {"interpolate": False}))]
+        print("Python-side peak (tracemalloc, a second untimed run of each step): "
+              + ", ".join(f"{label} {peak:,.0f} MB" for label, peak in peaks))
         workspace.close()
 
 
@@ -393,7 +414,7 @@ def pipeline_run(n_target: int, memory_limit: str) -> None:
         header()
         total = 0.0
         for kind, path in files:
-            _, seconds, rss, python = timed(ingest_file, workspace, path, kind)
+            _, seconds, rss, python = timed(ingest_file, workspace, path, kind, trace=True)
             rows = con.execute(f"SELECT count(*) FROM '{path}'").fetchone()[0]
             print(line(f"ingest {kind} ({rows:,} readings)", rows, seconds, rss, python))
             total += seconds
@@ -401,7 +422,7 @@ def pipeline_run(n_target: int, memory_limit: str) -> None:
                 ("qc_workspace", qc_workspace, {}),
                 ("calibrate_workspace", calibrate_workspace, {"model": "multivariate"}),
                 ("fuse_workspace", fuse_workspace, {"interpolate": False})):
-            _, seconds, rss, python = timed(function, workspace, **kwargs)
+            _, seconds, rss, python = timed(function, workspace, trace=True, **kwargs)
             print(line(label, n, seconds, rss, python))
             total += seconds
         print(f"  ingest → QC → calibrate → fuse: {total:.0f} s, {n / total:,.0f} readings/s; "

@@ -132,3 +132,15 @@ def test_gb18030_file_and_odd_times_read_as_before(workspace, tmp_path):
     times = pd.to_datetime(stored["time"], utc=True).tolist()
     assert times == [pd.Timestamp("2024-01-10T00:00Z"), pd.Timestamp("2024-01-10T01:00Z"),
                      pd.Timestamp("1991-07-01T03:00Z")]
+
+
+def test_sites_kept_for_times_the_pandas_parser_reads(workspace, tmp_path):
+    # a time with slashes is parsed by the pandas parser, not the engine: its site is
+    # still recorded once in the sites table, with its position as written
+    path = tmp_path / "slashes.csv"
+    path.write_text("时间,站点,经度,纬度,PM2.5\n2024/1/10 9:00,M9,116.4,39.9,41\n"
+                    "2024/1/10 10:00,M9,116.4,39.9,42\n", encoding="utf-8")
+    assert ingest_file(workspace, path, "reference").added == 2
+    sites = workspace.read("sites")
+    assert sites[["site_id", "site_kind", "lon", "lat"]].values.tolist() == [
+        ["M9", "reference", 116.4, 39.9]]

@@ -89,3 +89,50 @@ def test_same_rows_and_rejects_on_pyspark(spark_backend, tmp_path):
     finally:
         session.catalog.setCurrentDatabase(previous)
         session.sql(f"DROP DATABASE IF EXISTS {database} CASCADE")
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_row_numbers_are_file_rows_across_partitions(spark_backend, tmp_path):
+    # 3000 readings in row groups of 100, read by Spark in several partitions: the row
+    # number of a reject is still the file's row (header = row 1, so index i is row i + 2)
+    from sourcegrid.observations.readers import read_observations_engine
+
+    values = [20.0] * 3000
+    for index in (5, 1500, 2999):
+        values[index] = -1.0                      # negative_value
+    frame = pd.DataFrame({"time": pd.date_range("2024-01-10 08:00", periods=3000, freq="min"),
+                          "site_id": "M1", "lon": 116.4, "lat": 39.9, "PM2.5": values})
+    path = tmp_path / "many.parquet"
+    frame["time"] = frame["time"].astype("datetime64[us]")   # Spark reads µs, not ns
+    frame.to_parquet(path, row_group_size=100)
+    session = spark_backend._session
+    previous = session.conf.get("spark.sql.files.maxPartitionBytes")
+    session.conf.set("spark.sql.files.maxPartitionBytes", "2048")
+    try:
+        assert session.read.parquet(str(path)).rdd.getNumPartitions() > 1
+        batch = read_observations_engine(spark_backend, path, site_kind="micro",
+                                         require_position=True)
+        try:
+            assert batch.rejects[["row", "reason"]].values.tolist() == [
+                [7, "negative_value"], [1502, "negative_value"], [3001, "negative_value"]]
+            assert batch.read == 2997
+            rows = batch.readings.select("_row").to_pandas()["_row"]
+            assert sorted(rows) == [i + 2 for i in range(3000) if i not in (5, 1500, 2999)]
+        finally:
+            batch.release()
+    finally:
+        session.conf.set("spark.sql.files.maxPartitionBytes", previous)
+
+
+@pytest.mark.pg
+def test_same_rows_and_rejects_on_postgres(postgres_backend, tmp_path):
+    # PostgreSQL reads no files itself: the pandas reader checks the file, with the same
+    # rejects and readings as the engine reader on DuckDB
+    expected_result, expected_rejects, expected_rows, path = _check_duckdb(tmp_path)
+    workspace = Workspace.from_backend(postgres_backend, tmp_path)
+    result, rejects, stored = _ingest(workspace, path)
+    assert rejects == expected_rejects
+    assert (result.read, result.added, result.repeated) == (
+        expected_result.read, expected_result.added, expected_result.repeated)
+    pd.testing.assert_frame_equal(stored, expected_rows, check_dtype=False)

@@ -140,12 +140,22 @@ def locate_positions(spec, readings) -> pd.DataFrame:
 
     Readings outside the grid are left out (they fall in no cell).
     """
+    return _located(spec, readings)[0]
+
+
+def _located(spec, readings) -> tuple[pd.DataFrame, int]:
+    """:func:`locate_positions` and the number of readings in no cell (no position, or
+    outside the grid), from one query: the readings counted per distinct position."""
     table = _as_table(readings)
-    positions = table.select("lon", "lat").distinct().to_pandas()
-    rows, cols = spec.cell_of(positions["lon"].to_numpy(), positions["lat"].to_numpy())
+    positions = table.group_by("lon", "lat").aggregate(_readings=table.count()).to_pandas()
+    rows, cols = spec.cell_of(positions["lon"].to_numpy(float),
+                              positions["lat"].to_numpy(float))
+    inside = np.asarray(rows) >= 0
+    unplaced = int(positions["_readings"].to_numpy()[~inside].sum())
+    positions = positions.drop(columns="_readings")
     positions["row"] = rows
     positions["col"] = cols
-    return positions.loc[rows >= 0].reset_index(drop=True)
+    return positions.loc[inside].reset_index(drop=True), unplaced
 
 
 def site_hour_inputs(readings, positions, *, calibrations=None, flags=None, start=None,
@@ -186,15 +196,19 @@ def site_hour_inputs(readings, positions, *, calibrations=None, flags=None, star
         table = table.anti_join(failing, ["site_id", "time", "pollutant"])
     table = table.filter(table.value.notnull())
     positions = _as_table(positions)
-    located = table.join(positions, ["lon", "lat"])
-    hourly = located.group_by(
-        row=located.row, col=located.col, time=_utc(located.time.truncate("h")),
-        pollutant=located.pollutant, site_kind=located.site_kind, site_id=located.site_id,
-    ).aggregate(value=located.value.mean(), n=located.value.count())
 
-    wanted = hourly.filter(~hourly.pollutant.isin(list(NOT_FUSED)))
+    def hour_means(chosen):
+        located = chosen.join(positions, ["lon", "lat"])
+        return located.group_by(
+            row=located.row, col=located.col, time=_utc(located.time.truncate("h")),
+            pollutant=located.pollutant, site_kind=located.site_kind, site_id=located.site_id,
+        ).aggregate(value=located.value.mean(), n=located.value.count())
+
+    # the pollutants are chosen before the hour means: each reading is averaged once
+    fused = table.filter(~table.pollutant.isin(list(NOT_FUSED)))
     if pollutants is not None:
-        wanted = wanted.filter(wanted.pollutant.isin(list(pollutants)))
+        fused = fused.filter(fused.pollutant.isin(list(pollutants)))
+    wanted = hour_means(fused)
     calibrations = _as_table(calibrations)
     if calibrations is None:
         return wanted.mutate(
@@ -203,7 +217,7 @@ def site_hour_inputs(readings, positions, *, calibrations=None, flags=None, star
         ).select("row", "col", "time", "pollutant", "site_kind", "weight_kind", "site_id",
                  "value", "n")
 
-    covariates = hourly.filter(hourly.pollutant.isin(list(NOT_FUSED)))
+    covariates = hour_means(table.filter(table.pollutant.isin(list(NOT_FUSED))))
     rh = covariates.filter(covariates.pollutant == "RH").select(
         rh_site=covariates.site_id, rh_time=covariates.time, rh=covariates.value)
     temp = covariates.filter(covariates.pollutant == "TEMP").select(
@@ -456,10 +470,8 @@ def fuse_cell_hours(spec, readings, *, satellite=None, calibrations=None, flags=
         table = table.filter(table.time >= utc_timestamp(start))
     if end is not None:
         table = table.filter(table.time < utc_timestamp(end))
-    positions = locate_positions(spec, table)
     # readings without a position, or outside the grid, fall in no cell: counted, not hidden
-    placed = table.join(_as_table(positions), ["lon", "lat"]).count().to_pyarrow().as_py()
-    unplaced = int(table.count().to_pyarrow().as_py()) - int(placed)
+    positions, unplaced = _located(spec, table)
     ground = site_hour_inputs(table, positions, calibrations=calibrations, flags=flags,
                               pollutants=pollutants)
     sat_table = _as_table(satellite)

@@ -202,12 +202,14 @@ def _update_sites(workspace, readings) -> None:
     mobile = readings.site_kind == "mobile"
     name = (readings.site_name if "site_name" in readings.columns
             else ibis.null("string")).cast("string")
-    sites = readings.select(
+    described = readings.select(
         site_id=readings.site_id, site_kind=readings.site_kind, site_name=name,
         lon=ibis.ifelse(mobile, ibis.null("float64"), readings.lon).cast("float64"),
         lat=ibis.ifelse(mobile, ibis.null("float64"), readings.lat).cast("float64"),
-        source=readings.source).distinct(on=["site_id", "site_kind", "site_name", "lon", "lat"],
-                                         keep="first")
+        source=readings.source)
+    # one batch has one source; min() is its name on every engine (PostgreSQL has no first())
+    sites = described.group_by("site_id", "site_kind", "site_name", "lon", "lat").aggregate(
+        source=described.source.min())
     if not workspace.has(SITES_TABLE):
         workspace.write(SITES_TABLE, sites.select(*SITE_COLUMNS))
         return

@@ -418,6 +418,7 @@ ENGINE_SUFFIXES = (".csv", ".parquet")
 _SPACE = (r"[\t\n\x0b\f\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}"
           r"\x{202f}\x{205f}\x{3000}\x{feff}]")
 _STRIP = rf"^{_SPACE}+|{_SPACE}+$"
+_EDGE = rf"^{_SPACE}|{_SPACE}$"
 #: Texts of a wide table that mean "no measurement" (as in :func:`normalize_observations`).
 _EMPTY_TEXTS = ("NA", "NAN", "N/A", "—", "-", "")
 #: A decimal number as text (what ``pandas.to_numeric`` reads, less its rare extras).
@@ -474,17 +475,24 @@ class EngineBatch:
         self._cached = ()
 
 
-def _clean(column):
-    """Text as the pandas reader gives it: stripped, empty = missing."""
+def _clean(column, quick: bool = False):
+    """Text as the pandas reader gives it: stripped, empty = missing.
+
+    ``quick``: look for space at either end first and strip only those texts (faster
+    for long texts that seldom carry any, such as times).
+    """
     import ibis
 
     if column.type().is_floating():
         # as the pandas reader writes a number: 35.0 → '35', NaN → missing
         whole = (column == column.floor()) & (column.abs() < 2.0**53)
         text = ibis.ifelse(whole, column.cast("int64").cast("string"), column.cast("string"))
-        column = column.isnan().ifelse(ibis.null("string"), text)
-    elif not column.type().is_string():
-        column = column.cast("string")
+        return column.isnan().ifelse(ibis.null("string"), text)  # no spaces to strip
+    if not column.type().is_string():
+        return column.cast("string").nullif("")  # a typed value's text has no spaces
+    if quick:
+        stripped = ibis.ifelse(column.re_search(_EDGE), column.re_replace(_STRIP, ""), column)
+        return stripped.nullif("")
     return column.re_replace(_STRIP, "").nullif("")
 
 
@@ -495,11 +503,13 @@ def _number(text, original=None):
     if original is not None and original.type().is_numeric():
         number = original.cast("float64")
         return number.isnan().ifelse(ibis.null("float64"), number)
+    # the number pattern first: only the texts that are not decimal numbers are lowered
     lower = text.lower()
-    number = text.re_search(_NUMBER).ifelse(text.try_cast("float64"), ibis.null("float64"))
-    infinite = ibis.cases(*((lower == word, ibis.literal(sign * float("inf"), "float64"))
-                            for word, sign in _INFINITE.items()), else_=number)
-    return infinite
+    return ibis.cases(
+        (text.re_search(_NUMBER), text.try_cast("float64")),
+        *((lower.isin([word for word, s in _INFINITE.items() if s == sign]),
+           ibis.literal(sign * float("inf"), "float64")) for sign in (1, -1)),
+        else_=ibis.null("float64"))
 
 
 def _engine_time(text, original):
@@ -523,17 +533,42 @@ def _engine_time(text, original):
 
 
 def _numbered(backend, table):
-    """The file's rows with their spreadsheet row number ``_row`` (header = 1)."""
+    """The file's rows with their spreadsheet row number ``_row`` (header = 1).
+
+    On Spark without a window over the whole file (which would pull every row into one
+    partition): ``monotonically_increasing_id`` numbers rows in file order within each
+    partition (partitions follow the file's order), so a row's number is its offset in
+    its partition plus the rows of the partitions before it. One aggregate counts the
+    rows of each partition (a few numbers come back); the shift of each partition is
+    added by a CASE expression (or a join, for many partitions). DuckDB numbers the
+    rows as it reads them.
+    """
     import ibis
 
     if backend.name == "pyspark":
-        # rows in file order: Spark's row ids increase along partitions and within them
+        # declarations of Spark's functions; their bodies never run
         @ibis.udf.scalar.builtin(name="monotonically_increasing_id", signature=((), "int64"))
-        def _row_id():  # a declaration of Spark's function; its body never runs
+        def _row_id():
             ...
 
-        order = table.mutate(_order=_row_id())
-        return order.mutate(_row=ibis.row_number().over(order_by=order._order) + 2).drop("_order")
+        @ibis.udf.scalar.builtin(name="spark_partition_id", signature=((), "int32"))
+        def _partition_id():
+            ...
+
+        ids = table.mutate(_id=_row_id(), _part=_partition_id())
+        sizes = (ids.group_by("_part").aggregate(_count=ids.count(), _first=ids._id.min())
+                 .to_pandas().sort_values("_part"))
+        # row number = id + (rows of the partitions before − the partition's first id + 2)
+        shift = (sizes["_count"].cumsum() - sizes["_count"] - sizes["_first"] + 2).astype("int64")
+        offsets = pd.DataFrame({"_part": sizes["_part"].astype("int32"), "_shift": shift})
+        if len(offsets) <= _CASE_LIMIT:
+            return ids.mutate(_row=ids._id + ibis.cases(
+                *((ids._part == int(part), int(value))
+                  for part, value in offsets.itertuples(index=False)),
+                else_=ibis.null("int64"))).drop("_id", "_part")
+        lookup = ibis.memtable(offsets)
+        joined = ids.join(lookup, "_part")
+        return joined.mutate(_row=joined._id + joined._shift).drop("_id", "_part", "_shift")
     return table.mutate(_row=ibis.row_number() + 2)
 
 
@@ -583,17 +618,27 @@ def read_observations_engine(backend, path: str | Path, *, site_kind: str | None
     """Read and check a CSV/Parquet file of readings on an Ibis backend.
 
     The same checks, reasons, messages and conversions as :func:`read_observations`
-    (which stays the reference and handles XLSX), run by the engine: the file is read
-    by the backend (``read_csv``/``read_parquet``), numbered, cleaned, turned long,
-    checked and converted in one Ibis expression that is cached once; the rejects and
-    a few distinct values (pollutant names, units, time texts the engine does not
-    parse itself) come back, the readings stay in the engine.
+    (which stays the reference and handles XLSX), run by the engine in few passes:
+
+    1. the file is read by the backend (``read_csv``/``read_parquet``), numbered,
+       cleaned and converted once into a cached typed copy (numbers, times, the
+       row-level checks; a text only where a reject may need it);
+    2. one aggregate counts the cells, the empty ones, those failing any check (one
+       expression for all checks) and whether keys repeat;
+    3. only when some cells fail are the checks evaluated one by one, on those cells,
+       to write every reject (row, column, value, reason, message);
+    4. the good readings are an expression on the copy, stored by one insert.
+
+    A few distinct values come back to Python (pollutant names, units, time texts the
+    engine does not parse itself); the readings stay in the engine. A backend that
+    reads no files itself (PostgreSQL) gets None, for the pandas reader.
 
     Returns
     -------
     EngineBatch or None
         None when the engine does not take the file as it is (another encoding than
-        UTF-8, no data rows, headers that repeat after renaming): the caller uses
+        UTF-8, no data rows, headers that repeat after renaming, a backend without a
+        file reader): the caller uses
         :func:`read_observations`, which reads it or says what is wrong.
 
     Raises
@@ -611,6 +656,8 @@ def read_observations_engine(backend, path: str | Path, *, site_kind: str | None
     try:
         raw = _read_engine_table(backend, path)
         columns = list(raw.columns)
+    except NotImplementedError:
+        return None  # a backend without a file reader (PostgreSQL): the pandas reader
     except Exception as error:  # noqa: BLE001 - the engine's reader refused the file
         raise _engine_read_error(path, error) from None
     from sourcegrid.io.tables import canonical_headers
@@ -639,7 +686,8 @@ def read_observations_engine(backend, path: str | Path, *, site_kind: str | None
         require_position = True  # a file with positions: an empty one is a fault
 
     try:
-        cached = _checked_rows(_numbered(backend, raw), long_format, wide, site_kind).cache()
+        cached = _checked_rows(_numbered(backend, raw), long_format, wide, site_kind,
+                               require_position, units).cache()
         rows = int(cached.count().to_pyarrow().as_py())
     except Exception as error:  # noqa: BLE001 - a malformed file surfaces when first read
         raise _engine_read_error(path, error) from None
@@ -647,102 +695,214 @@ def read_observations_engine(backend, path: str | Path, *, site_kind: str | None
         cached.release()
         return None  # header only: the pandas reader reports it
     try:
-        return _engine_batch(backend, cached, _cells(cached, long_format, wide), source,
-                             long_format, units, require_position)
+        return _engine_batch(cached, _constants(cached, raw.columns, long_format, site_kind),
+                             source, long_format, wide, units, require_position)
     except BaseException:
         cached.release()
         raise
 
 
-def _checked_rows(raw, long_format: bool, wide: list[str], site_kind: str | None):
-    """One row per file row: cleaned texts, numbers and the engine's time (to be cached)."""
+def _checked_rows(raw, long_format: bool, wide: list[str], site_kind: str | None,
+                  require_position: bool | None, units: dict[str, str]):
+    """One row per file row: cleaned texts, numbers, the engine's time and the row's
+    checks that do not depend on the time (to be cached).
+
+    The one pass over the file: every text is cleaned once, every number and time
+    converted once; the checks and the stored readings are read from this copy.
+    A text that is a plain number is converted as it is (not cleaned first), and the
+    texts only a reject reports (a position, a kind, a wide table's value, the time)
+    are kept only where a check may fail, so that the copy holds little more text
+    than the readings themselves. Columns the file does not have are constants,
+    added back by :func:`_constants` after the copy (not stored in it).
+    """
     import ibis
+
+    constants = _constant_columns(raw, long_format, site_kind)
 
     def text(name):
-        return _clean(raw[name]) if name in raw.columns else ibis.null("string")
+        return _clean(raw[name]) if name in raw.columns else constants[f"{name}_text"]
+
+    def number(name):
+        if name not in raw.columns:
+            return ibis.null("float64")
+        column = raw[name]
+        if column.type().is_numeric():  # typed (Parquet): carried as it is
+            return _number(None, column)
+        return ibis.cases((column.re_search(_NUMBER), column.try_cast("float64")),
+                          else_=_number(_clean(column)))
 
     values = ["value"] if long_format else wide
-    texts = {"_row": raw._row, "time_text": text("time"), "site_text": text("site_id"),
-             "site_name": text("site_name"), "lon_text": text("lon"), "lat_text": text("lat"),
-             "kind_text": (ibis.literal(site_kind) if site_kind is not None
-                           else text("site_kind")),
-             "pollutant_text": text("pollutant") if long_format else ibis.null("string"),
-             "unit_text": text("unit") if long_format else ibis.null("string")}
-    texts.update({f"_t{i}": text(c) for i, c in enumerate(values)})
-    # typed columns (Parquet) are carried as they are, for numbers and aware times
-    typed = {f"_o_{name}": raw[name] for name in ("lon", "lat", *values)
-             if name in raw.columns and raw[name].type().is_numeric()}
-    typed["_o_time"] = raw["time"]
-    cleaned = raw.select(**texts, **typed)
+    rows = raw.select(
+        _row=raw._row, time_text=_clean(raw["time"], quick=True), _o_time=raw["time"],
+        site_text=text("site_id"),
+        site_name=_clean(raw["site_name"]) if "site_name" in raw.columns
+        else constants["site_name"],
+        lon=number("lon"), lat=number("lat"),
+        **{f"_r_{name}": raw[name] for name in ("lon", "lat") if name in raw.columns},
+        kind_text=constants["kind_text"] if site_kind is not None else text("site_kind"),
+        pollutant_text=text("pollutant") if long_format else constants["pollutant_text"],
+        unit_text=text("unit") if long_format else constants["unit_text"],
+        **{f"_n{i}": number(c) for i, c in enumerate(values)},
+        **({"_t0": text("value")} if long_format else
+           {f"_r{i}": raw[c] for i, c in enumerate(wide)}))
+    rows = rows.mutate(time_engine=_engine_time(rows.time_text, rows._o_time),
+                       kind=rows.kind_text.lower()).drop("_o_time")
+    if not long_format:
+        override = {p: u for p, u in units.items() if p in CANONICAL_UNITS}
+        cells = {}
+        for i, name in enumerate(wide):
+            canonical = canonical_pollutant(name)
+            given = override.get(canonical)
+            factor = 1.0 if given is None else conversion_factor(given, CANONICAL_UNITS[canonical])
+            low, high = PHYSICAL_RANGES[canonical]
+            cleaned = _clean(rows[f"_r{i}"])
+            number_i = rows[f"_n{i}"]
+            # a wide table's empty cells: no measurement (a number never is one)
+            cells[f"_e{i}"] = ibis.cases(
+                (number_i.notnull(), False),
+                else_=cleaned.isnull() | cleaned.upper().isin(list(_EMPTY_TEXTS)))
+            # the text of a cell that is not a number in its range, for its reject
+            cells[f"_t{i}"] = ibis.cases(
+                (~(number_i * factor).between(low, high).fill_null(False), cleaned),
+                else_=ibis.null("string"))
+        rows = rows.mutate(**cells).drop(*(f"_r{i}" for i in range(len(wide))))
+    # a position that is a number in range is given and passes: its text (for a reject
+    # only) is cleaned only where the number is not (a stand-in marks it given)
+    null = ibis.null("string")
+    positions = {f"{name}_text": ibis.cases(
+        (rows[name].between(-limit, limit).fill_null(False), ibis.literal("given")),
+        else_=_clean(rows[f"_r_{name}"]))
+        for name, limit in (("lon", 180), ("lat", 90)) if f"_r_{name}" in rows.columns}
+    positions.update({name: constants[name] for name in ("lon_text", "lat_text")
+                      if name in constants})
+    rows = rows.mutate(**positions)
+    bad = ibis.literal(False)
+    for mask, *_ in _row_checks(None, rows, require_position):
+        bad = bad | mask
+    rows = rows.mutate(_rbad=bad.fill_null(False))
+    # texts only a reject reports, kept where a check fails (or the time is the parser's)
+    gated = {"time_text": ibis.ifelse(rows.time_engine.isnull(), rows.time_text, null)}
+    gated.update({f"{name}_text": ibis.ifelse(rows._rbad, _clean(rows[f"_r_{name}"]), null)
+                  for name in ("lon", "lat") if f"_r_{name}" in rows.columns})
+    if site_kind is None:
+        gated["kind_text"] = ibis.ifelse(rows._rbad, rows.kind_text, null)
+    rows = rows.mutate(**{k: v for k, v in gated.items() if k not in constants})
+    rows = rows.drop(*(f"_r_{name}" for name in ("lon", "lat") if f"_r_{name}" in rows.columns))
+    return rows.drop(*(name for name in constants if name in rows.columns))
 
-    def original(name):
-        return cleaned[f"_o_{name}"] if f"_o_{name}" in cleaned.columns else None
 
-    numbers = {"lon": _number(cleaned.lon_text, original("lon")),
-               "lat": _number(cleaned.lat_text, original("lat")),
-               "time_engine": _engine_time(cleaned.time_text, cleaned._o_time)}
-    numbers.update({f"_n{i}": _number(cleaned[f"_t{i}"], original(c))
-                    for i, c in enumerate(values)})
-    return cleaned.mutate(**numbers).drop(*typed)
-
-
-def _cells(rows, long_format: bool, wide: list[str]):
-    """One row per reading cell of the cached rows (a wide table's columns stacked)."""
+def _constant_columns(raw, long_format: bool, site_kind: str | None) -> dict:
+    """The columns of the checked rows that the file does not have: constants."""
     import ibis
 
-    common = ["_row", "time_text", "time_engine", "site_text", "site_name", "kind_text",
-              "lon_text", "lat_text", "lon", "lat", "unit_text"]
-    if long_format:
-        return rows.select(*common, "pollutant_text", _column=ibis.literal("value"),
-                           value_text=rows._t0, value_num=rows._n0,
-                           _empty=ibis.literal(False))
-    parts = [rows.select(*common, pollutant_text=ibis.literal(name),
-                         _column=ibis.literal(name), value_text=rows[f"_t{i}"],
-                         value_num=rows[f"_n{i}"],
-                         _empty=rows[f"_t{i}"].isnull()
-                         | rows[f"_t{i}"].upper().isin(list(_EMPTY_TEXTS)))
-             for i, name in enumerate(wide)]
-    return ibis.union(*parts, distinct=False)
+    null = ibis.null("string")
+    constants = {f"{name}_text": null for name in ("time", "site_id", "lon", "lat")
+                 if name not in raw.columns}
+    if "site_name" not in raw.columns:
+        constants["site_name"] = null
+    if site_kind is not None:
+        constants["kind_text"] = ibis.literal(site_kind, "string")
+        constants["kind"] = ibis.literal(site_kind.lower(), "string")
+    if not long_format:
+        constants.update(pollutant_text=null, unit_text=null)
+    else:
+        constants.update({f"{name}_text": null for name in ("pollutant", "unit")
+                          if name not in raw.columns})
+    return constants
 
 
-def _engine_batch(backend, cached, cells, source: str, long_format: bool,
-                  units: dict[str, str], require_position: bool | None) -> EngineBatch:
+def _constants(rows, raw_columns, long_format: bool, site_kind: str | None):
+    """The cached rows with the constant columns of :func:`_checked_rows` added back."""
+    import ibis
+
+    probe = ibis.table({name: "string" for name in raw_columns}, name="probe")
+    constants = _constant_columns(probe, long_format, site_kind)
+    return rows.mutate(**{k: v for k, v in constants.items() if k not in rows.columns})
+
+
+def _with_fallback_times(rows):
+    """``time``: the engine's time, or for the texts it leaves to the pandas parser (odd
+    formats, early dates) the time that parser gives, each distinct text parsed once,
+    exactly as :func:`read_observations` parses it. Returns (rows, fallback texts)."""
     import ibis
     import ibis.expr.datatypes as dt
 
     from sourcegrid.timebase import to_utc as parse_utc
 
-    all_cells = cells
-    cells = cells.filter(~cells._empty)
     utc = dt.Timestamp(timezone="UTC")
-
-    # time texts the engine left to the pandas parser (odd formats, early dates): each
-    # distinct text parsed once, exactly as read_observations parses it
-    fallback = (cells.filter(cells.time_engine.isnull() & cells.time_text.notnull())
+    fallback = (rows.filter(rows.time_engine.isnull() & rows.time_text.notnull())
                 .select("time_text").distinct().to_pandas()["time_text"])
+    time = rows.time_engine
     if len(fallback):
         parsed = parse_utc(pd.Series(fallback.to_numpy(dtype=object)))
         known = pd.DataFrame({"_text": fallback.to_numpy(dtype=object),
                               "_time": parsed.astype("datetime64[us, UTC]")})
         known = known.loc[parsed.notna().to_numpy()]
         if 0 < len(known) <= _CASE_LIMIT:
-            cells = cells.mutate(time_engine=ibis.cases(
-                *((cells.time_text == text, ibis.literal(stamp, utc))
-                  for text, stamp in known.itertuples(index=False)),
-                else_=cells.time_engine))
+            time = ibis.cases(*((rows.time_text == text, ibis.literal(stamp, utc))
+                                for text, stamp in known.itertuples(index=False)),
+                              else_=rows.time_engine)
         elif len(known):
             lookup = ibis.memtable(known)
-            joined = cells.left_join(lookup, cells.time_text == lookup._text)
-            cells = joined.mutate(time_engine=joined.time_engine.coalesce(joined._time)) \
-                .drop("_text", "_time")
+            joined = rows.left_join(lookup, rows.time_text == lookup._text)
+            return (joined.mutate(time=joined.time_engine.coalesce(joined._time).cast(utc))
+                    .drop("_text", "_time"), fallback)
+    return rows.mutate(time=time.cast(utc)), fallback
 
+
+@dataclass
+class _Part:
+    """The reading cells of one value column (a wide table's pollutant column, or the
+    long table's value column) with their checks, conversion and canonical names."""
+
+    cells: object       # Ibis table: the rows' columns, value_text, value_num, _column, _empty
+    pollutant: object   # canonical pollutant (Ibis string expression or literal)
+    unit: object        # the unit the value is given in (Ibis expression)
+    value: object       # value in the internal unit
+    checks: list        # (mask, column, value text, reason, message), in reader order
+    bad: object = None  # true when any check of the cell fails (one cheap expression)
+
+
+def _parts(rows, long_format: bool, wide: list[str], units: dict[str, str]) -> list[_Part]:
+    """One :class:`_Part` per value column; a wide column's pollutant, unit factor and
+    range are constants, the long table's come from the few distinct names it holds."""
+    import ibis
+
+    override = {p: u for p, u in units.items() if p in CANONICAL_UNITS}
+    common = ["_row", "time", "time_text", "site_text", "site_name", "kind_text", "kind",
+              "lon_text", "lat_text", "lon", "lat", "unit_text", "_rbad"]
+    if not long_format:
+        parts = []
+        for i, name in enumerate(wide):
+            canonical = canonical_pollutant(name)
+            cells = rows.select(*common, pollutant_text=ibis.literal(name),
+                                _column=ibis.literal(name), value_text=rows[f"_t{i}"],
+                                value_num=rows[f"_n{i}"], _empty=rows[f"_e{i}"])
+            given = override.get(canonical)
+            # overrides are checked before reading (_unit_overrides): this one converts
+            factor = 1.0 if given is None else conversion_factor(given, CANONICAL_UNITS[canonical])
+            low, high = PHYSICAL_RANGES[canonical]
+            pollutant = ibis.literal(canonical, "string")
+            unit = ibis.literal(given, "string") if given is not None else ibis.null("string")
+            value = cells.value_num * factor
+            message = ibis.literal(f"value outside the physical range of the pollutant: "
+                                   f"{canonical} {low:g} to {high:g} "
+                                   f"{CANONICAL_UNITS[canonical]} (PHYSICAL_RANGES)")
+            checks = _value_checks(cells, pollutant, unit, value, ibis.literal(low, "float64"),
+                                   ibis.literal(high, "float64"), message, [])
+            # no unknown pollutant, no unit to check: a number in [low, high] passes
+            bad = cells._rbad | cells.time.isnull() | ~value.between(low, high).fill_null(False)
+            parts.append(_Part(cells, pollutant, unit, value, checks, bad))
+        return parts
+
+    cells = rows.select(*common, "pollutant_text", _column=ibis.literal("value"),
+                        value_text=rows._t0, value_num=rows._n0, _empty=ibis.literal(False))
     # the few distinct values Python maps: pollutant names and (pollutant, unit) pairs
-    pairs = cells.select("pollutant_text", "unit_text").distinct().to_pandas()
+    pairs = rows.select("pollutant_text", "unit_text").distinct().to_pandas()
     mapped = {name: canonical_pollutant(name) for name in pairs["pollutant_text"].dropna()}
     known_names = {k: v for k, v in mapped.items() if v is not None}
     pollutant = (cells.pollutant_text.substitute(known_names, else_=ibis.null("string"))
                  if known_names else ibis.null("string")).cast("string")
-    override = {p: u for p, u in units.items() if p in CANONICAL_UNITS}
     unit = cells.unit_text
     if override:
         unit = unit.coalesce(pollutant.substitute(override, else_=ibis.null("string")))
@@ -761,54 +921,97 @@ def _engine_batch(backend, cached, cells, source: str, long_format: bool,
             bad_units.append((where, f"expected a unit convertible to "
                                      f"{CANONICAL_UNITS[name]} ({error})"))
     factor = ibis.cases(*factors, else_=1.0) if factors else ibis.literal(1.0)
+    value = cells.value_num * factor
+    low = pollutant.substitute({p: r[0] for p, r in PHYSICAL_RANGES.items()},
+                               else_=ibis.null("float64")).cast("float64")
+    high = pollutant.substitute({p: r[1] for p, r in PHYSICAL_RANGES.items()},
+                                else_=ibis.null("float64")).cast("float64")
+    checks = _value_checks(cells, pollutant, unit, value, low, high, _range_message(pollutant),
+                           bad_units)
+    # every check at once: a negative concentration is below its range's lower bound 0
+    bad = cells._rbad | cells.time.isnull() | pollutant.isnull()
+    for where, _ in bad_units:
+        bad = bad | where.fill_null(False)
+    bad = bad | ~value.between(low, high).fill_null(False)
+    return [_Part(cells, pollutant, unit, value, checks, bad)]
 
-    checks = _engine_checks(cells, pollutant, unit, factor, bad_units, require_position)
-    bad = ibis.literal(False)
-    for mask, *_ in checks:
-        bad = bad | mask.fill_null(False)
-    rejects, flagged = _engine_rejects(cells, checks, bad, source)
-    counts = all_cells.aggregate(cells=all_cells.count(),
-                                 empty=all_cells._empty.ifelse(1, 0).sum()).to_pandas()
-    total, missing = int(counts["cells"].iloc[0]), int(counts["empty"].fillna(0).iloc[0])
-    read = total - missing - int(flagged.count().to_pyarrow().as_py())
+
+def _engine_batch(cached_rows, rows, source: str, long_format: bool, wide: list[str],
+                  units: dict[str, str], require_position: bool | None) -> EngineBatch:
+    """Check and convert the cached rows: one aggregate counts the cells, the empty ones
+    and those failing a check (and whether keys repeat); only when some fail are the
+    checks evaluated again to write their rejects."""
+    import ibis
+
+    rows, _ = _with_fallback_times(rows)
+    parts = _parts(rows, long_format, wide, units)
+
+    tallies = ibis.union(*(p.cells.select(_empty=p.cells._empty, _bad=~p.cells._empty & p.bad)
+                           for p in parts), distinct=False)
+    counts = tallies.aggregate(cells=tallies.count(),
+                               empty=tallies._empty.ifelse(1, 0).sum(),
+                               bad=tallies._bad.ifelse(1, 0).sum())
+    key_columns = _key_columns(parts, rows, long_format, wide)
+    if key_columns is not None:
+        keyed, key = key_columns
+        timed = keyed.filter(keyed.time.notnull() & keyed.site_text.notnull()).select(*key)
+        counts = counts.cross_join(timed.aggregate(timed=timed.count())).cross_join(
+            timed.distinct().aggregate(distinct=lambda t: t.count()))
+    tally = counts.to_pandas().iloc[0]
+    total, missing = int(tally["cells"]), int(pd.Series([tally["empty"]]).fillna(0).iloc[0])
+    flagged_count = int(pd.Series([tally["bad"]]).fillna(0).iloc[0])
+    unique_keys = key_columns is not None and int(tally["timed"]) == int(tally["distinct"])
+
+    cached = [cached_rows]
+    if flagged_count:
+        rejects, flagged = _engine_rejects(parts, require_position, source)
+        cached.append(flagged)
+    else:
+        rejects = problems_frame([])
+    read = total - missing - flagged_count
     if long_format:
         missing = 0
-    value = cells.value_num * factor
-    # the good cells: all but the (few, cached) flagged ones, without checking again
-    kept = cells.anti_join(flagged, [cells._row == flagged._row, cells._column == flagged._cell])
-    good = kept.select(
-        _row=cells._row, time=cells.time_engine.cast(utc), site_id=cells.site_text,
-        site_kind=cells.kind_text.lower(), site_name=cells.site_name,
-        lon=cells.lon.cast("float64"), lat=cells.lat.cast("float64"), pollutant=pollutant,
-        value=value.cast("float64"),
-        unit=pollutant.substitute(CANONICAL_UNITS, else_=ibis.null("string")).cast("string"))
-    return EngineBatch(good, rejects, missing, source, read=read,
-                       unique_keys=len(fallback) == 0 and _unique_site_times(cached),
-                       sites=_engine_sites(cached, require_position), _cached=(cached, flagged))
+    readings = ibis.union(*(_good(p, p.bad if flagged_count else None) for p in parts),
+                          distinct=False)
+    return EngineBatch(readings, rejects, missing, source, read=read, unique_keys=unique_keys,
+                       sites=_engine_sites(rows), _cached=tuple(cached))
 
 
-def _unique_site_times(rows) -> bool:
-    """No two rows with a time the engine parsed share site and time."""
-    timed = rows.filter(rows.time_engine.notnull() & rows.site_text.notnull())
-    total = int(timed.count().to_pyarrow().as_py())
-    distinct = int(timed.select("site_text", "time_engine").distinct().count()
-                   .to_pyarrow().as_py())
-    return total == distinct
+def _key_columns(parts, rows, long_format: bool, wide: list[str]):
+    """The table and columns whose distinct values are the readings' keys, or None when
+    two cells of a row may share a key (two wide columns of one pollutant)."""
+    if long_format:
+        part = parts[0]
+        return part.cells.mutate(_pollutant=part.pollutant), ["site_text", "time", "_pollutant"]
+    names = [canonical_pollutant(name) for name in wide]
+    if len(set(names)) != len(names):
+        return None
+    return rows, ["site_text", "time"]
 
 
-def _engine_sites(rows, require_position: bool | None):
+def _good(part: _Part, bad):
+    """The readings of a part that pass every check, in the canonical columns."""
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    cells = part.cells
+    keep = ~cells._empty if bad is None else ~cells._empty & ~bad
+    good = cells.mutate(_pollutant=part.pollutant, _value=part.value).filter(keep)
+    return good.select(
+        _row=good._row, time=good.time.cast(dt.Timestamp(timezone="UTC")),
+        site_id=good.site_text, site_kind=good.kind, site_name=good.site_name,
+        lon=good.lon.cast("float64"), lat=good.lat.cast("float64"),
+        pollutant=good._pollutant.cast("string"), value=good._value.cast("float64"),
+        unit=good._pollutant.substitute(CANONICAL_UNITS, else_=ibis.null("string"))
+        .cast("string"))
+
+
+def _engine_sites(rows):
     """The sites of the rows whose site-level checks pass (site, kind, time, position)."""
-    kind = rows.kind_text.lower()
-    ok = (rows.site_text.notnull() & kind.isin(list(SITE_KINDS))
-          & rows.time_engine.notnull())
-    lon_ok = rows.lon_text.isnull() | rows.lon.between(-180, 180).fill_null(False)
-    lat_ok = rows.lat_text.isnull() | rows.lat.between(-90, 90).fill_null(False)
-    ok = ok & lon_ok & lat_ok
-    if require_position:
-        ok = ok & rows.lon_text.notnull() & rows.lat_text.notnull()
-    chosen = rows.filter(ok)
-    return chosen.select(site_id=chosen.site_text, site_kind=kind, site_name=chosen.site_name,
-                         lon=chosen.lon.cast("float64"), lat=chosen.lat.cast("float64"))
+    chosen = rows.filter(~rows._rbad & rows.time.notnull())
+    return chosen.select(site_id=chosen.site_text, site_kind=chosen.kind,
+                         site_name=chosen.site_name, lon=chosen.lon.cast("float64"),
+                         lat=chosen.lat.cast("float64"))
 
 
 def _range_message(pollutant):
@@ -822,25 +1025,20 @@ def _range_message(pollutant):
                             "(PHYSICAL_RANGES)")
 
 
-def _engine_checks(cells, pollutant, unit, factor, bad_units, require_position):
-    """The checks of :func:`normalize_observations`, in its order, as Ibis expressions:
-    (mask, column, value text, reason, message)."""
+def _row_checks(time, cells, require_position):
+    """The checks of a file row (time, site, kind, position), in reader order:
+    (mask, column, value text, reason, message); without the time's when ``time`` is
+    None."""
     import ibis
 
-    kind = cells.kind_text.lower()
+    kind = cells.kind
     no_lon, no_lat = cells.lon_text.isnull(), cells.lat_text.isnull()
     needs_position = (kind.isin(list(POSITIONED_KINDS)) if require_position is None
                       else ibis.literal(bool(require_position)))
-    value = cells.value_num * factor
-    low = pollutant.substitute({p: r[0] for p, r in PHYSICAL_RANGES.items()},
-                               else_=ibis.null("float64")).cast("float64")
-    high = pollutant.substitute({p: r[1] for p, r in PHYSICAL_RANGES.items()},
-                                else_=ibis.null("float64")).cast("float64")
-    negative = (value < 0) & (low >= 0)
-    column = cells._column
-    checks = [
-        (cells.time_engine.isnull(), "time", cells.time_text, "bad_time",
-         "expected a date-time such as 2026-03-01 08:00 (Asia/Shanghai) or ISO 8601 with offset"),
+    timed = [] if time is None else [
+        (time.isnull(), "time", cells.time_text, "bad_time",
+         "expected a date-time such as 2026-03-01 08:00 (Asia/Shanghai) or ISO 8601 with offset")]
+    return timed + [
         (cells.site_text.isnull(), "site_id", cells.site_text, "missing_site",
          "expected a site id"),
         (kind.isnull() | ~kind.isin(list(SITE_KINDS)), "site_kind", cells.kind_text,
@@ -853,10 +1051,26 @@ def _engine_checks(cells, pollutant, unit, factor, bad_units, require_position):
          ibis.ifelse(no_lon, cells.lat_text, cells.lon_text), "missing_position",
          "expected the reading's position (lon and lat in degrees): fusion, calibration and "
          "QC place readings by position"),
+    ]
+
+
+def _part_row_checks(part: _Part, require_position):
+    """The row checks of a part's cells; those the cached copy evaluated (``_rbad``)
+    only where it found a failure, since it kept their texts only there."""
+    time_check, *others = _row_checks(part.cells.time, part.cells, require_position)
+    gate = part.cells._rbad
+    return [time_check] + [(mask & gate, *rest) for mask, *rest in others]
+
+
+def _value_checks(cells, pollutant, unit, value, low, high, range_message, bad_units):
+    """The checks of a reading cell, after the row's, in reader order."""
+    negative = (value < 0) & (low >= 0)
+    column = cells._column
+    checks = [
         (pollutant.isnull(), "pollutant", cells.pollutant_text, "unknown_pollutant",
          f"expected one of {', '.join(POLLUTANTS)}"),
-        (cells.value_text.isnull(), column, cells.value_text, "missing_value",
-         "expected a number"),
+        (cells.value_text.isnull() & cells.value_num.isnull(), column, cells.value_text,
+         "missing_value", "expected a number"),
         (cells.value_num.isnull() & cells.value_text.notnull(), column, cells.value_text,
          "not_a_number", "expected a number"),
     ]
@@ -864,39 +1078,48 @@ def _engine_checks(cells, pollutant, unit, factor, bad_units, require_position):
     checks += [
         (negative, column, cells.value_text, "negative_value", "expected a concentration >= 0"),
         (((value < low) | (value > high)) & ~negative.fill_null(False), column, cells.value_text,
-         "out_of_range", _range_message(pollutant)),
+         "out_of_range", range_message),
     ]
     return checks
 
 
-def _engine_rejects(cells, checks, bad, source: str):
+def _engine_rejects(parts, require_position, source: str):
     """Every failed check as a reject row (all problems of a reading, not the first).
 
-    The failing cells (few) are flagged and cached in one pass; the reject rows are
-    read from that copy. Returns the rejects and the cached flagged cells.
+    Run only when the counting pass found failing cells: those (few) cells are
+    flagged and cached in one pass over the parts; the reject rows are read from that
+    copy. Returns the rejects and the cached flagged cells.
     """
     import ibis
 
-    flags = {}
-    for order, (mask, column, value, _, message) in enumerate(checks):
-        flags[f"_c{order}"] = mask.fill_null(False)
-        flags[f"_v{order}"] = value.cast("string").fill_null("")
-        if not isinstance(column, str):
-            flags[f"_k{order}"] = column.cast("string")
-        if not isinstance(message, str):
-            flags[f"_m{order}"] = message.cast("string")
-    flagged = cells.filter(bad).select(_row=cells._row.cast("int64"), _cell=cells._column,
-                                       **flags).cache()
-    parts = []
+    pieces = []
+    for part in parts:
+        checks = _part_row_checks(part, require_position) + part.checks
+        bad = ibis.literal(False)
+        flags = {}
+        for order, (mask, column, value, _, message) in enumerate(checks):
+            bad = bad | mask.fill_null(False)
+            flags[f"_c{order}"] = mask.fill_null(False)
+            flags[f"_v{order}"] = value.cast("string").fill_null("")
+            if not isinstance(column, str):
+                flags[f"_k{order}"] = column.cast("string")
+            if not isinstance(message, str):
+                flags[f"_m{order}"] = message.cast("string")
+        cells = part.cells
+        pieces.append(cells.filter(~cells._empty & bad).select(
+            _row=cells._row.cast("int64"), _cell=cells._column, **flags))
+    checks = _part_row_checks(parts[0], require_position) + parts[0].checks
+    flagged = ibis.union(*pieces, distinct=False).cache()
+    selected = []
     for order, (_, column, _, reason, message) in enumerate(checks):
         chosen = flagged.filter(flagged[f"_c{order}"])
-        parts.append(chosen.select(
+        selected.append(chosen.select(
             _check=ibis.literal(order, "int64"), row=chosen._row,
             column=ibis.literal(column) if isinstance(column, str) else chosen[f"_k{order}"],
             value=chosen[f"_v{order}"], reason=ibis.literal(reason),
             message=ibis.literal(message) if isinstance(message, str)
             else chosen[f"_m{order}"]))
-    frame = ibis.union(*parts, distinct=False).to_pandas()
+    frame = ibis.union(*selected, distinct=False).to_pandas()
     frame = frame.sort_values(["_check", "row", "column"], kind="stable")
     frame = frame.drop_duplicates(["row", "column", "value", "reason", "message"])
     out = pd.DataFrame({"source": source, "row": frame["row"].astype("Int64"),
