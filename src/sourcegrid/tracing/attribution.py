@@ -485,10 +485,11 @@ def observed_matrix(workspace, pollutant: str, hours: pd.DatetimeIndex,
     codes, names = pd.factorize(frame["cell_id"], sort=True)
     slot = hours.get_indexer(pd.DatetimeIndex(frame["time"]))
     keep = slot >= 0
-    sums = np.zeros((len(hours), len(names)))
-    counts = np.zeros((len(hours), len(names)))
-    np.add.at(sums, (slot[keep], codes[keep]), frame["value"].to_numpy(float)[keep])
-    np.add.at(counts, (slot[keep], codes[keep]), 1.0)
+    flat = slot[keep] * len(names) + codes[keep]
+    size = len(hours) * len(names)
+    sums = np.bincount(flat, weights=frame["value"].to_numpy(float)[keep],
+                       minlength=size).reshape(len(hours), len(names))
+    counts = np.bincount(flat, minlength=size).astype(float).reshape(len(hours), len(names))
     with np.errstate(invalid="ignore", divide="ignore"):
         values = np.where(counts > 0, sums / counts, np.nan)
     return pd.DataFrame(values, index=hours, columns=list(names))
@@ -621,13 +622,25 @@ def confounded_groups(predicted: np.ndarray, bearings: np.ndarray, active: np.nd
     series = series - series.mean(axis=1, keepdims=True)
     norm = np.linalg.norm(series, axis=1)
     norm[norm == 0] = np.inf
-    corr = (series @ series.T) / np.outer(norm, norm)
     diff = np.abs((bearings[index][:, None] - bearings[index][None, :] + 180) % 360 - 180)
-    linked = (diff <= angle_deg) & (corr >= correlation)
+    linked = diff <= angle_deg
     if distances is not None:
         far = np.maximum(distances[index], 1.0)
         ratio = np.maximum(far[:, None], far[None, :]) / np.minimum(far[:, None], far[None, :])
         linked &= ratio <= distance_ratio
+    # the correlations of the pairs close in bearing and distance only (a few per
+    # candidate), in blocks of pairs that bound the working memory
+    first, second = np.nonzero(np.triu(linked, 1))
+    corr = np.empty(len(first))
+    block = max(1, 2_000_000 // max(series.shape[1], 1))
+    for start in range(0, len(first), block):
+        i, j = first[start:start + block], second[start:start + block]
+        corr[start:start + block] = (np.einsum("ij,ij->i", series[i], series[j])
+                                     / (norm[i] * norm[j]))
+    close = corr >= correlation
+    linked = np.zeros_like(linked)
+    linked[first[close], second[close]] = True
+    linked[second[close], first[close]] = True
     assigned = np.full(index.size, -1)
     for position in np.argsort(-strength, kind="stable"):
         if assigned[position] >= 0:
@@ -791,9 +804,12 @@ def fit_contributions(excess: np.ndarray, predicted: np.ndarray, groups: np.ndar
         constant per offset label [µg/m³], and the fitted offset + covariate terms per
         sample [µg/m³].
     """
+    from scipy import sparse
+
     labels, inverse = np.unique(groups, return_inverse=True)
-    columns = np.zeros((len(labels), predicted.shape[1]))
-    np.add.at(columns, inverse, predicted)
+    columns = np.asarray(sparse.csr_matrix(
+        (np.ones(len(inverse)), (inverse.ravel(), np.arange(len(inverse)))),
+        shape=(len(labels), len(inverse))) @ predicted, dtype=float)
     norms = np.linalg.norm(columns, axis=1)
     useful = norms > 0
     beta_group = np.zeros(len(labels))
@@ -1155,6 +1171,26 @@ def _correlations(predicted: np.ndarray, excess: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, centred @ target / denominator, np.nan)
 
 
+def _limited_threads(function):
+    """Run ``function`` with the BLAS/OpenMP threads of
+    :func:`sourcegrid.weather.normalise.threads` (one unless SOURCEGRID_THREADS says
+    more): a trace's matrices (hundreds of columns × thousands of samples) gain nothing
+    from a second thread, and on a machine shared with other work the waiting threads
+    burn CPU (the 3 × 3 trace of ``benchmarks/dispersion.py``: 1.7-2.4 s CPU with two
+    BLAS threads against 0.8-0.9 s with one, under a load of 2-4 on 2 cores)."""
+    import functools
+
+    @functools.wraps(function)
+    def limited(*args, **kwargs):
+        from sourcegrid.weather.normalise import threads
+
+        with threads():
+            return function(*args, **kwargs)
+
+    return limited
+
+
+@_limited_threads
 def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
                radius_km: float = 10.0, cells: list[str] | None = None, neighbours: int = 1,
                background: str | pd.Series = "percentile", background_percentile: float = 10.0,
@@ -1666,6 +1702,8 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
     picks: list[int] = []
 
     scan_residual, scan_beta = residual, beta
+    design_norms = np.linalg.norm(design, axis=1) if n_sources else np.zeros(0)
+    virtual_norms = np.linalg.norm(virtual_design, axis=1)
     offset_columns = ((sample_cell[:, None] == np.unique(sample_cell)[None, :]).astype(float)
                       if len(sample_cell) else np.zeros((0, 0)))
     if len(sample_cell):
@@ -1682,13 +1720,16 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
         # orthogonal-matching-pursuit gain: project the lattice series off the span of
         # the active columns (sources with beta > 0, offsets, virtual sources so far), so
         # that a registered source that soaked up a hidden one's signal can give it back
-        current = np.vstack([design, virtual_design[picks]]) if picks else design
         current_beta = np.concatenate([scan_beta, np.ones(len(picks))])
-        weight = (np.linalg.norm(current, axis=1) * current_beta if len(current)
-                  else np.zeros(0))
+        weight = np.concatenate([design_norms, virtual_norms[picks]]) * current_beta
         strongest = np.argsort(-weight)[:OMP_COLUMNS]
         strongest = strongest[weight[strongest] > 0]
-        active = current[strongest] if len(current) else np.zeros((0, len(target)))
+        # the rows of [design; virtual picks] without stacking the whole design
+        active = np.empty((len(strongest), len(target)))
+        registered_row = strongest < n_sources
+        active[registered_row] = design[strongest[registered_row]]
+        active[~registered_row] = virtual_design[
+            np.asarray(picks, dtype=np.int64)[strongest[~registered_row] - n_sources]]
         basis = np.hstack([active.T, offset_columns]) if active.size else offset_columns
         if basis.size:
             # projection off span(B): V − (V B) (BᵀB)⁺ Bᵀ (a small Gram matrix, no QR)

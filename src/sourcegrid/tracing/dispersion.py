@@ -696,7 +696,10 @@ def grouped_coupling(source_x, source_y, receptor_x, receptor_y, wind_speed, win
     of sources), and a cell's value the weighted mean of its monitors (groups of
     receptors). Accumulating the values as they are computed, without the sparse
     (pairs × hours) matrix, is several times faster than :func:`coupling` followed by
-    the sums.
+    the sums. When every source has the same effective height and the pairs repeat
+    their displacements (sources and receptors on lattices of a common step, such as a
+    tracer's virtual sources around a cell's receptor points), the plume is computed
+    once per distinct displacement and the sums are one sparse product.
 
     Parameters
     ----------
@@ -739,14 +742,21 @@ def grouped_coupling(source_x, source_y, receptor_x, receptor_y, wind_speed, win
     n_cells = mapping.shape[1]
     # keep only receptors that weigh in some group
     weighted = np.flatnonzero(np.diff(mapping.indptr) > 0)
-    elements = _coupling_elements(
-        source_x, source_y, np.asarray(receptor_x, float).ravel()[weighted],
-        np.asarray(receptor_y, float).ravel()[weighted], wind_speed, wind_direction,
-        stability, effective_height=effective_height, receptor_height=receptor_height,
-        terrain=terrain, mixing_height=mixing_height, max_distance=max_distance,
-        sigma_theta_deg=sigma_theta_deg, chunk_elements=chunk_elements, dtype=dtype)
-    n_hours = elements.n_hours
+    physics = dict(receptor_height=receptor_height, terrain=terrain,
+                   mixing_height=mixing_height, sigma_theta_deg=sigma_theta_deg,
+                   chunk_elements=chunk_elements, dtype=dtype)
+    kept_x = np.asarray(receptor_x, float).ravel()[weighted]
+    kept_y = np.asarray(receptor_y, float).ravel()[weighted]
     mapping = mapping[weighted]
+    shared = _shared_displacements(source_x, source_y, kept_x, kept_y, effective_height,
+                                   max_distance)
+    if shared is not None:
+        return _grouped_by_displacement(shared, group, weight, n_groups, mapping, wind_speed,
+                                        wind_direction, stability, effective_height, physics)
+    elements = _coupling_elements(
+        source_x, source_y, kept_x, kept_y, wind_speed, wind_direction, stability,
+        effective_height=effective_height, max_distance=max_distance, **physics)
+    n_hours = elements.n_hours
     per_receptor = np.diff(mapping.indptr)
     single = bool(np.all(per_receptor == 1))
     receptor_cell = mapping.indices
@@ -754,6 +764,9 @@ def grouped_coupling(source_x, source_y, receptor_x, receptor_y, wind_speed, win
     pair_group = group[elements.source_index]
     pair_weight = weight[elements.source_index]
     pair_receptor = elements.receptor_index
+    if single:  # each pair's place in the output and its weight, once per pair
+        pair_slot = (pair_group * n_cells + receptor_cell[pair_receptor]) * n_hours
+        pair_scale = pair_weight * receptor_share[pair_receptor]
     size = n_groups * n_cells * n_hours
     out = np.zeros(size)
     # the (index, value) of several chunks are summed at once: a bincount costs the size
@@ -768,28 +781,114 @@ def grouped_coupling(source_x, source_y, receptor_x, receptor_y, wind_speed, win
             pending_value.clear()
 
     for rows, cols, value in elements.chunks:
-        receptor = pair_receptor[rows]
         if single:
-            cell = receptor_cell[receptor]
-            scaled = value * (pair_weight[rows] * receptor_share[receptor])
-            base = pair_group[rows]
+            pending_index.append(pair_slot[rows] + cols)
+            pending_value.append(value * pair_scale[rows])
         else:  # a receptor in several groups: each value goes to each of them
+            receptor = pair_receptor[rows]
             repeat = per_receptor[receptor]
             element = np.repeat(np.arange(len(rows)), repeat)
             within = np.arange(len(element)) - np.repeat(np.cumsum(repeat) - repeat, repeat)
             slot = mapping.indptr[receptor[element]] + within
             cell = receptor_cell[slot]
-            scaled = value[element] * (pair_weight[rows[element]] * receptor_share[slot])
             base = pair_group[rows[element]]
-            cols = cols[element]
-        pending_index.append((base * n_cells + cell) * n_hours + cols)
-        pending_value.append(scaled)
-        pending += len(scaled)
+            pending_index.append((base * n_cells + cell) * n_hours + cols[element])
+            pending_value.append(value[element]
+                                 * (pair_weight[rows[element]] * receptor_share[slot]))
+        pending += len(pending_value[-1])
         if pending >= max(size, int(chunk_elements)):
             flush()
             pending = 0
     flush()
     return out.reshape(n_groups, n_cells, n_hours)
+
+
+#: Source-receptor displacements closer than this are taken as one [m] (far below the
+#: float32 resolution of the plume formula at the distances of a trace).
+DISPLACEMENT_TOLERANCE = 1e-4
+
+
+def _shared_displacements(source_x, source_y, receptor_x, receptor_y, effective_height,
+                          max_distance):
+    """The pairs within the cut-off and their distinct displacements, when every source
+    has the same effective height and the pairs repeat a displacement often enough to
+    pay (sources and receptors on lattices of a common step, such as the virtual
+    sources of a tracer around a cell's receptor points); None otherwise.
+
+    With one release height for all sources a pair's contribution depends on the
+    displacement receptor − source alone (one wind for the domain), so each distinct
+    displacement needs the plume formula once.
+    """
+    heights = np.asarray(effective_height, dtype=float)
+    source_x = np.asarray(source_x, dtype=float).ravel()
+    source_y = np.asarray(source_y, dtype=float).ravel()
+    n_sources = len(source_x)
+    if n_sources < 2 or not max_distance > 0:
+        return None
+    if heights.ndim:
+        if heights.shape[0] != n_sources:  # a wrong shape: the plume code reports it
+            return None
+        rows = heights.reshape(n_sources, -1)
+        if not np.all(rows == rows[:1]):
+            return None
+        heights = rows[:1]
+    source_index, receptor_index = _pairs_within(source_x, source_y, receptor_x, receptor_y,
+                                                 max_distance)
+    if len(source_index) < 2:
+        return None
+    dx = receptor_x[receptor_index] - source_x[source_index]
+    dy = receptor_y[receptor_index] - source_y[source_index]
+    key_x = np.round(dx / DISPLACEMENT_TOLERANCE).astype(np.int64)
+    key_y = np.round(dy / DISPLACEMENT_TOLERANCE).astype(np.int64)
+    order = np.lexsort((key_y, key_x))
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (np.diff(key_x[order]) != 0) | (np.diff(key_y[order]) != 0)
+    if 2 * int(new.sum()) > len(order):  # fewer than two pairs per displacement
+        return None
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    first = order[new]
+    return {"source_index": source_index, "receptor_index": receptor_index,
+            "inverse": inverse, "dx": dx[first], "dy": dy[first], "height": heights}
+
+
+def _grouped_by_displacement(shared, group, weight, n_groups, mapping, wind_speed,
+                             wind_direction, stability, effective_height, physics):
+    """:func:`grouped_coupling` from the coupling of the distinct displacements: one
+    source at the origin coupled to a receptor at each displacement, then
+    out[g·K + k, t] = Σ_p w_s(p) W[r(p), k] c[u(p), t] as one sparse product."""
+    from scipy import sparse
+
+    n_cells = mapping.shape[1]
+    height = shared["height"]
+    elements = _coupling_elements(
+        np.zeros(1), np.zeros(1), shared["dx"], shared["dy"], wind_speed, wind_direction,
+        stability, effective_height=height if np.ndim(height) else float(height),
+        max_distance=np.inf, **physics)
+    n_hours, n_unique = elements.n_hours, elements.n_pairs
+    rows_out, cols_out, data_out = [], [], []
+    for rows, cols, value in elements.chunks:
+        rows_out.append(rows)
+        cols_out.append(cols)
+        data_out.append(value.astype(np.float64))
+    size = (n_groups * n_cells, n_hours)
+    if not data_out:
+        return np.zeros(size).reshape(n_groups, n_cells, n_hours)
+    unit = sparse.csr_matrix((np.concatenate(data_out),
+                              (np.concatenate(rows_out), np.concatenate(cols_out))),
+                             shape=(n_unique, n_hours))
+    # each pair once per group of its receptor
+    receptor = shared["receptor_index"]
+    repeat = np.diff(mapping.indptr)[receptor]
+    pair = np.repeat(np.arange(len(receptor)), repeat)
+    within = np.arange(len(pair)) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+    slot = mapping.indptr[receptor[pair]] + within
+    source = shared["source_index"][pair]
+    combine = sparse.csr_matrix((weight[source] * mapping.data[slot],
+                                 (group[source] * n_cells + mapping.indices[slot],
+                                  shared["inverse"][pair])),
+                                shape=(size[0], n_unique))
+    return (combine @ unit).toarray().reshape(n_groups, n_cells, n_hours)
 
 
 @dataclass
@@ -849,23 +948,30 @@ def _coupling_elements(source_x, source_y, receptor_x, receptor_y, wind_speed, w
     a_y, b_y, _, a_z, b_z, c_z = (table[codes, i] for i in range(6))
     work = np.dtype(dtype) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
     a_y, b_y, a_z, b_z = (v.astype(work) for v in (a_y, b_y, a_z, b_z))
-    # sigma_z exponent per hour as a code: 0 -> t, 1 -> t^-1/2, 2 -> t^-1, 3 -> t^1/2
-    z_form = np.select([c_z == 1.0, c_z == -0.5, c_z == -1.0], [0, 1, 2], 3).astype(np.int8)
+    # sigma_z exponent per hour: ±1/2 (a square root) or ±1, negative = divided by
+    z_half = np.abs(c_z) == 0.5
+    z_negative = c_z < 0
+    if not np.all(np.isin(np.abs(c_z), (0.5, 1.0))):
+        raise DispersionError("Briggs sigma_z exponents must be ±1/2 or ±1")
     # wind at release height per source and hour (power law), computed once
     u_table = (u10[None, :] * (np.maximum(heights, 10.0) / 10.0) ** exponent[None, :]).astype(work)
     h_table = heights.astype(work)
+    u_flat, h_flat = np.ascontiguousarray(u_table).ravel(), np.ascontiguousarray(h_table).ravel()
     z = work.type(receptor_height)
     two_pi = work.type(2.0 * np.pi)
     lid_table = None if lid is None else lid.astype(work)
     if not 0 <= sigma_theta_deg < 45:
         raise DispersionError(f"sigma_theta_deg must be in [0, 45) degrees, got {sigma_theta_deg}")
     spread = work.type(np.tan(np.deg2rad(sigma_theta_deg)))
-    # a cheap superset of the crosswind band: σy ≤ (a_y + tan σθ)·x, so |y| < 4σy implies
-    # |y| < k·x with k = 4(a_y + tan σθ): the receptor lies within atan(k) of the plume
-    # axis. Per pair, only the hours whose wind direction is within atan(max k) of the
-    # direction that carries the source to the receptor are looked at (the hours sorted
-    # by direction, a window per pair found by binary search); the exact tests run on them.
-    band = (4 * (a_y + spread)).astype(work)
+    spread2 = spread * spread
+    a_y2 = a_y * a_y
+    # a cheap superset of the crosswind band: σy ≤ x·√(a_y² + tan²σθ), so |y| < 4σy
+    # implies |y| < k·x with k = 4√(a_y² + tan²σθ) (+ 10⁻⁵ for the float32 rounding):
+    # the receptor lies within atan(k) of the plume axis. Per pair, only the hours whose
+    # wind direction is within atan(max k) of the direction that carries the source to
+    # the receptor are looked at (the hours sorted by direction, a window per pair found
+    # by binary search); the exact tests run on them.
+    band = (4 * np.sqrt(a_y2 + spread2) * (1 + 1e-5)).astype(work)
     known_hours = np.flatnonzero(known)
     by_direction = known_hours[np.argsort(direction[known_hours], kind="stable")]
     sorted_direction = direction[by_direction]
@@ -911,34 +1017,37 @@ def _coupling_elements(source_x, source_y, receptor_x, receptor_y, wind_speed, w
             x = along[keep]
             y = cross[keep]
             s_idx = source_index[first:last]
-            # sigma_y for the classes (c_y = -1/2 for every class and terrain)
-            sigma_y = a_y[t_local] * x / np.sqrt(1 + b_y[t_local] * x)
-            if spread > 0:
-                sigma_y = np.sqrt(sigma_y * sigma_y + (spread * x) ** 2)
-            inside = np.abs(y) < 4 * sigma_y
+            # sigma_y for the classes (c_y = -1/2 for every class and terrain), widened:
+            # σy² = x²·(a_y² / (1 + b_y·x) + tan²σθ), one square root
+            sigma_y2 = x * x * (a_y2[t_local] / (1 + b_y[t_local] * x) + spread2)
+            y2 = y * y
+            inside = y2 < 16 * sigma_y2
             if not inside.all():
                 p_local, t_local = p_local[inside], t_local[inside]
-                x, y, sigma_y = x[inside], y[inside], sigma_y[inside]
+                x, y2, sigma_y2 = x[inside], y2[inside], sigma_y2[inside]
             if p_local.size == 0:
                 continue
+            # sigma_z = a_z·x·(1 + b_z·x)^c_z with c_z in {1, -1/2, -1, 1/2}
             grow = 1 + b_z[t_local] * x
-            form = z_form[t_local]
-            root = np.sqrt(grow)
-            factor = np.where(form == 0, grow, np.where(form == 1, 1 / root,
-                                                         np.where(form == 2, 1 / grow, root)))
-            sigma_z = a_z[t_local] * x * factor
-            sources_here = s_idx[p_local]
-            column = t_local if per_hour_height else 0
-            h = h_table[sources_here, column]
-            u = u_table[sources_here, t_local]
+            power = np.where(z_half[t_local], np.sqrt(grow), grow)
+            scale = a_z[t_local] * x
+            sigma_z = np.where(z_negative[t_local], scale / power, scale * power)
+            flat = s_idx[p_local] * n_hours + t_local  # (source, hour) in the tables
+            h = h_flat[flat] if per_hour_height else h_flat[s_idx[p_local]]
+            u = u_flat[flat]
             two_sz2 = 2 * sigma_z * sigma_z
             if lid_table is None:
-                vertical = np.exp(-((z - h) ** 2) / two_sz2) + np.exp(-((z + h) ** 2) / two_sz2)
+                # exp(−y²/2σy²)·[exp(−(z−h)²/2σz²) + exp(−(z+h)²/2σz²)], with
+                # (z+h)² − (z−h)² = 4zh: two exponentials instead of three
+                value = (1e6 / two_pi) / (u * np.sqrt(sigma_y2) * sigma_z) * np.exp(
+                    -y2 / (2 * sigma_y2) - (z - h) ** 2 / two_sz2) * (
+                    1 + np.exp(-4 * z * h / two_sz2))
             else:
                 vertical = _vertical_factor(z, h, sigma_z, lid_table[t_local])
-            value = (1e6 / two_pi) / (u * sigma_y * sigma_z) * np.exp(
-                -(y * y) / (2 * sigma_y * sigma_y)) * vertical
-            yield (p_local + first).astype(np.int64), t_local.astype(np.int64), value
+                value = (1e6 / two_pi) / (u * np.sqrt(sigma_y2) * sigma_z) * np.exp(
+                    -y2 / (2 * sigma_y2)) * vertical
+            yield ((p_local + first).astype(np.int64, copy=False),
+                   t_local.astype(np.int64, copy=False), value)
 
     return _Elements(source_index, receptor_index, n_sources, n_receptors, n_hours, chunks())
 
