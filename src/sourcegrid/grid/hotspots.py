@@ -284,15 +284,16 @@ def gi_star(values: np.ndarray, radius_cells: float, shape: str = "square") -> G
     weight_sum = _band_sum(present, radius_cells, shape, reach)
     np.rint(weight_sum, out=weight_sum)  # neighbour counts are integers
     # denominator s sqrt((n S1 - W^2)/(n - 1)) with S1 = W, in place
+    # (cells without data get 0: undefined like a band that covers every cell)
     denominator = n - weight_sum
     denominator *= weight_sum
+    denominator *= present
     undefined = denominator <= 0.0
-    undefined |= ~has_data
     denominator *= std * std / (n - 1)
     np.sqrt(denominator, out=denominator)
     with np.errstate(divide="ignore", invalid="ignore"):
         np.divide(z, denominator, out=z)
-    z[undefined] = np.nan
+    np.copyto(z, np.nan, where=undefined)
     return GiStar(z)
 
 
