@@ -200,3 +200,20 @@ def test_output_written_straight_to_a_file(tmp_path):
     assert explained.emission_rows == 6
     with open(tmp_path / "e.csv", encoding="utf-8-sig", newline="") as handle:
         assert next(csv.reader(handle)) == EMISSION_COLUMNS + EXPLAIN_COLUMNS
+
+
+def test_only_the_kinds_of_problem_found_build_reject_tables(con):
+    # BAD_ACTIVITY: row 8 matches no combination, row 7 fits no scale tier, and no row
+    # is ambiguous (cases.EXPECTED_REJECTS); each found table holds distinct keys
+    inputs = stage_inputs(BAD_ACTIVITY, LIBRARY, BAD_TREATMENT, con)
+    matching = stage_matching(inputs)
+    found = {name: int(table.count().to_pyarrow().as_py())
+             for name, table in matching.found.items()}
+    assert found == {"no_combination": 1, "no_tier": 1, "ambiguous": 0}
+    # GOOD_ACTIVITY with GOOD_TREATMENT: every row is accounted, so neither the input
+    # checks nor any later stage leaves a reject table to fetch
+    inputs = stage_inputs(GOOD_ACTIVITY, LIBRARY, GOOD_TREATMENT, con)
+    assert inputs.rejects == []
+    matching = stage_matching(inputs)
+    treated = stage_treatment(inputs, stage_generation(inputs, matching.chosen)).cache()
+    assert stage_rejects(inputs, matching, treated).rejects == []

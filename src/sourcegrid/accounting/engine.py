@@ -340,9 +340,12 @@ def _account(activity, library, treatment, con, library_name, activity_source,
     checked = stage_rejects(inputs, matching, treated)
     emissions_expr = stage_output(inputs, checked.good, explain)
 
-    rejects = _fetch_rejects(con, ibis.union(*[_reject_types(r) for r in checked.rejects])
-                             .order_by(["row", "reason"]))
-    rejects = rejects.astype({"row": "Int64"}) if len(rejects) else problems_frame([])
+    rejects = problems_frame([])  # no kind of problem found: nothing to fetch
+    if checked.rejects:
+        fetched = _fetch_rejects(con, ibis.union(*[_reject_types(r) for r in checked.rejects])
+                                 .order_by(["row", "reason"]))
+        if len(fetched):
+            rejects = fetched.astype({"row": "Int64"})
     for cached in (*matching.caches, checked.problems):  # freed before the emissions are written
         cached.release()
     _ordered(con)
@@ -525,6 +528,9 @@ class Matching:
         activity_row, pollutant, rows (the tied coefficient rows), _row, _source.
     caches : list of ibis.Table
         Cached small tables, released once the rejects are fetched.
+    found : dict of str to ibis.Table
+        For no_combination, no_tier and ambiguous: the distinct (keys, signature) with
+        that problem, a small table that is empty exactly when the rows above are.
     """
 
     chosen: ibis.Table
@@ -532,6 +538,7 @@ class Matching:
     no_tier: ibis.Table
     ambiguous: ibis.Table
     caches: list
+    found: dict = field(default_factory=dict)
 
 
 MATCH_KEYS = ["industry_code", *KEY_COLUMNS]
@@ -626,9 +633,11 @@ def stage_matching(inputs: Inputs) -> Matching:
     def rows_of(key_table: ibis.Table) -> ibis.Table:
         return keyed.semi_join(key_table, by).select("activity_row").join(act, "activity_row")
 
-    no_combination = rows_of(keys.anti_join(candidates, by))
-    no_tier = rows_of(fits.filter(~fits.fits))
-    return Matching(chosen, no_combination, no_tier, ambiguous, [keyed, candidates, resolved])
+    unmatched, untiered = keys.anti_join(candidates, by), fits.filter(~fits.fits)
+    found = {"no_combination": unmatched, "no_tier": untiered,
+             "ambiguous": resolved.filter(resolved.n_best > 1)}
+    return Matching(chosen, rows_of(unmatched), rows_of(untiered), ambiguous,
+                    [keyed, candidates, resolved], found)
 
 
 def stage_generation(inputs: Inputs, chosen: ibis.Table) -> ibis.Table:
@@ -853,6 +862,13 @@ def stage_rejects(inputs: Inputs, matching: Matching, treated: ibis.Table) -> Ch
         return t.join(act.drop(*inputs.variables), "activity_row")
 
     problems = treated.filter(~_accountable(treated)).cache()
+    no_combination, no_tier, ambiguous = (matching.no_combination, matching.no_tier,
+                                          matching.ambiguous)
+    # one query says which kinds of problem there are (counted on matching's small
+    # tables of distinct keys where it has them); only those build reject tables, so a
+    # clean run compiles and runs none of them
+    present = _row_counts({"problems": problems, "no_combination": no_combination,
+                           "no_tier": no_tier, "ambiguous": ambiguous, **matching.found})
     out = described(problems)
     no_unit = out.filter(out.unit_factor.isnull())
     missing_gen = out.filter(out.missing_generation != "")
@@ -861,8 +877,6 @@ def stage_rejects(inputs: Inputs, matching: Matching, treated: ibis.Table) -> Ch
     unknown_treatment = out.filter((out.treatment_text != "") & (out.n_parts == 0))
     missing_k_rows = out.filter((out.n_parts > 0) & (out.missing_k != ""))
     invalid_k = out.filter((out.n_parts > 0) & (out.missing_k == "") & (out.invalid_k > 0))
-    no_combination, no_tier, ambiguous = (matching.no_combination, matching.no_tier,
-                                          matching.ambiguous)
 
     def keys_text(t: ibis.Table) -> ibis.Value:
         return ("industry " + t.industry_code + ", section " + t.section + ", product "
@@ -915,7 +929,18 @@ def stage_rejects(inputs: Inputs, matching: Matching, treated: ibis.Table) -> Ch
                       + " cannot be evaluated (division by zero?)"),
     ]
     good = described(treated.filter(_accountable(treated)))
+    kinds = ["no_combination", "no_tier", "ambiguous", *["problems"] * 6]
+    rejects = [r for kind, r in zip(kinds, rejects, strict=True) if present[kind]]
     return Checked(good, [*inputs.rejects, *rejects], problems, _accountable)
+
+
+def _row_counts(tables: dict[str, ibis.Table]) -> dict[str, int]:
+    """The number of rows of each table, from one query."""
+    counts = [t.aggregate(**{name: t.count()}) for name, t in tables.items()]
+    query = counts[0]
+    for count in counts[1:]:
+        query = query.cross_join(count)
+    return {name: int(n or 0) for name, n in query.to_pyarrow().to_pylist()[0].items()}
 
 
 def stage_output(inputs: Inputs, good: ibis.Table, explain: bool) -> ibis.Table:

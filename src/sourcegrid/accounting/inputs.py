@@ -212,11 +212,12 @@ class _Checks:
     """Collects row checks on one table and evaluates them in one pass.
 
     Each check is (condition, column, reason, message, value). All conditions
-    become boolean columns of one cached table (the typed columns and the flags,
-    no raw text), so the input is scanned and typed once. One aggregate then
-    counts each check; only checks that fired build reject rows, taking raw
-    values from the bound input by row position. Duplicate keys are looked for
-    with a hash aggregate and joined back only when there are any.
+    become boolean columns of one table (the typed columns and the flags, no raw
+    text). One query counts each check and the repeated keys (a hash aggregate).
+    When none fired, only the typed rows are cached, without the flags; otherwise
+    the flagged table is cached (scanned and typed once), only checks that fired
+    build reject rows, taking raw values from the bound input by row position,
+    and duplicate keys are joined back only when there are any.
     """
 
     def __init__(self, table: ibis.Table, raw: ibis.Table, drop: Iterable[str] = ()) -> None:
@@ -257,15 +258,30 @@ class _Checks:
         """(rows without problems, rejects or None); rejects have a float ``number``
         column, non-null where the value is a number still to be written as text."""
         flags = {f"_bad{i}": check[0] for i, check in enumerate(self.checks)}
-        flagged = self.table.mutate(**flags).drop(*self.drop).cache()
-        counts = flagged.aggregate(
-            **{f"n{i}": as_count(flagged[name]).sum() for i, name in enumerate(flags)},
-        ).to_pyarrow().to_pylist()[0] if flags else {}
-        repeated = flagged.group_by(keys).aggregate(first_row=flagged[ROW].min(),
-                                                    copies=flagged.count())
-        repeated = repeated.filter(repeated.copies > 1).drop("copies")
-        n_repeated = repeated.count().to_pyarrow().as_py()
+        flagged = self.table.mutate(**flags).drop(*self.drop)
+
+        def repeated_keys(table: ibis.Table) -> ibis.Table:
+            repeated = table.group_by(keys).aggregate(first_row=table[ROW].min(),
+                                                      copies=table.count())
+            return repeated.filter(repeated.copies > 1).drop("copies")
+
+        # each check counted and the repeated keys counted, in one query
+        repeated = repeated_keys(flagged)
+        totals = repeated.aggregate(n_repeated=repeated.count())
+        if flags:
+            totals = flagged.aggregate(
+                **{f"n{i}": as_count(flagged[name]).sum() for i, name in enumerate(flags)},
+            ).cross_join(totals)
+        counts = totals.to_pyarrow().to_pylist()[0]
+        n_repeated = counts["n_repeated"]
         fired = [i for i in range(len(self.checks)) if counts.get(f"n{i}")]
+        if not fired and not n_repeated:
+            # nothing to reject: the typed rows, without the flags (so later queries
+            # neither compile nor compute them), stored once for the later queries
+            return self.table.drop(*self.drop).cache(), None
+        # read again for each kind of reject and for the rows without problems: once
+        flagged = flagged.cache()
+        repeated = repeated_keys(flagged)
         source = flagged
         problem = ibis.literal(False)
         parts = []
