@@ -68,7 +68,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from sourcegrid.coefficients.derivation import (
+from sourcegrid.errors import InputError, NotFoundError, OptionError, Problem
+from sourcegrid.store.portable import (
     POSITION,
     cache,
     engine_name,
@@ -77,7 +78,6 @@ from sourcegrid.coefficients.derivation import (
     number,
     text,
 )
-from sourcegrid.errors import InputError, NotFoundError, OptionError, Problem
 
 __all__ = ["UNCERTAINTY_DEFAULTS", "GROUP_COLUMNS", "row_uncertainties", "monte_carlo",
            "analytic", "UncertaintyResult", "propagate", "bounded_sd"]

@@ -52,7 +52,15 @@ import pandas as pd
 from scipy import stats
 
 from sourcegrid.errors import InputError, NotFoundError, OptionError, Problem
-from sourcegrid.store.portable import strip, try_float
+from sourcegrid.store.portable import (
+    POSITION,
+    cache,
+    engine_name,
+    engine_table,
+    fetch,
+    text,
+    try_float,
+)
 
 __all__ = ["COMBINATION_KEYS", "sample_size", "allocate", "draw_sample", "estimate_generation",
            "estimate_removal", "validate", "derived_library", "ALLOCATIONS"]
@@ -61,80 +69,6 @@ COMBINATION_KEYS = ["industry_code", "section", "product", "raw_material", "proc
                     "pollutant"]
 ALLOCATIONS = ("proportional", "neyman")
 OUTLIER_Z = 3.5
-
-
-# --------------------------------------------------------------------------- engine helpers
-#
-# The functions of this package and of :mod:`sourcegrid.accounting.uncertainty` take Ibis
-# tables (the result runs in their engine) or pandas DataFrames (wrapped as a memtable and
-# run on ``con``, an in-memory DuckDB by default). Only small results are fetched.
-
-POSITION = "_position"
-
-
-def engine_table(data, con=None, *, position: bool = True):
-    """``(table, backend, was_frame)``: an Ibis table for ``data`` and the backend it runs on.
-
-    A DataFrame becomes a memtable with its row position (``_position``, 0, 1, ...) and its
-    text columns as strings (an all-missing column would have no type on PostgreSQL and
-    PySpark); a table is used as it is, on ``con`` or its own backend.
-    """
-    if isinstance(data, ibis.Table):
-        return data, con if con is not None else backend_of(data), False
-    frame = data.reset_index(drop=True)
-    frame = frame.astype({c: "string" for c in frame.columns
-                          if frame[c].dtype == object or frame[c].dtype == "str"})
-    if position:
-        frame = frame.assign(**{POSITION: np.arange(len(frame), dtype="int64")})
-    return ibis.memtable(frame), con, True
-
-
-def backend_of(expr):
-    """The backend an expression runs on (the default DuckDB for in-memory data)."""
-    try:
-        return expr._find_backend(use_default=True)
-    except Exception:  # noqa: BLE001 - no backend can be found: the default one runs it
-        return ibis.get_backend()
-
-
-def cache(con, expr: ibis.Table) -> ibis.Table:
-    """``expr.cache()`` on ``con``: a memtable's expression has no backend of its own, so
-    ``Table.cache`` would cache it on the default one (release with ``.release()``)."""
-    return (con if con is not None else backend_of(expr))._cached_table(expr)
-
-
-def fetch(con, expr) -> pd.DataFrame:
-    """Run ``expr`` on ``con`` (or its own backend) and fetch it as a DataFrame."""
-    return (con if con is not None else backend_of(expr)).to_pandas(expr)
-
-
-def engine_name(con, table: ibis.Table) -> str:
-    """The engine an expression over ``table`` will run on: ``con``'s, else the table's."""
-    from sourcegrid.store.portable import engine_of
-
-    return con.name if con is not None else engine_of(table)
-
-
-def number(table: ibis.Table, column: str, engine: str = "duckdb") -> ibis.Value:
-    """A column as float64 (text through :func:`try_float`), NaN as NULL, so that
-    'missing' means NULL on every engine."""
-    value = table[column]
-    value = try_float(strip(value), engine) if value.type().is_string() else \
-        value.cast("float64")
-    return ibis.ifelse(value.isnan().fill_null(False), ibis.null("float64"), value)
-
-
-def text(table: ibis.Table, column: str) -> ibis.Value:
-    """A column as stripped text, '' where missing or absent; integral numbers without
-    '.0' (a coefficient row 103 read as 103.0 is '103')."""
-    if column not in table.columns:
-        return ibis.literal("", "string")
-    value = table[column]
-    if value.type().is_floating():
-        value = ibis.ifelse(value.isnan().fill_null(False), ibis.null("float64"), value)
-        whole = (value == value.round(0)) & (value.abs() < 1e15)
-        value = ibis.ifelse(whole, value.cast("int64").cast("string"), value.cast("string"))
-    return strip(value.cast("string")).fill_null("")
 
 
 def sample_size(cv: float, relative_precision: float, *, confidence: float = 0.95,

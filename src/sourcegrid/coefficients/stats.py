@@ -29,7 +29,7 @@ from __future__ import annotations
 import ibis
 import pandas as pd
 
-from sourcegrid.coefficients.derivation import engine_name, engine_table, fetch, number, text
+from sourcegrid.store.portable import engine_name, engine_table, fetch, number, text
 
 __all__ = ["library_stats", "accounting_steps"]
 

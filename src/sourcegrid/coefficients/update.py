@@ -74,7 +74,7 @@ def evidence(measured, accounted, *, min_enterprises: int = 10, alpha: float = 0
     ``wilcoxon`` (two-sided, zeros dropped; exact null distribution without ties or
     zeros, SciPy's defaults otherwise).
     """
-    from sourcegrid.coefficients.derivation import (
+    from sourcegrid.store.portable import (
         engine_name,
         engine_table,
         fetch,

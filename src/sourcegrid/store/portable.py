@@ -19,6 +19,10 @@ function           why
                    letters v and f: 'E0f' would lose its f. Where the engine may be Spark (or
                    is not known yet: a memtable), a regular expression over ``\s`` instead.
 =================  ==========================================================================
+
+Below them, the few helpers that put data on an engine and fetch small results back
+(``engine_table``, ``cache``, ``fetch``, ``engine_name``) and the typed column readers
+built on the functions above (``number``, ``text``).
 """
 
 from __future__ import annotations
@@ -27,8 +31,11 @@ import decimal
 
 import ibis
 import ibis.expr.datatypes as dt
+import numpy as np
+import pandas as pd
 
-__all__ = ["engine_of", "try_float", "as_count", "strip", "rstrip"]
+__all__ = ["engine_of", "try_float", "as_count", "strip", "rstrip", "POSITION", "engine_table",
+           "backend_of", "cache", "fetch", "engine_name", "number", "text"]
 
 # what DuckDB's TRY_CAST(text AS DOUBLE) reads: sign, digits with single underscores
 # between them, a decimal point, an exponent; blanks around
@@ -97,3 +104,75 @@ def rstrip(text: ibis.Value) -> ibis.Value:
     if _bound_engine(text) in ("duckdb", "postgres"):
         return text.rstrip()
     return text.re_replace(r"\s+$", "")
+
+
+# --------------------------------------------------------------------------- data on an engine
+#
+# The derivation, update, stats and uncertainty functions take Ibis
+# tables (the result runs in their engine) or pandas DataFrames (wrapped as a memtable and
+# run on ``con``, an in-memory DuckDB by default). Only small results are fetched.
+
+POSITION = "_position"
+
+
+def engine_table(data, con=None, *, position: bool = True):
+    """``(table, backend, was_frame)``: an Ibis table for ``data`` and the backend it runs on.
+
+    A DataFrame becomes a memtable with its row position (``_position``, 0, 1, ...) and its
+    text columns as strings (an all-missing column would have no type on PostgreSQL and
+    PySpark); a table is used as it is, on ``con`` or its own backend.
+    """
+    if isinstance(data, ibis.Table):
+        return data, con if con is not None else backend_of(data), False
+    frame = data.reset_index(drop=True)
+    frame = frame.astype({c: "string" for c in frame.columns
+                          if frame[c].dtype == object or frame[c].dtype == "str"})
+    if position:
+        frame = frame.assign(**{POSITION: np.arange(len(frame), dtype="int64")})
+    return ibis.memtable(frame), con, True
+
+
+def backend_of(expr):
+    """The backend an expression runs on (the default DuckDB for in-memory data)."""
+    try:
+        return expr._find_backend(use_default=True)
+    except Exception:  # noqa: BLE001 - no backend can be found: the default one runs it
+        return ibis.get_backend()
+
+
+def cache(con, expr: ibis.Table) -> ibis.Table:
+    """``expr.cache()`` on ``con``: a memtable's expression has no backend of its own, so
+    ``Table.cache`` would cache it on the default one (release with ``.release()``)."""
+    return (con if con is not None else backend_of(expr))._cached_table(expr)
+
+
+def fetch(con, expr) -> pd.DataFrame:
+    """Run ``expr`` on ``con`` (or its own backend) and fetch it as a DataFrame."""
+    return (con if con is not None else backend_of(expr)).to_pandas(expr)
+
+
+def engine_name(con, table: ibis.Table) -> str:
+    """The engine an expression over ``table`` will run on: ``con``'s, else the table's."""
+    return con.name if con is not None else engine_of(table)
+
+
+def number(table: ibis.Table, column: str, engine: str = "duckdb") -> ibis.Value:
+    """A column as float64 (text through :func:`try_float`), NaN as NULL, so that
+    'missing' means NULL on every engine."""
+    value = table[column]
+    value = try_float(strip(value), engine) if value.type().is_string() else \
+        value.cast("float64")
+    return ibis.ifelse(value.isnan().fill_null(False), ibis.null("float64"), value)
+
+
+def text(table: ibis.Table, column: str) -> ibis.Value:
+    """A column as stripped text, '' where missing or absent; integral numbers without
+    '.0' (a coefficient row 103 read as 103.0 is '103')."""
+    if column not in table.columns:
+        return ibis.literal("", "string")
+    value = table[column]
+    if value.type().is_floating():
+        value = ibis.ifelse(value.isnan().fill_null(False), ibis.null("float64"), value)
+        whole = (value == value.round(0)) & (value.abs() < 1e15)
+        value = ibis.ifelse(whole, value.cast("int64").cast("string"), value.cast("string"))
+    return strip(value.cast("string")).fill_null("")
