@@ -86,6 +86,16 @@ def py_mean(series, hour, window, min_valid):
     return total / count if count >= min_valid else None
 
 
+def py_aqi(iaqis, missing: bool, edition: str):
+    """Per-value AQI from the IAQIs (None where not computed): their maximum; under the
+    2026 edition a value of at most 100 with a pollutant ``missing`` is not reported."""
+    present = [i for i in iaqis if i is not None]
+    value = max(present) if present else None
+    if edition == "2026" and missing and value is not None and value <= 100:
+        value = None
+    return value
+
+
 def py_hourly(frame):
     """Per-value real-time AQI: returns {(site, hour): aqi}."""
     series = {}
@@ -122,11 +132,7 @@ def py_hourly(frame):
                     value = site[pollutant][hour]
                     iaqis.append(py_iaqi(pollutant, value, "1h", edition))
                     missing |= value != value
-            present = [i for i in iaqis if i is not None]
-            value = max(present) if present else None
-            if edition == "2026" and missing and value is not None and value <= 100:
-                value = None
-            out[site_id, hour] = value
+            out[site_id, hour] = py_aqi(iaqis, missing, edition)
     return out
 
 
@@ -164,16 +170,34 @@ def py_daily(frame):
         missing |= max_8h is None
         if edition == "2012":
             iaqis.append(py_iaqi("O3", max_1h, "1h", edition))
-        present = [i for i in iaqis if i is not None]
-        value = max(present) if present else None
-        if edition == "2026" and missing and value is not None and value <= 100:
-            value = None
-        out[site_id, date] = value
+        out[site_id, date] = py_aqi(iaqis, missing, edition)
     return out
 
 
 def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def fastest(compute, frame, repeat: int):
+    """The fastest of ``repeat`` runs of ``compute(frame)``: (CPU seconds, its result).
+
+    The previous result is freed before each run, so that two never share the memory.
+    """
+    seconds = math.inf
+    result = None
+    for _ in range(repeat):
+        result = None  # free the previous result first
+        started = time.process_time()
+        result = compute(frame)
+        seconds = min(seconds, time.process_time() - started)
+    return seconds, result
+
+
+def agrees(got: dict, expected: dict) -> bool:
+    """Every per-value baseline AQI equals the vectorized one ({key: AQI}); a missing
+    baseline value (None) must be missing (absent or NaN) in ``got`` as well."""
+    return all((got.get(key) is None or got[key] != got[key]) if value is None
+               else got.get(key) == value for key, value in expected.items())
 
 
 def main() -> None:
@@ -193,13 +217,7 @@ def main() -> None:
           f"both HJ 633 editions), peak RSS so far {peak_memory_mb():,.0f} MB")
 
     before = resource.getrusage(resource.RUSAGE_SELF)
-    hourly_seconds = math.inf
-    hourly = None
-    for _ in range(args.repeat):
-        hourly = None  # free the previous report first
-        started = time.process_time()
-        hourly = aqi.hourly(frame)
-        hourly_seconds = min(hourly_seconds, time.process_time() - started)
+    hourly_seconds, hourly = fastest(aqi.hourly, frame, args.repeat)
     hourly_rate = rows / hourly_seconds
     after = resource.getrusage(resource.RUSAGE_SELF)
     kernel = (after.ru_stime - before.ru_stime) / (
@@ -209,13 +227,7 @@ def main() -> None:
           f"page faults of new arrays)")
     del hourly
 
-    daily_seconds = math.inf
-    daily = None
-    for _ in range(args.repeat):
-        daily = None
-        started = time.process_time()
-        daily = aqi.daily(frame)
-        daily_seconds = min(daily_seconds, time.process_time() - started)
+    daily_seconds, daily = fastest(aqi.daily, frame, args.repeat)
     daily_rate = rows / daily_seconds
     print(f"daily AQI (vectorized): {daily_seconds:.2f} s, {daily_rate:,.0f} station-hours/s, "
           f"{len(daily):,} reports")
@@ -224,34 +236,24 @@ def main() -> None:
 
     sample_sites = 20
     sample = synthetic(args.baseline_rows, sample_sites, seed=2)
-    baseline_seconds = math.inf
-    for _ in range(args.repeat):
-        started = time.process_time()
-        expected = py_hourly(sample)
-        baseline_seconds = min(baseline_seconds, time.process_time() - started)
+    baseline_seconds, expected = fastest(py_hourly, sample, args.repeat)
     baseline_rate = len(sample) / baseline_seconds
     vectorized = aqi.hourly(sample)
     got = dict(zip(zip(vectorized["site_id"].astype(str),
                        vectorized["time"].astype("int64") // 3_600_000_000_000, strict=True),
                    vectorized["aqi"].astype("float").tolist(), strict=True))
-    agree = all((got.get(key) is None or got[key] != got[key]) if value is None
-                else got.get(key) == value for key, value in expected.items())
+    agree = agrees(got, expected)
     print(f"per-value Python baseline (hourly, {len(sample):,} station-hours sample): "
           f"{baseline_seconds:.2f} s, {baseline_rate:,.0f} station-hours/s; "
           f"extrapolated to {rows:,}: {rows / baseline_rate:,.0f} s; agrees with vectorized: {agree}")
     print(f"ratio hourly vectorized / per-value: {hourly_rate / baseline_rate:,.0f}x")
 
-    baseline_daily_seconds = math.inf
-    for _ in range(args.repeat):
-        started = time.process_time()
-        expected_days = py_daily(sample)
-        baseline_daily_seconds = min(baseline_daily_seconds, time.process_time() - started)
+    baseline_daily_seconds, expected_days = fastest(py_daily, sample, args.repeat)
     baseline_daily_rate = len(sample) / baseline_daily_seconds
     vectorized = aqi.daily(sample)
     got = dict(zip(zip(vectorized["site_id"].astype(str), vectorized["date"], strict=True),
                    vectorized["aqi"].astype("float").tolist(), strict=True))
-    agree = all((got.get(key) is None or got[key] != got[key]) if value is None
-                else got.get(key) == value for key, value in expected_days.items())
+    agree = agrees(got, expected_days)
     print(f"per-value Python baseline (daily, same sample): {baseline_daily_seconds:.2f} s, "
           f"{baseline_daily_rate:,.0f} station-hours/s; agrees with vectorized: {agree}")
     print(f"ratio daily vectorized / per-value: {daily_rate / baseline_daily_rate:,.0f}x")

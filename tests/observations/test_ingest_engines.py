@@ -65,6 +65,16 @@ def _check_duckdb(tmp_path):
     return result, rejects, stored, path
 
 
+def _check_same_as_duckdb(workspace, path, expected_result, expected_rejects,
+                          expected_rows) -> None:
+    """Ingesting ``path`` into ``workspace`` gives DuckDB's counts, rejects and rows."""
+    result, rejects, stored = _ingest(workspace, path)
+    assert rejects == expected_rejects
+    assert (result.read, result.added, result.repeated) == (
+        expected_result.read, expected_result.added, expected_result.repeated)
+    pd.testing.assert_frame_equal(stored, expected_rows, check_dtype=False)
+
+
 def test_engine_ingest_on_duckdb(tmp_path):
     _check_duckdb(tmp_path)
 
@@ -79,11 +89,7 @@ def test_same_rows_and_rejects_on_pyspark(spark_backend, tmp_path):
     session.catalog.setCurrentDatabase(database)
     try:
         workspace = Workspace.from_backend(spark_backend, tmp_path)
-        result, rejects, stored = _ingest(workspace, path)
-        assert rejects == expected_rejects
-        assert (result.read, result.added, result.repeated) == (
-            expected_result.read, expected_result.added, expected_result.repeated)
-        pd.testing.assert_frame_equal(stored, expected_rows, check_dtype=False)
+        _check_same_as_duckdb(workspace, path, expected_result, expected_rejects, expected_rows)
         again = ingest_file(workspace, path, "micro", force=True)
         assert (again.added, again.already_stored) == (0, 4)
     finally:
@@ -131,8 +137,4 @@ def test_same_rows_and_rejects_on_postgres(postgres_backend, tmp_path):
     # rejects and readings as the engine reader on DuckDB
     expected_result, expected_rejects, expected_rows, path = _check_duckdb(tmp_path)
     workspace = Workspace.from_backend(postgres_backend, tmp_path)
-    result, rejects, stored = _ingest(workspace, path)
-    assert rejects == expected_rejects
-    assert (result.read, result.added, result.repeated) == (
-        expected_result.read, expected_result.added, expected_result.repeated)
-    pd.testing.assert_frame_equal(stored, expected_rows, check_dtype=False)
+    _check_same_as_duckdb(workspace, path, expected_result, expected_rejects, expected_rows)

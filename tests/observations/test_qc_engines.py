@@ -15,17 +15,9 @@ import pytest
 
 from sourcegrid.observations.qc import FLAG_COLUMNS, GAP_COLUMNS, qc_expressions, qc_workspace
 from sourcegrid.store import Workspace
+from tests.observations.test_qc import T0, series
 
-T0 = pd.Timestamp("2024-01-10T00:00Z")
 DRIFT = {"drift_window_hours": 12, "drift_min_pairs": 6}
-
-
-def series(values, *, site="S1", kind="reference", pollutant="PM2.5", step="1h", lon=116.40,
-           lat=39.90, start=T0) -> pd.DataFrame:
-    values = np.asarray(values, dtype=float)
-    return pd.DataFrame({"time": pd.date_range(start, periods=len(values), freq=step),
-                         "site_id": site, "site_kind": kind, "lon": lon, "lat": lat,
-                         "pollutant": pollutant, "value": values})
 
 
 def every_flag_scene() -> pd.DataFrame:
@@ -121,6 +113,15 @@ def check_drift(flags: pd.DataFrame, gaps: pd.DataFrame) -> None:
 CHECKS = {"every_flag": check_every_flag, "drift": check_drift}
 
 
+def check_equals_duckdb(backend, duckdb_backend, case: str) -> None:
+    """``case`` on ``backend`` passes the hand-worked checks and equals DuckDB's flags and gaps."""
+    flags, gaps = run_on(backend, case)
+    CHECKS[case](flags, gaps)
+    expected_flags, expected_gaps = run_on(duckdb_backend, case)
+    pd.testing.assert_frame_equal(flags, expected_flags)
+    pd.testing.assert_frame_equal(gaps, expected_gaps)
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_duckdb_hand_worked(duckdb_backend, case):
     CHECKS[case](*run_on(duckdb_backend, case))
@@ -129,21 +130,13 @@ def test_duckdb_hand_worked(duckdb_backend, case):
 @pytest.mark.spark
 @pytest.mark.parametrize("case", list(CASES))
 def test_pyspark_equals_duckdb(spark_backend, duckdb_backend, case):
-    flags, gaps = run_on(spark_backend, case)
-    CHECKS[case](flags, gaps)
-    expected_flags, expected_gaps = run_on(duckdb_backend, case)
-    pd.testing.assert_frame_equal(flags, expected_flags)
-    pd.testing.assert_frame_equal(gaps, expected_gaps)
+    check_equals_duckdb(spark_backend, duckdb_backend, case)
 
 
 @pytest.mark.pg
 @pytest.mark.parametrize("case", list(CASES))
 def test_postgres_equals_duckdb(postgres_backend, duckdb_backend, case):
-    flags, gaps = run_on(postgres_backend, case)
-    CHECKS[case](flags, gaps)
-    expected_flags, expected_gaps = run_on(duckdb_backend, case)
-    pd.testing.assert_frame_equal(flags, expected_flags)
-    pd.testing.assert_frame_equal(gaps, expected_gaps)
+    check_equals_duckdb(postgres_backend, duckdb_backend, case)
 
 
 @pytest.mark.pg

@@ -195,6 +195,25 @@ def frame_table(frame: pd.DataFrame, title: str | None = None, *, max_rows: int 
     return table
 
 
+def write_frame(frame: pd.DataFrame, out: Path) -> None:
+    """Write ``frame`` to ``out`` (.csv, .parquet or .xlsx) atomically.
+
+    Excel has no time zones: for .xlsx, time-zone-aware columns are written as naive
+    UTC. The file goes through :func:`sourcegrid.io.tables.write_table` (a temporary
+    file beside the target, renamed into place).
+    """
+    import pandas as pd
+
+    from sourcegrid.io.tables import write_table
+
+    plain = frame.copy()
+    if out.suffix.lower() == ".xlsx":  # Excel has no time zones: naive UTC
+        for column in plain.columns:
+            if isinstance(plain[column].dtype, pd.DatetimeTZDtype):
+                plain[column] = plain[column].dt.tz_convert("UTC").dt.tz_localize(None)
+    write_table(plain, out)
+
+
 def print_problems(error) -> None:
     """Print an InputError's problems as a table on stderr."""
     frame = error.frame

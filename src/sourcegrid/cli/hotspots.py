@@ -23,6 +23,7 @@ from sourcegrid.cli.common import (
     frame_table,
     open_workspace,
     reported_errors,
+    write_frame,
 )
 
 if TYPE_CHECKING:
@@ -97,10 +98,6 @@ def _geojson(frame: pd.DataFrame, spec, cells: pd.DataFrame | None) -> dict:
 def _export(frame: pd.DataFrame, out: Path, workspace) -> None:
     import json
 
-    import pandas as pd
-
-    from sourcegrid.io.tables import write_table
-
     if out.suffix.lower() == ".geojson":
         cells = workspace.read("cells") if workspace.has("cells") else None
         collection = _geojson(frame, _grid_spec(workspace), cells)
@@ -109,12 +106,7 @@ def _export(frame: pd.DataFrame, out: Path, workspace) -> None:
         with atomic_path(out) as partial:
             partial.write_text(json.dumps(collection, ensure_ascii=False), encoding="utf-8")
     else:
-        plain = frame.copy()
-        if out.suffix.lower() == ".xlsx":  # Excel has no time zones: naive UTC
-            for column in plain.columns:
-                if isinstance(plain[column].dtype, pd.DatetimeTZDtype):
-                    plain[column] = plain[column].dt.tz_convert("UTC").dt.tz_localize(None)
-        write_table(plain, out)
+        write_frame(frame, out)
     console.print(f"wrote {len(frame)} row(s) to {out}")
 
 
