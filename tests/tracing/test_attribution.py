@@ -21,8 +21,10 @@ from sourcegrid.tracing.attribution import (
     bearing_deg,
     fit_contributions,
     prepare_candidates,
+    shared_ranks,
     trace_cell,
 )
+from sourcegrid.tracing.findings import record_finding
 
 from .synthetic import BBOX, make_workspace, point_source, random_sources
 
@@ -62,7 +64,12 @@ def test_main_source_ranked_first_with_its_scale_factor(under_reported):
 def test_invariants(under_reported):
     _, _, result = under_reported
     table = result.table
-    assert list(table["rank"]) == list(range(1, len(table) + 1))
+    # ranks 1, 2, ... in order; a confounded group's members share one rank
+    ranks = table["rank"].to_numpy()
+    assert ranks[0] == 1 and set(np.diff(ranks)) <= {0, 1}
+    tied = np.flatnonzero(np.diff(ranks) == 0)
+    groups = table["group"].to_numpy()
+    assert all(groups[i] != "" and groups[i] == groups[i + 1] for i in tied)
     assert (table["share"].fillna(0) >= 0).all() and (table["scale_factor"].dropna() >= 0).all()
     assert table["share"].sum() <= 1.05
     # candidates lie within 10 km of one of the fitted cells (the 3 x 3 block by default):
@@ -123,6 +130,58 @@ def test_unregistered_source_found_upwind():
     # the hidden source is due west (270 deg): the estimate is in that direction
     assert abs((first["bearing_deg"] - 270 + 180) % 360 - 180) <= 30
     assert result.unregistered_cells
+
+
+def test_a_confounded_group_shares_one_rank():
+    # worked by hand: rows 2-3 are group G1, rows 5-6 group G2
+    table = pd.DataFrame({"group": ["", "G1", "G1", "", "G2", "G2", ""]})
+    assert list(shared_ranks(table)) == [1, 2, 2, 3, 4, 4, 5]
+    assert list(shared_ranks(pd.DataFrame({"group": ["", "", ""]}))) == [1, 2, 3]
+
+
+def test_a_source_found_by_inspection_is_a_candidate_of_the_next_trace():
+    rng = np.random.default_rng(11)
+    sources = random_sources(SPEC, 12, rng)
+    hidden = point_source(SPEC, "HIDDEN", TARGET.x - 3000, TARGET.y, 3.0, height=5.0)
+    ws, _, _, times = make_workspace(sources=sources, hidden=hidden, hours=24 * 10)
+    window = (times[0], times[-1] + pd.Timedelta(hours=1))
+    finding = record_finding(ws, cell_id=TARGET.cell_id, confirmed=True,
+                             lon=float(hidden["lon"].iloc[0]), lat=float(hidden["lat"].iloc[0]),
+                             problem="unregistered boiler", inspector="test")
+    table = trace_cell(ws, TARGET.cell_id, *window, store=False).table
+    first = table.iloc[0]
+    assert first["source_id"] == f"found-{finding}" and first["kind"] == "unregistered"
+    assert "found by inspection" in first["evidence"] and "unregistered boiler" in first["name"]
+    assert first["distance_m"] == pytest.approx(3000, abs=1.0)
+    # HIDDEN emits 3 g/s from 5 m; the found source is fitted from 10 m, beside the
+    # cell's offset and gain terms: within a factor 3
+    assert 1.0 <= first["emission_rate"] <= 9.0 and np.isnan(first["scale_factor"])
+    # the residual is explained: no virtual source is placed where the found one is
+    virtual = table[table["source_id"].str.startswith("unregistered-")]
+    assert (virtual["share"] < 0.15).all()
+    # without learning the trace does not know of it
+    plain = trace_cell(ws, TARGET.cell_id, *window, store=False, learn=False).table
+    assert not plain["source_id"].str.startswith("found-").any()
+
+
+def test_a_source_confirmed_by_inspection_is_freed_from_the_prior():
+    rng = np.random.default_rng(5)
+    sources = pd.concat([random_sources(SPEC, 20, rng),
+                         point_source(SPEC, "MAIN", TARGET.x + 1500, TARGET.y + 2500, 2.0)],
+                        ignore_index=True)
+    ws, _, sources, times = make_workspace(sources=sources, truth_scale={"MAIN": 4.0},
+                                           hours=24 * 10)
+    window = (times[0], times[-1] + pd.Timedelta(hours=1))
+    before = trace_cell(ws, TARGET.cell_id, *window, store=False).table.set_index("source_id")
+    record_finding(ws, cell_id=TARGET.cell_id, confirmed=True, source_id="MAIN",
+                   problem="treatment not running", inspector="test")
+    after = trace_cell(ws, TARGET.cell_id, *window, store=False).table.set_index("source_id")
+    assert "confirmed by inspection" in after.loc["MAIN", "evidence"]
+    assert "confirmed by inspection" not in before.loc["MAIN", "evidence"]
+    # the prior pulls towards 1 (the reported rate): without it the scale factor is at
+    # least as large and nearer the truth, 4
+    assert after.loc["MAIN", "scale_factor"] >= before.loc["MAIN", "scale_factor"] - 1e-9
+    assert after.loc["MAIN", "scale_factor"] == pytest.approx(4.0, rel=0.15)
 
 
 def test_fit_recovers_known_scales():

@@ -79,6 +79,16 @@ def test_findings_add_list_import(folder, tmp_path):
     result = runner.invoke(app, ["findings", "list", "--out", str(out), "--workspace", str(folder)])
     assert result.exit_code == 0 and "3 finding(s), 2 confirmed" in result.output
     assert len(pd.read_csv(out)) == 3
+    # the next trace remembers them: the boiler found is a candidate, MAIN was confirmed
+    window = ["--from", "2017-01-01T08:00", "--to", "2017-01-08T08:00"]
+    for flag, remembered in (("--learn", True), ("--no-learn", False)):
+        traced = tmp_path / f"traced{flag}.csv"
+        result = runner.invoke(app, ["trace", TARGET.cell_id, *window, flag, "--out",
+                                     str(traced), "--workspace", str(folder)])
+        assert result.exit_code == 0, result.output
+        rows = pd.read_csv(traced, keep_default_na=False).set_index("source_id")
+        assert rows.index.str.startswith("found-F").any() == remembered
+        assert ("confirmed by inspection" in rows.loc["MAIN", "evidence"]) == remembered
 
 
 def test_findings_import_reports_every_bad_row(folder, tmp_path):

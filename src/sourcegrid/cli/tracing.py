@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -20,10 +20,8 @@ from sourcegrid.cli.common import (
     frame_table,
     open_workspace,
     reported_errors,
+    write_frame,
 )
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 OUTPUT_SUFFIXES = (".csv", ".parquet", ".xlsx")
 #: Columns of the printed trace table (the file has them all).
@@ -55,20 +53,6 @@ def _check_out(out: Path | None, option: str = "--out") -> None:
         check_output_path(out)
     except SourcegridError as error:
         raise typer.BadParameter(str(error), param_hint=option) from None
-
-
-def write_atomic(frame: pd.DataFrame, out: Path) -> None:
-    """Write CSV/Parquet/XLSX atomically (``sourcegrid.io.tables.write_table``)."""
-    import pandas as pd
-
-    from sourcegrid.io.tables import write_table
-
-    plain = frame.copy()
-    if out.suffix.lower() == ".xlsx":  # Excel has no time zones: naive UTC
-        for column in plain.columns:
-            if isinstance(plain[column].dtype, pd.DatetimeTZDtype):
-                plain[column] = plain[column].dt.tz_convert("UTC").dt.tz_localize(None)
-    write_table(plain, out)
 
 
 def trace(
@@ -105,6 +89,10 @@ def trace(
     evidence: Annotated[bool, typer.Option("--evidence/--no-evidence",
                                            help="Print the evidence of the first rows.")]
     = True,
+    learn: Annotated[bool, typer.Option(
+        "--learn/--no-learn", help="Use the inspection findings: sources found by "
+        "inspection as candidates, confirmed ones freed from the prior, the re-ranking "
+        "model when adopted.")] = True,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Trace a hotspot cell (溯源) to the sources behind it.
@@ -123,7 +111,8 @@ def trace(
         result = trace_cell(ws, cell, start, end, pollutant=pollutant, radius_km=radius_km,
                             neighbours=neighbours, background=background.value,
                             background_percentile=background_percentile,
-                            terrain=terrain.value, max_unregistered=unregistered)
+                            terrain=terrain.value, max_unregistered=unregistered,
+                            learn=learn)
         table = result.table
         summary = result.summary
         console.print(frame_table(table[SHOWN_COLUMNS], title=(
@@ -141,7 +130,7 @@ def trace(
                 console.print(f"[bold]{row.rank}. {row.source_id}[/] ({row.kind}): {row.evidence}")
         console.print(f"stored {len(table)} row(s) in table 'trace_results' (run {result.run_id})")
         if out is not None:
-            write_atomic(result.stored(), out)
+            write_frame(result.stored(), out)
             console.print(f"wrote {len(table)} row(s) to {out}")
 
 
@@ -195,7 +184,7 @@ def findings_list(
         console.print(frame_table(frame, title="inspection findings"))
         console.print(f"{len(frame)} finding(s), {int(frame['confirmed'].sum())} confirmed")
         if out is not None:
-            write_atomic(frame, out)
+            write_frame(frame, out)
             console.print(f"wrote {len(frame)} row(s) to {out}")
 
 

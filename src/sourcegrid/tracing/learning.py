@@ -1,4 +1,16 @@
-"""Learning from inspections: re-rank traced candidates with a logistic model.
+"""Learning from inspections: what inspectors established, and a logistic re-ranking.
+
+Two ways, both used by :func:`sourcegrid.tracing.attribution.trace_cell` (``learn=True``):
+
+- **Memory** (:func:`inspection_memory`): a new source that inspectors found and
+  confirmed at a location (a finding with lon, lat and no source_id) is a candidate of
+  every later trace within its reach, at that location, its rate fitted freely (no
+  prior: nobody reported it), listed as kind 'unregistered' with the finding's id; a
+  registered source confirmed as a cause is fitted without the prior that pulls its
+  scale factor towards the reported emission (it was seen emitting more). This is
+  what a grid office expects of the system: once found, a source is not searched for
+  again.
+- **Re-ranking** (the rest of this module), from the evidence features:
 
 The physical ranking of :func:`sourcegrid.tracing.attribution.trace_cell` orders the
 candidates by fitted share. Inspectors then say which source really was the cause
@@ -41,8 +53,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["FEATURES", "MODEL_FEATURES", "MIN_ROWS", "features", "training_rows", "RankingModel",
-           "rerank_with_workspace"]
+__all__ = ["FEATURES", "MODEL_FEATURES", "MIN_ROWS", "FOUND_PREFIX", "features",
+           "training_rows", "RankingModel", "rerank_with_workspace", "inspection_memory"]
 
 FEATURES = ["share", "log_scale_factor", "log_predicted", "log_fitted", "distance_km",
             "upwind_hours_share", "correlation", "cpf_at_bearing", "unregistered",
@@ -62,6 +74,69 @@ CV_TOP = 3
 #: dozen training hotspots, one cell either way is within chance (a sign test of 1 win
 #: and 0 losses has p = 0.5).
 CV_MARGIN = 2
+
+
+#: source_id prefix of a source found by inspection (followed by the finding_id).
+FOUND_PREFIX = "found-"
+#: Nominal emission rate [g/s] a found source enters the fit with; its scale factor is
+#: then its fitted rate in g/s (free: no prior, as for a virtual source).
+FOUND_RATE = 1.0
+#: Height [m] of a found source: a low stack or a yard, as a virtual source.
+FOUND_HEIGHT = 10.0
+#: Confirmed new-source findings closer than this [m] are one source (two inspections
+#: of the same yard): the latest finding stands for it.
+FOUND_SAME_M = 300.0
+
+
+def inspection_memory(workspace) -> tuple[pd.DataFrame, set[str]]:
+    """What inspections established, for the next traces.
+
+    Returns
+    -------
+    (found, confirmed)
+        ``found``: candidate rows (the columns of
+        :data:`sourcegrid.tracing.attribution.CANDIDATE_COLUMNS` and name, kind,
+        stack_height) of the new sources inspectors found and confirmed (findings with
+        a location and no source_id; findings within :data:`FOUND_SAME_M` of a later
+        one are that one), source_id :data:`FOUND_PREFIX` + finding_id, emission rate
+        :data:`FOUND_RATE`; ``confirmed``: ids of registered sources confirmed as a
+        cause. Both empty without findings.
+    """
+    from sourcegrid.tracing.findings import FINDINGS_TABLE, read_findings
+
+    empty = pd.DataFrame(columns=["source_id", "name", "kind", "lon", "lat", "emission_rate",
+                                  "stack_height"])
+    if not workspace.has(FINDINGS_TABLE):
+        return empty, set()
+    findings = read_findings(workspace)
+    confirmed = findings.loc[findings["confirmed"]]
+    source_ids = confirmed["source_id"].fillna("").astype(str)
+    registered = set(source_ids[source_ids != ""])
+    located = confirmed.loc[(source_ids == "").to_numpy()
+                            & np.isfinite(pd.to_numeric(confirmed["lon"], errors="coerce"))
+                            & np.isfinite(pd.to_numeric(confirmed["lat"], errors="coerce"))]
+    if located.empty:
+        return empty, registered
+    located = located.sort_values(["time", "finding_id"], ascending=[False, True],
+                                  kind="mergesort").reset_index(drop=True)
+    lon, lat = located["lon"].to_numpy(float), located["lat"].to_numpy(float)
+    from pyproj import Geod
+
+    # each finding against the later ones (small: a city's confirmed new sources)
+    count = len(located)
+    first, second = np.triu_indices(count, k=1)
+    _, _, metres = Geod(ellps="WGS84").inv(lon[first], lat[first], lon[second], lat[second])
+    repeated = np.zeros(count, dtype=bool)
+    repeated[second[np.asarray(metres) <= FOUND_SAME_M]] = True
+    kept = located.loc[~repeated]
+    problem = kept["problem"].fillna("").astype(str)
+    found = pd.DataFrame({
+        "source_id": FOUND_PREFIX + kept["finding_id"].astype(str),
+        "name": ("source found by inspection " + kept["finding_id"].astype(str)
+                 + np.where(problem != "", " (" + problem + ")", "")),
+        "kind": "point", "lon": kept["lon"].to_numpy(float), "lat": kept["lat"].to_numpy(float),
+        "emission_rate": FOUND_RATE, "stack_height": FOUND_HEIGHT})
+    return found.reset_index(drop=True), registered
 
 
 def _top_hits(frame: pd.DataFrame, score: np.ndarray, top: int) -> int:
@@ -267,10 +342,14 @@ class RankingModel:
         table["probability"] = self.probability(table)
         if self.fallback or table.empty:
             return table
+        from sourcegrid.tracing.attribution import shared_ranks
+
         table = table.sort_values(["probability", "physical_rank"], ascending=[False, True],
                                   kind="mergesort").reset_index(drop=True)
-        table["rank"] = np.arange(1, len(table) + 1)
-        return table
+        # a confounded group keeps one rank, that of its most probable member, and its
+        # members are listed together
+        table["rank"] = shared_ranks(table)
+        return table.sort_values("rank", kind="mergesort").reset_index(drop=True)
 
 
 def rerank_with_workspace(workspace, table: pd.DataFrame, **options) -> pd.DataFrame:
