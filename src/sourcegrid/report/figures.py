@@ -48,13 +48,19 @@ def svg(figure) -> str:
     return text[start:] if start >= 0 else text
 
 
-def wind_rose_figure(rose: pd.DataFrame, title: str = "") -> str:
-    """Stacked polar bars of a wind rose table (:func:`sourcegrid.tracing.wind.wind_rose`)."""
+def _compass_axes():
+    """A small figure with polar axes as a compass: north up, angles clockwise."""
     plt = _pyplot()
     figure = plt.figure(figsize=(2.9, 3.5))
     axes = figure.add_subplot(projection="polar")
     axes.set_theta_zero_location("N")
     axes.set_theta_direction(-1)
+    return figure, axes
+
+
+def wind_rose_figure(rose: pd.DataFrame, title: str = "") -> str:
+    """Stacked polar bars of a wind rose table (:func:`sourcegrid.tracing.wind.wind_rose`)."""
+    figure, axes = _compass_axes()
     table = rose[rose["speed_bin"] != "calm"]
     sectors = np.sort(table["sector_deg"].unique())
     width = np.deg2rad(360.0 / max(len(sectors), 1)) * 0.9
@@ -78,11 +84,7 @@ def wind_rose_figure(rose: pd.DataFrame, title: str = "") -> str:
 
 def cpf_polar_figure(table: pd.DataFrame, title: str = "") -> str:
     """CPF by sector × speed bin (:func:`sourcegrid.tracing.wind.cpf` with wind_speed)."""
-    plt = _pyplot()
-    figure = plt.figure(figsize=(2.9, 3.5))
-    axes = figure.add_subplot(projection="polar")
-    axes.set_theta_zero_location("N")
-    axes.set_theta_direction(-1)
+    figure, axes = _compass_axes()
     sectors = np.sort(table["sector_deg"].unique())
     step = 360.0 / max(len(sectors), 1)
     lows = np.sort(table["speed_low"].unique())
