@@ -273,6 +273,34 @@ def test_engine_table_problems_as_for_a_file(engine, request):
         account_monitoring(text_time)
 
 
+@pytest.mark.parametrize("engine", ["duckdb_backend", pytest.param(
+    "postgres_backend", marks=pytest.mark.pg, id="postgres")])
+def test_engine_table_not_finite_and_alias_duplicate_as_for_a_file(engine, request):
+    """One set of checks for both inputs: a concentration 'inf' or '1e999' is not a number,
+    and 二氧化硫 is SO2, so its row (6) at an hour SO2 already has (row 2, E1/DA001 h0) is a
+    second CEMS value for that hour; rows 3-5 (hours 1-3) are good."""
+    con = request.getfixturevalue(engine)
+    bad = MONITORING.iloc[[0, 1, 2, 3, 0]].reset_index(drop=True).copy()
+    bad.loc[1, "concentration"] = "inf"
+    bad.loc[2, "flow"] = "1e999"
+    bad.loc[4, "pollutant"] = "二氧化硫"
+    expected = {(3, "concentration", "inf", "not_a_number"),
+                (4, "flow", "1e999", "not_a_number"),
+                (6, "time", "duplicate_row")}
+    with pytest.raises(InputError) as from_frame:
+        account_monitoring(bad, con=con)
+    got = {(p.row, p.column, p.value, p.reason) if p.reason != "duplicate_row"
+           else (p.row, p.column, p.reason) for p in from_frame.value.problems}
+    assert got == expected
+    assert [p.value for p in from_frame.value.problems if p.row == 6] == ["2017-03-01 00:00"]
+    with pytest.raises(InputError) as from_table:
+        account_monitoring(_engine_table(con, bad))
+    assert {(p.row, p.column, p.value, p.reason) if p.reason != "duplicate_row"
+            else (p.row, p.column, p.reason) for p in from_table.value.problems} == expected
+    messages = {(p.row, p.column): p.message for p in from_frame.value.problems}
+    assert {(p.row, p.column): p.message for p in from_table.value.problems} == messages
+
+
 def test_series_without_valid_hours_and_fallback(duckdb_backend):
     """E5: four hours, all flagged invalid → listed, not used. E6: hours 0-4 valid at
     100 mg/m³ × 10 000 m³/h (1 kg/h), hours 5-9 invalid: a trailing run of 5 ≤ 24 h

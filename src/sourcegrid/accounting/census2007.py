@@ -149,9 +149,9 @@ def _variables_table(activity, variables: Sequence[str], source: str, con):
     import ibis
     import pyarrow as pa
 
-    from sourcegrid.accounting.inputs import ACTIVITY_ALIASES, as_arrow, bind, variable_domain
+    from sourcegrid.accounting.inputs import ACTIVITY_ALIASES, as_arrow, in_domain, read_number
     from sourcegrid.io.tables import ROW, canonical_headers
-    from sourcegrid.store.portable import try_float
+    from sourcegrid.store.portable import engine_table
 
     names = [str(c) for c in (activity.columns if isinstance(activity, pd.DataFrame)
                               else activity.column_names)]
@@ -164,18 +164,14 @@ def _variables_table(activity, variables: Sequence[str], source: str, con):
         part = activity.select(keep) if keep else pa.table({ROW: pa.array(
             np.arange(2, activity.num_rows + 2, dtype="int64"))})
     arrow = as_arrow(part, ACTIVITY_ALIASES, source, numbers=wanted, strip=wanted)
-    table = bind(con, arrow, "census2007_variables")
+    table, _, _ = engine_table(arrow, con, position=False, view="census2007_variables")
     columns = {"v_row": table[ROW].cast("int64")}
     for name in sorted(wanted):
         if name not in table.columns:
             columns[f"v_{name}"] = ibis.null("float64")
             continue
-        raw = table[name]
-        number = raw if raw.type().is_floating() else try_float(raw.cast("string"))
-        low, high, _ = variable_domain(name)
-        bad = (number.isnan() | number.isinf() | (number < low) | (number > high)).fill_null(
-            False)
-        columns[f"v_{name}"] = ibis.ifelse(bad, ibis.null("float64"), number)
+        number, _ = read_number(table[name])  # NULL where not a finite number
+        columns[f"v_{name}"] = in_domain(number, name)
     return table.select(**columns)
 
 
@@ -210,13 +206,13 @@ def census2007_account(activity, library, treatment=None, *, con=None,
     """
     import ibis
 
-    from sourcegrid.accounting.engine import _unordered
+    from sourcegrid.accounting.engine import unordered
 
     rows = library.rows if hasattr(library, "rows") else library
     name = getattr(library, "name", None) or (str(rows["library"].iloc[0]) if len(rows) else "")
     emission_rows = _combination_numbers(_emission_rows(rows))
     con = con if con is not None else ibis.duckdb.connect()
-    with _unordered(con):
+    with unordered(con):
         return _census2007(activity, rows, emission_rows, treatment, con, f"{name}@census2007",
                            activity_source, treatment_source, into)
 
@@ -226,19 +222,27 @@ def _census2007(activity, rows, emission_rows, treatment, con, name, activity_so
     """Build the route as one Ibis graph on ``con`` and execute it: rejects, then emissions."""
     import ibis
 
-    from sourcegrid.accounting import engine
     from sourcegrid.accounting.engine import (
+        EXPLAIN_COLUMNS,
         AccountingResult,
+        as_text,
+        fetch_frame,
+        fetch_rejects,
+        formula_case,
+        missing_variables,
+        nan_to_null,
+        ordered,
         stage_generation,
         stage_inputs,
         stage_matching,
         stage_output,
         stage_rejects,
         stage_treatment,
+        typed_rejects,
     )
-    from sourcegrid.accounting.inputs import bind
     from sourcegrid.errors import problems_frame
     from sourcegrid.expressions import parse
+    from sourcegrid.store.portable import drop_views, engine_table
 
     # 1. the engine's stages on the unit library: matching, units, input rejects
     unit, numbers = _unit_library(emission_rows, rows.columns)
@@ -251,7 +255,7 @@ def _census2007(activity, rows, emission_rows, treatment, con, name, activity_so
 
     # 2. the combination each emission row matched: a file row repeated for several industry
     # codes is one coefficient_row; its code is the activity's own (or '*' for all)
-    combinations = bind(con, numbers, "census2007_units")
+    combinations, _, _ = engine_table(numbers, con, position=False, view="census2007_units")
     star = sorted(int(r) for r in unit.loc[unit["industry_code"] == "*", "coefficient_row"])
     code = (ibis.ifelse(base.coefficient_row.isin(star), "*", base.industry_code) if star
             else base.industry_code)
@@ -290,7 +294,8 @@ def _census2007(activity, rows, emission_rows, treatment, con, name, activity_so
              "coefficient_row": "emission_row"}).astype({
                  "e_combination": "int64", "e_treatment": "string", "emission_row": "int64",
                  "emission_value": "float64", "emission_expression": "string"})
-    coefficients = engine._clean(bind(con, coefficients, "census2007_coefficients"))
+    coefficients = nan_to_null(engine_table(coefficients, con, position=False,
+                                            view="census2007_coefficients")[0])
     r = b.left_join(coefficients, [b.combination == coefficients.e_combination,
                                    b.treatment == coefficients.e_treatment]).drop(
         "e_combination", "e_treatment")
@@ -307,11 +312,11 @@ def _census2007(activity, rows, emission_rows, treatment, con, name, activity_so
         return r[f"v_{variable}"]
 
     expression = r.emission_expression.fill_null("")
-    formula = engine._case(expression, expressions, lambda t: parse(t).to_ibis(column),
+    formula = formula_case(expression, expressions, lambda t: parse(t).to_ibis(column),
                            ibis.null("float64"))
     value = ibis.ifelse(expression == "", r.emission_value, formula)
-    missing = engine._missing_names(expression, expressions, column)
-    named = engine._case(expression, expressions,
+    missing = missing_variables(expression, expressions, column)
+    named = formula_case(expression, expressions,
                          lambda t: ibis.literal(", ".join(sorted(parse(t).variables))),
                          ibis.literal(""))
     r = r.mutate(
@@ -337,7 +342,7 @@ def _census2007(activity, rows, emission_rows, treatment, con, name, activity_so
         reject(none, "treatment", none.treatment, "no_emission_coefficient",
                none.pollutant + ": the library has no emission coefficient (排污系数) for "
                "treatment " + ibis.ifelse(none.treatment == "", "(none)", none.treatment)
-               + " in the combination of row " + engine._text(none.coefficient_row)),
+               + " in the combination of row " + as_text(none.coefficient_row)),
         reject(short, "emission_coefficient", short.expression, "missing_variable",
                "the emission coefficient " + short.expression + " needs variable(s) "
                + short.named + " that the activity row does not report as a number in its "
@@ -348,7 +353,7 @@ def _census2007(activity, rows, emission_rows, treatment, con, name, activity_so
                "(division by zero?)"),
     ]
     parts = [*checked.rejects, *([trt_rejects] if trt_rejects is not None else []), *own]
-    rejects = engine._fetch_rejects(con, ibis.union(*[engine._reject_types(p) for p in parts]))
+    rejects = fetch_rejects(con, ibis.union(*[typed_rejects(p) for p in parts]))
     # ordered here, not by the engine's collation: the same order on every engine
     rejects = rejects.sort_values(["row", "reason", "column", "source", "value", "message"],
                                   ignore_index=True)
@@ -361,7 +366,7 @@ def _census2007(activity, rows, emission_rows, treatment, con, name, activity_so
     good = r.filter(~no_row & ~lacking & ~invalid)
 
     def number(x: ibis.Value) -> ibis.Value:
-        return engine._text(x.round(6))
+        return as_text(x.round(6))
 
     emissions_expr = good.select(
         "enterprise_id", "period", "section", "pollutant", "pollutant_category",
@@ -374,18 +379,18 @@ def _census2007(activity, rows, emission_rows, treatment, con, name, activity_so
               + good.coefficient_unit + " × " + number(good.activity_in_basis)
               + " (排污系数, treatment " + ibis.ifelse(good.treatment == "", "none",
                                                       good.treatment)
-              + ", row " + engine._text(good.emission_row) + ")"),
-        **{c: good[c] for c in engine.EXPLAIN_COLUMNS[:14]},
+              + ", row " + as_text(good.emission_row) + ")"),
+        **{c: good[c] for c in EXPLAIN_COLUMNS[:14]},
         coefficient_unit=good.coefficient_unit,
         generation_coefficient=good.emission_coefficient,
         coefficient_expression=good.expression,
         k_source=ibis.literal("none"), k_formula=good.k_formula,
         source_row=good.source_row,
     ).order_by(["source_row", "pollutant"])
-    engine._ordered(con)
+    ordered(con)
     emissions, emissions_table = None, None
     if into is None:
-        emissions = engine._to_pandas(con, emissions_expr)
+        emissions = fetch_frame(con, emissions_expr)
         n, accounted = len(emissions), int(emissions["source_row"].nunique())
     else:
         emissions_table = con.create_table(into, emissions_expr, overwrite=True)
@@ -394,7 +399,7 @@ def _census2007(activity, rows, emission_rows, treatment, con, name, activity_so
             accounted=emissions_table.source_row.nunique())).to_pylist()[0]
         n, accounted = int(stats["n"] or 0), int(stats["accounted"] or 0)
     treated.release()
-    engine._drop_views(con)
+    drop_views(con)
     return AccountingResult(emissions=emissions, rejects=rejects,
                             activity_rows=inputs.n_activity, accounted_rows=accounted,
                             library=name, engine=con.name, emission_rows=n,
@@ -411,18 +416,6 @@ def route_account(route: str, activity, library, treatment=None, **options):
         return account(activity, library, treatment, **options)
     options.pop("explain", None)
     return census2007_account(activity, library, treatment, **options)
-
-
-def _as_table(data):
-    """An Ibis table: ``data`` itself, or a DataFrame / Arrow table as a memtable."""
-    import ibis
-
-    return data if isinstance(data, ibis.Table) else ibis.memtable(data)
-
-
-def _execute(expr, con=None) -> pd.DataFrame:
-    """Run ``expr`` on ``con`` (or on its own backend) and fetch the (small) result."""
-    return (con.to_pyarrow(expr) if con is not None else expr.to_pyarrow()).to_pandas()
 
 
 def compare_routes(first, second, by: Sequence[str] = ("industry_code", "section", "pollutant"),
@@ -449,11 +442,15 @@ def compare_routes(first, second, by: Sequence[str] = ("industry_code", "section
     """
     import ibis
 
+    from sourcegrid.store.portable import engine_table, fetch
+
     a, b = names
     keys = list(by)
     out = []
     for data, label in ((first, a), (second, b)):
-        table = _as_table(data)
+        # an Ibis table is summed in its own engine, a DataFrame or Arrow table on ``con``
+        table, backend, _ = engine_table(data, None if isinstance(data, ibis.Table) else con,
+                                         position=False)
         missing = [k for k in [*keys, "emission"] if k not in table.columns]
         if missing:
             raise NotFoundError("column of the emissions", missing[0],
@@ -462,7 +459,7 @@ def compare_routes(first, second, by: Sequence[str] = ("industry_code", "section
                     if "activity_in_basis" in table.columns else table.count().cast("float64"))
         sums = table.group_by(keys).aggregate(
             emission=table.emission.cast("float64").sum(), activity=activity)
-        frame = _execute(sums, con if not isinstance(data, ibis.Table) else None)
+        frame = fetch(backend, sums)
         out.append(frame.set_index(keys).add_suffix(f"_{label}"))
     table = out[0].join(out[1], how="outer").reset_index()
     table = table.sort_values(keys, ignore_index=True, na_position="last")

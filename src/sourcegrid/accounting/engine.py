@@ -45,16 +45,11 @@ from dataclasses import dataclass, field
 import ibis
 import pandas as pd
 
-from sourcegrid.accounting.inputs import (
-    KEY_COLUMNS,
-    bind,
-    prepare_activity,
-    prepare_treatment,
-)
+from sourcegrid.accounting.inputs import KEY_COLUMNS, prepare_activity, prepare_treatment
 from sourcegrid.errors import UnitError, problems_frame
 from sourcegrid.expressions import parse
 from sourcegrid.io.tables import ROW, SOURCE
-from sourcegrid.store.portable import as_count, rstrip
+from sourcegrid.store.portable import as_count, drop_views, engine_table, rstrip
 from sourcegrid.units import conversion_factor
 
 __all__ = ["AccountingResult", "account", "aggregate", "EMISSION_COLUMNS", "AGGREGATE_KEYS",
@@ -241,7 +236,7 @@ def _wide_parts(parts: pd.DataFrame) -> pd.DataFrame:
     return wide.astype(types)
 
 
-def _case(column: ibis.Value, formulas: Sequence[str], compile_one, default) -> ibis.Value:
+def formula_case(column: ibis.Value, formulas: Sequence[str], compile_one, default) -> ibis.Value:
     """CASE column WHEN formula_1 THEN compiled_1 ... over the distinct formulas."""
     branches = [(column == text, compile_one(text)) for text in formulas if text]
     if not branches:
@@ -249,7 +244,7 @@ def _case(column: ibis.Value, formulas: Sequence[str], compile_one, default) -> 
     return ibis.cases(*branches, else_=default)
 
 
-def _missing_names(column: ibis.Value, formulas: Sequence[str], resolve) -> ibis.Value:
+def missing_variables(column: ibis.Value, formulas: Sequence[str], resolve) -> ibis.Value:
     """The variables a row's formula needs and lacks, as 'a b ' ('' when none)."""
     def names(text: str) -> ibis.Value:
         pieces = [ibis.ifelse(resolve(v).isnull(), ibis.literal(v + " "), ibis.literal(""))
@@ -259,7 +254,7 @@ def _missing_names(column: ibis.Value, formulas: Sequence[str], resolve) -> ibis
             out = out.concat(piece)
         return out
 
-    return _case(column, formulas, names, ibis.literal(""))
+    return formula_case(column, formulas, names, ibis.literal(""))
 
 
 
@@ -301,15 +296,15 @@ def account(activity, library, treatment=None, *, con=None, library_name: str | 
         backend with ``into``, or None with ``out``), and the rejects.
     """
     con = con if con is not None else ibis.duckdb.connect()
-    with _unordered(con):
+    with unordered(con):
         return _account(activity, library, treatment, con, library_name, activity_source,
                         treatment_source, into, out, explain)
 
 
 @contextmanager
-def _unordered(con):
+def unordered(con):
     """On DuckDB, let the intermediate tables be built without keeping row order (less
-    memory and time); the outputs are ordered explicitly (:func:`_ordered`). The
+    memory and time); the outputs are ordered explicitly (:func:`ordered`). The
     connection's setting is restored afterwards."""
     if con.name != "duckdb":
         yield
@@ -322,7 +317,7 @@ def _unordered(con):
         con.raw_sql(f"SET preserve_insertion_order = {'true' if previous else 'false'}")
 
 
-def _ordered(con) -> None:
+def ordered(con) -> None:
     """Tables written from here on keep their ORDER BY (DuckDB)."""
     if con.name == "duckdb":
         con.raw_sql("SET preserve_insertion_order = true")
@@ -342,16 +337,16 @@ def _account(activity, library, treatment, con, library_name, activity_source,
 
     rejects = problems_frame([])  # no kind of problem found: nothing to fetch
     if checked.rejects:
-        fetched = _fetch_rejects(con, ibis.union(*[_reject_types(r) for r in checked.rejects])
+        fetched = fetch_rejects(con, ibis.union(*[typed_rejects(r) for r in checked.rejects])
                                  .order_by(["row", "reason"]))
         if len(fetched):
             rejects = fetched.astype({"row": "Int64"})
     for cached in (*matching.caches, checked.problems):  # freed before the emissions are written
         cached.release()
-    _ordered(con)
+    ordered(con)
     emissions, emissions_table = None, None
     if into is None and out is None:
-        emissions = _to_pandas(con, emissions_expr)
+        emissions = fetch_frame(con, emissions_expr)
         stats = {"n": len(emissions), "accounted": emissions["source_row"].nunique(),
                  "clipped": int(emissions["note"].str.contains("clipped", regex=False).sum())}
     else:
@@ -369,7 +364,7 @@ def _account(activity, library, treatment, con, library_name, activity_source,
             write_ibis_table(con, emissions_expr if explain
                              else emissions_expr.select(*EMISSION_COLUMNS), out)
     treated.release()
-    _drop_views(con)
+    drop_views(con)
     clipped = int(stats["clipped"] or 0)
     if clipped:
         warnings.warn(f"{clipped} operating rate(s) k outside [0, 1] were clipped; see the "
@@ -460,9 +455,10 @@ def stage_inputs(activity, library, treatment, con, *, library_name: str | None 
     k_variables = sorted(k_vars)
     act = act.mutate(**{v: ibis.null("float64") for v in variables if v not in act_vars})
     if trt is None:
-        trt = bind(con, pd.DataFrame({c: pd.Series(dtype="string") for c in [
+        none = pd.DataFrame({c: pd.Series(dtype="string") for c in [
             "enterprise_id", "section", "pollutant", "pollutant_category", "treatment"]}).assign(
-            k=pd.Series(dtype="float64")), "no_treatment")
+            k=pd.Series(dtype="float64"))
+        trt, _, _ = engine_table(none, con, position=False, view="no_treatment")
     trt = trt.mutate(**{v: ibis.null("float64") for v in k_variables if v not in trt_vars})
 
     # the distinct texts the small tables depend on, in one query per table
@@ -502,12 +498,14 @@ def stage_inputs(activity, library, treatment, con, *, library_name: str | None 
                     "scale_max_inclusive", "scale_unit"]
     tiers = rows.loc[rows["is_base"] & (rows["tier_no"] > 0), tier_columns].drop_duplicates(
         "tier_no").sort_values("tier_no", ignore_index=True)
+    base, _, _ = engine_table(lib, con, position=False, view="library")
+    unit_table, _, _ = engine_table(unit_factors, con, position=False, view="unit_factors")
+    part_table, _, _ = engine_table(parts, con, position=False, view="parts")
     return Inputs(
         con=con, name=name, library=rows, activity=act, treatment=trt, rejects=rejects,
-        base=_clean(bind(con, lib, "library")).filter(lambda t: t.is_base), tiers=tiers,
-        capacity_factors=capacity_factors,
-        unit_factors=bind(con, unit_factors, "unit_factors"),
-        parts=_clean(bind(con, parts, "parts")), variables=variables, k_variables=k_variables,
+        base=nan_to_null(base).filter(lambda t: t.is_base), tiers=tiers,
+        capacity_factors=capacity_factors, unit_factors=unit_table,
+        parts=nan_to_null(part_table), variables=variables, k_variables=k_variables,
         expressions=sorted({t for t in rows["generation_expression"] if t}),
         k_formulas=sorted({t for t in rows["k_formula"] if t}), n_activity=n_activity)
 
@@ -659,7 +657,7 @@ def stage_generation(inputs: Inputs, chosen: ibis.Table) -> ibis.Table:
     def column(name: str) -> ibis.Value:
         return chosen[name]
 
-    formula_value = _case(chosen.generation_expression, expressions,
+    formula_value = formula_case(chosen.generation_expression, expressions,
                           lambda t: parse(t).to_ibis(column), ibis.null("float64"))
     coefficient = ibis.ifelse(chosen.generation_expression == "", chosen.generation_coefficient,
                               formula_value)
@@ -669,7 +667,7 @@ def stage_generation(inputs: Inputs, chosen: ibis.Table) -> ibis.Table:
         ibis.null("float64"), coefficient)
     chosen = chosen.mutate(
         coefficient_value=coefficient,
-        missing_generation=_missing_names(chosen.generation_expression, expressions, column),
+        missing_generation=missing_variables(chosen.generation_expression, expressions, column),
         activity_in_basis=chosen.activity * chosen.unit_factor,
     )
     return chosen.mutate(
@@ -738,11 +736,11 @@ def stage_treatment(inputs: Inputs, generated: ibis.Table) -> ibis.Table:
     for j in range(1, widest + 1):
         row, efficiency = p[f"part{j}_row"], p[f"part{j}_efficiency"]
         k_formula = p[f"part{j}_k_formula"].fill_null("")
-        k_value = _case(k_formula, k_formulas, lambda t: parse(t).to_ibis(k_column),
+        k_value = formula_case(k_formula, k_formulas, lambda t: parse(t).to_ibis(k_column),
                         ibis.literal(1.0, type="float64"))
         k_raw = ibis.ifelse(given, p.k_given, k_value)
         missing_k = ibis.ifelse(given, ibis.literal(""),
-                                _missing_names(k_formula, k_formulas, k_column))
+                                missing_variables(k_formula, k_formulas, k_column))
         k_part = ibis.greatest(ibis.least(k_raw, 1.0), 0.0)
         keep = 1 - (efficiency * k_part).fill_null(0.0)
         nominal = 1 - efficiency.fill_null(0.0)
@@ -755,8 +753,8 @@ def stage_treatment(inputs: Inputs, generated: ibis.Table) -> ibis.Table:
                                  ibis.ifelse(k_formula == "", "default", "formula")),
             clipped=((k_raw < 0) | (k_raw > 1)).fill_null(False),
             series=p.treatment_text.contains(";") & row.notnull(),
-            detail=(p[f"part{j}_treatment"] + " η=" + _text(efficiency)
-                    + " k=" + _text(k_part.round(6))),
+            detail=(p[f"part{j}_treatment"] + " η=" + as_text(efficiency)
+                    + " k=" + as_text(k_part.round(6))),
         ))
 
     def total(term) -> ibis.Value:
@@ -887,13 +885,13 @@ def stage_rejects(inputs: Inputs, matching: Matching, treated: ibis.Table) -> Ch
                       "no_matching_coefficient",
                       "no coefficient combination matches " + keys_text(no_combination)),
         _reject_table(no_tier, "capacity",
-                      _text(no_tier.capacity) + " " + no_tier.capacity_unit + " " + no_tier.scale,
+                      as_text(no_tier.capacity) + " " + no_tier.capacity_unit + " " + no_tier.scale,
                       "no_matching_scale",
                       ibis.ifelse(no_tier.capacity.isnull() & (no_tier.scale == ""),
                                   "the matching combinations have scale tiers (规模等级); give "
                                   "capacity + capacity_unit or a scale label",
                                   "no scale tier (规模等级) of the matching combinations contains "
-                                  "capacity " + _text(no_tier.capacity) + " "
+                                  "capacity " + as_text(no_tier.capacity) + " "
                                   + no_tier.capacity_unit + " / scale " + no_tier.scale)),
         _reject_table(ambiguous, "pollutant", ambiguous.pollutant, "ambiguous_match",
                       ambiguous.pollutant + ": several equally specific coefficient rows match ("
@@ -901,7 +899,7 @@ def stage_rejects(inputs: Inputs, matching: Matching, treated: ibis.Table) -> Ch
         _reject_table(no_unit, "activity_unit", no_unit.activity_unit, "unit_mismatch",
                       no_unit.pollutant + ": activity unit " + no_unit.activity_unit
                       + " does not convert to the coefficient basis " + no_unit.unit
-                      + " (coefficient row " + _text(no_unit.coefficient_row) + ")"),
+                      + " (coefficient row " + as_text(no_unit.coefficient_row) + ")"),
         _reject_table(missing_gen, "generation_coefficient", missing_gen.generation_expression,
                       "missing_variable",
                       missing_gen.pollutant + ": the coefficient " + missing_gen.generation_expression
@@ -918,7 +916,7 @@ def stage_rejects(inputs: Inputs, matching: Matching, treated: ibis.Table) -> Ch
                       "unknown_treatment",
                       unknown_treatment.pollutant + ": treatment " + unknown_treatment.treatment_text
                       + " has no removal efficiency in the library for coefficient row "
-                      + _text(unknown_treatment.coefficient_row)),
+                      + as_text(unknown_treatment.coefficient_row)),
         _reject_table(missing_k_rows, "k", missing_k_rows.k_formula, "missing_variable",
                       missing_k_rows.pollutant + ": the k formula " + missing_k_rows.k_formula
                       + " needs variable(s) " + rstrip(missing_k_rows.missing_k)
@@ -948,7 +946,7 @@ def stage_output(inputs: Inputs, good: ibis.Table, explain: bool) -> ibis.Table:
     their note, ordered by source row and pollutant."""
 
     def number(value: ibis.Value) -> ibis.Value:
-        return _text(value.round(6))
+        return as_text(value.round(6))
 
     treated = (good.treatment_text != "")
     series = ibis.ifelse(
@@ -1003,14 +1001,8 @@ def stage_output(inputs: Inputs, good: ibis.Table, explain: bool) -> ibis.Table:
 # --------------------------------------------------------------------------- execution
 
 
-def _drop_views(con) -> None:
-    """Drop the views this run made (names start with _sg_)."""
-    for name in con.list_tables(like="_sg_"):
-        if name.startswith("_sg_"):
-            con.drop_view(name, force=True)
-
-
-def _reject_types(table: ibis.Table) -> ibis.Table:
+def typed_rejects(table: ibis.Table) -> ibis.Table:
+    """Reject rows with the columns and types every reject table shares, to be unioned."""
     number = table.number if "number" in table.columns else ibis.null("float64")
     return table.select(source=table.source.cast("string"), row=table.row.cast("int64"),
                         column=table.column.cast("string"), value=table.value.cast("string"),
@@ -1018,7 +1010,7 @@ def _reject_types(table: ibis.Table) -> ibis.Table:
                         number=number.cast("float64"))
 
 
-def _fetch_rejects(con, table: ibis.Table) -> pd.DataFrame:
+def fetch_rejects(con, table: ibis.Table) -> pd.DataFrame:
     """The rejects as a DataFrame; a value that is a number (typed input) is written as the
     text the input would have had (:func:`sourcegrid.io.tables.to_text_arrow`)."""
     import pyarrow as pa
@@ -1079,7 +1071,7 @@ def _library_table(rows: pd.DataFrame) -> pd.DataFrame:
                        "removal_efficiency": "float64"})
 
 
-def _to_pandas(con, table: ibis.Table) -> pd.DataFrame:
+def fetch_frame(con, table: ibis.Table) -> pd.DataFrame:
     """Fetch a result with Arrow-backed string columns (no per-value Python strings)."""
     import pyarrow as pa
 
@@ -1087,7 +1079,7 @@ def _to_pandas(con, table: ibis.Table) -> pd.DataFrame:
     return con.to_pyarrow(table).to_pandas(types_mapper=strings.get)
 
 
-def _clean(table: ibis.Table) -> ibis.Table:
+def nan_to_null(table: ibis.Table) -> ibis.Table:
     """NaN → NULL in every float column, so 'missing' means NULL on every engine."""
     return table.mutate(**{
         name: ibis.ifelse(table[name].isnan().fill_null(False), ibis.null("float64"), table[name])
@@ -1095,7 +1087,8 @@ def _clean(table: ibis.Table) -> ibis.Table:
     })
 
 
-def _text(value) -> ibis.Value:
+def as_text(value) -> ibis.Value:
+    """A value as text, '' where it is missing (no stripping, no number formatting)."""
     return value.cast("string").fill_null("")
 
 
@@ -1105,7 +1098,7 @@ def _reject_table(rows: ibis.Table, column: str | ibis.Value, value: ibis.Value,
         source=rows[SOURCE].cast("string"),
         row=rows[ROW].cast("int64"),
         column=ibis.literal(column) if isinstance(column, str) else column,
-        value=_text(value),
+        value=as_text(value),
         reason=ibis.literal(reason),
         message=message.cast("string"),
     )

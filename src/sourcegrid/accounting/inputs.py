@@ -25,7 +25,6 @@ References
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 
 import ibis
@@ -36,7 +35,7 @@ import pyarrow.compute as pc
 
 from sourcegrid.errors import InputError, Problem
 from sourcegrid.io.tables import ROW, SOURCE, canonical_headers, to_text_arrow
-from sourcegrid.store.portable import as_count, strip, try_float
+from sourcegrid.store.portable import as_count, engine_table, strip, try_float
 
 __all__ = [
     "AMOUNT_MAX",
@@ -48,7 +47,8 @@ __all__ = [
     "prepare_activity",
     "prepare_treatment",
     "as_arrow",
-    "bind",
+    "read_number",
+    "in_domain",
 ]
 
 KEY_COLUMNS = ["section", "product", "raw_material", "process"]
@@ -124,15 +124,6 @@ _WHITESPACE = " \t\n\r\x0b\x0c"  # what Ibis' strip() removes, on every backend
 _BATCH_ROWS = 65_536
 
 
-def bind(con, data: pa.Table | pd.DataFrame, prefix: str) -> ibis.Table:
-    """A table in ``con`` (a view over the data; zero-copy on DuckDB), or a memtable."""
-    table = ibis.memtable(data)
-    if con is None:
-        return table
-    name = f"_sg_{prefix}_{uuid.uuid4().hex[:12]}"
-    return con.create_view(name, table, overwrite=True)
-
-
 def as_arrow(data: pa.Table | pd.DataFrame, aliases: dict[str, str], source: str,
              numbers: Iterable[str] = (), strip: Iterable[str] = ()) -> pa.Table:
     """Text Arrow table with canonical headers, ``_row`` and ``_source``.
@@ -179,7 +170,7 @@ def _finite(number: ibis.Value) -> ibis.Value:
                        ibis.null("float64"), number)
 
 
-def _number(column: ibis.Value) -> tuple[ibis.Value, ibis.Value]:
+def read_number(column: ibis.Value) -> tuple[ibis.Value, ibis.Value]:
     """(number, blank) of a raw column: text is stripped and TRY_CAST, float64 is used as is.
 
     'inf', '1e999' and NaN read as not a number, so they are rejected, never accounted.
@@ -322,14 +313,14 @@ def prepare_activity(data: pa.Table | pd.DataFrame, *, variables: Iterable[str] 
                      numbers={"activity", "capacity", "lon", "lat", *variables} - set(ACTIVITY_TEXT),
                      strip=ACTIVITY_TEXT)
     _structure(arrow.column_names, _ACTIVITY_REQUIRED, source, "activity")
-    raw = bind(con, _indexed(arrow), "activity")
+    raw, _, _ = engine_table(_indexed(arrow), con, position=False, view="activity")
     del arrow
     present = sorted(v for v in variables if v in raw.columns)
     numeric = [c for c in ("activity", "capacity", "lon", "lat") if c in raw.columns]
     text = {c: _stripped(raw, c) for c in ACTIVITY_TEXT}
     for c in KEY_COLUMNS:
         text[c] = _blank_any(text[c])
-    typed = {c: _number(raw[c]) for c in [*numeric, *present]}
+    typed = {c: read_number(raw[c]) for c in [*numeric, *present]}
     t = raw.select(INDEX, ROW, SOURCE, **text, **{f"num_{c}": n for c, (n, _) in typed.items()},
                    **{f"blank_{c}": b for c, (_, b) in typed.items()})
     check = _Checks(t, raw, drop=[f"blank_{c}" for c in typed])
@@ -382,12 +373,12 @@ def prepare_activity(data: pa.Table | pd.DataFrame, *, variables: Iterable[str] 
         **{SOURCE: good[SOURCE].cast("string")}, **{c: good[c] for c in ACTIVITY_TEXT},
         **{c: (good[f"num_{c}"] if c in numeric else missing)
            for c in ("activity", "capacity", "lon", "lat")},
-        **{v: _in_domain(good[f"num_{v}"], v) for v in present},
+        **{v: in_domain(good[f"num_{v}"], v) for v in present},
     )
     return good, rejects, present
 
 
-def _in_domain(number: ibis.Value, name: str) -> ibis.Value:
+def in_domain(number: ibis.Value, name: str) -> ibis.Value:
     """The variable's value, NULL outside its domain (reported by :func:`_check_variables`)."""
     low, high, _ = variable_domain(name)
     return ibis.ifelse(((number < low) | (number > high)).fill_null(False),
@@ -431,7 +422,7 @@ def prepare_treatment(data: pa.Table | pd.DataFrame | None, *, variables: Iterab
                      numbers={"k", *variables} - set(_TREATMENT_TEXT), strip=_TREATMENT_TEXT)
     _structure(arrow.column_names, ["enterprise_id", "section", "treatment"], source,
                "treatment")
-    raw = bind(con, _indexed(arrow), "treatment")
+    raw, _, _ = engine_table(_indexed(arrow), con, position=False, view="treatment")
     del arrow
     present = sorted(v for v in variables if v in raw.columns)
     numeric = [c for c in ("k",) if c in raw.columns]
@@ -439,7 +430,7 @@ def prepare_treatment(data: pa.Table | pd.DataFrame | None, *, variables: Iterab
     text["treatment"] = text["treatment"].replace("；", ";")
     category = text["pollutant_category"]
     text["pollutant_category"] = category.substitute(_CATEGORIES, else_=category)
-    typed = {c: _number(raw[c]) for c in [*numeric, *present]}
+    typed = {c: read_number(raw[c]) for c in [*numeric, *present]}
     t = raw.select(INDEX, ROW, SOURCE, **text, **{f"num_{c}": n for c, (n, _) in typed.items()},
                    **{f"blank_{c}": b for c, (_, b) in typed.items()})
     check = _Checks(t, raw, drop=[f"blank_{c}" for c in typed])
@@ -468,6 +459,6 @@ def prepare_treatment(data: pa.Table | pd.DataFrame | None, *, variables: Iterab
     good = good.select(
         ROW, SOURCE, *_TREATMENT_TEXT,
         k=ibis.ifelse(k > 1, k / 100, k),
-        **{v: _in_domain(good[f"num_{v}"], v) for v in present},
+        **{v: in_domain(good[f"num_{v}"], v) for v in present},
     )
     return good, rejects, present

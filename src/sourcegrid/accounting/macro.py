@@ -40,15 +40,13 @@ References
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 import pandas as pd
 
 from sourcegrid.accounting.monitoring import missing_columns, number_problems
 from sourcegrid.errors import InputError, NotFoundError, OptionError
 from sourcegrid.io.tables import with_row_numbers
-from sourcegrid.store.portable import strip, try_float
+from sourcegrid.store.portable import engine_table, fetch, strip, try_float
 
 __all__ = ["REFERENCE_TOTALS", "NATIONAL_POPULATION", "NATIONAL_AREA_KM2", "reference_check",
            "energy_check", "production_check", "intensity_outliers", "macro_check"]
@@ -64,30 +62,24 @@ NATIONAL_AREA_KM2 = 9_600_000.0
 COMBINATION = ["industry_code", "section", "product", "raw_material", "process", "pollutant"]
 
 
-@contextmanager
-def _on_engine(data, con):
-    """``data`` as an Ibis table and a function fetching a (small) result of it.
+def _fetched(data, con, query) -> pd.DataFrame:
+    """The (small) result of ``query(table)``, ``table`` being ``data`` in its engine.
 
-    An Ibis table runs on its own backend. A DataFrame is bound to ``con`` as a view
-    (dropped on exit), so that expressions whose SQL differs between engines
-    (:func:`sourcegrid.store.portable.try_float`) know the engine; without ``con`` it is a
-    memtable run by the default DuckDB.
+    An Ibis table runs on its own backend. A DataFrame is put on ``con`` as a view
+    (:func:`sourcegrid.store.portable.engine_table`; dropped afterwards), so that
+    expressions whose SQL differs between engines (:func:`sourcegrid.store.portable.try_float`)
+    know the engine; without ``con`` it is a memtable run by the default DuckDB.
     """
     import ibis
 
-    from sourcegrid.accounting.inputs import bind
-
-    if isinstance(data, ibis.Table):
-        yield data, lambda expr: expr.to_pyarrow().to_pandas()
-        return
-    if con is None:
-        yield ibis.memtable(data), lambda expr: expr.to_pyarrow().to_pandas()
-        return
-    view = bind(con, data, "macro")
+    own = isinstance(data, ibis.Table)
+    table, backend, was_frame = engine_table(data, None if own else con, position=False,
+                                             view="macro")
     try:
-        yield view, lambda expr: con.to_pyarrow(expr).to_pandas()
+        return fetch(backend, query(table))
     finally:
-        con.drop_view(view.get_name(), force=True)
+        if was_frame and backend is not None:
+            backend.drop_view(table.get_name(), force=True)
 
 
 def _text(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -153,10 +145,12 @@ def reference_check(emissions, *, reference: str = "census2017",
     else:
         share = area_km2 / NATIONAL_AREA_KM2
         basis = f"area {area_km2:,.0f} km² / {NATIONAL_AREA_KM2:,.0f} km² = {share:.3g}"
-    with _on_engine(emissions, con) as (table, fetch):
+
+    def sums(table):
         _require(table, ("pollutant", "emission"), "emissions", "emissions")
-        sums = table.group_by("pollutant").aggregate(emission=_number(table.emission).sum())
-        totals = fetch(sums).set_index("pollutant")["emission"] / 1000.0
+        return table.group_by("pollutant").aggregate(emission=_number(table.emission).sum())
+
+    totals = _fetched(emissions, con, sums).set_index("pollutant")["emission"] / 1000.0
     ref = pd.Series(REFERENCE_TOTALS[reference])
     out = pd.DataFrame({"pollutant": ref.index, "accounted_t": totals.reindex(ref.index)
                         .fillna(0.0).to_numpy(), "reference_t": ref.to_numpy() * share})
@@ -223,12 +217,14 @@ def energy_check(emissions, energy: pd.DataFrame, *, tolerance: float = 0.0,
     bound = pd.DataFrame({"region_code": _text(frame, "region_code"),
                           "bound_t": 2 * coal * factor * sulfur / 100})
     bound = bound.groupby("region_code", as_index=False)["bound_t"].sum()
-    with _on_engine(emissions, con) as (table, fetch):
+
+    def sums(table):
         _require(table, ("pollutant", "region_code", "generation"), "emissions", "emissions")
         so2 = table.filter(table.pollutant == "SO2")
-        sums = so2.group_by(region_code=so2.region_code.cast("string")).aggregate(
+        return so2.group_by(region_code=so2.region_code.cast("string")).aggregate(
             generation=_number(so2.generation).sum())
-        generation = fetch(sums).set_index("region_code")["generation"] / 1000.0
+
+    generation = _fetched(emissions, con, sums).set_index("region_code")["generation"] / 1000.0
     out = bound.assign(accounted_t=bound["region_code"].map(generation).fillna(0.0).to_numpy())
     out["ratio"] = out["accounted_t"] / out["bound_t"]
     out["low_t"] = min_share * out["bound_t"]
@@ -266,13 +262,15 @@ def production_check(activity, production: pd.DataFrame, *, tolerance: float = 0
     keys = ["industry_code"] + (["region_code"] if "region_code" in frame else [])
     stats = pd.DataFrame({k: _text(frame, k) for k in keys}).assign(
         output=output.to_numpy(), unit=_text(frame, "unit").to_numpy())
-    with _on_engine(activity, con) as (table, fetch):
+
+    def sums(table):
         _require(table, (*keys, "activity", "activity_unit"), "activity", "activity")
-        sums = table.group_by(
+        return table.group_by(
             **{k: strip(table[k].cast("string")).fill_null("") for k in keys},
             activity_unit=strip(table.activity_unit.cast("string")).fill_null(""),
         ).aggregate(amount=_number(table.activity).sum())
-        summed = fetch(sums)
+
+    summed = _fetched(activity, con, sums)
     # each statistics row: its activity in every unit that converts to the statistic's
     pairs = stats.reset_index(names="stat").merge(summed, on=keys, how="left")
     factors = {}
@@ -328,13 +326,16 @@ def intensity_outliers(emissions, *, threshold: float = 3.5, min_enterprises: in
     ----------
     .. [1] Iglewicz and Hoaglin (1993): modified z = 0.6745 (x − median) / MAD, |z| > 3.5.
     """
-    with _on_engine(emissions, con) as (table, fetch):
-        return _outliers(table, fetch, threshold, min_enterprises, min_ratio)
+    out = _fetched(emissions, con, lambda table: _outliers(table, threshold, min_enterprises,
+                                                           min_ratio))
+    keys = [c for c in out.columns if c not in ("intensity", "median", "ratio", "z", "n")]
+    out = out.assign(n=out["n"].astype("int64"), _far=out["z"].abs())
+    return out.sort_values(["_far", *keys], ascending=[False, *[True] * len(keys)]).drop(
+        columns="_far").reset_index(drop=True)
 
 
-def _outliers(table, fetch, threshold: float, min_enterprises: int,
-              min_ratio: float) -> pd.DataFrame:
-    """:func:`intensity_outliers` on an Ibis table; ``fetch`` runs the final query."""
+def _outliers(table, threshold: float, min_enterprises: int, min_ratio: float):
+    """The query of :func:`intensity_outliers` over an Ibis table: the outliers."""
     import ibis
 
     _require(table, ("enterprise_id", "emission", "activity_in_basis", "pollutant"),
@@ -364,10 +365,7 @@ def _outliers(table, fetch, threshold: float, min_enterprises: int,
     per = per.mutate(ratio=per.intensity / median, z=z)
     far = per.filter(per.z.abs() > threshold,
                      (per.ratio >= min_ratio) | (per.ratio <= 1 / min_ratio))
-    out = fetch(far.select(*keys, "intensity", "median", "ratio", "z", "n"))
-    out = out.assign(n=out["n"].astype("int64"), _far=out["z"].abs())
-    return out.sort_values(["_far", *keys], ascending=[False, *[True] * len(keys)]).drop(
-        columns="_far").reset_index(drop=True)
+    return far.select(*keys, "intensity", "median", "ratio", "z", "n")
 
 
 def macro_check(emissions, *, reference: str = "census2017",

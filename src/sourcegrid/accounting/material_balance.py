@@ -40,10 +40,10 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from sourcegrid.accounting.inputs import bind
 from sourcegrid.accounting.monitoring import _text, missing_columns, number_problems
 from sourcegrid.errors import InputError, Problem
 from sourcegrid.io.tables import ROW, SOURCE, with_row_numbers
+from sourcegrid.store.portable import engine_table
 
 __all__ = ["FORMULAS", "sulfur_balance", "solvent_balance", "account_balance",
            "prepare_balance", "balance_expression", "SO2_PER_S"]
@@ -290,7 +290,7 @@ def account_balance(frame, *, source: str = "balance", con=None, fetch: bool | N
     con = con if con is not None else ibis.duckdb.connect()
     fetch = not was_table if fetch is None else fetch
     typed, problems = prepare_balance(frame, source=source)
-    rows = balance_expression(bind(con, typed, "balance"))
+    rows = balance_expression(engine_table(typed, con, position=False, view="balance")[0])
     negative = rows.filter((rows.emission < -1e-9) | (rows.generation < -1e-9))
     for r in negative.to_pyarrow().to_pylist():
         problems.append(Problem(r["source"], int(r["source_row"]), "formula", r["formula"],

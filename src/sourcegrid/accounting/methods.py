@@ -45,9 +45,9 @@ import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
-from sourcegrid.accounting.inputs import bind
 from sourcegrid.errors import InputError, NotFoundError, Problem
 from sourcegrid.io.tables import ROW, SOURCE, with_row_numbers
+from sourcegrid.store.portable import engine_table
 
 __all__ = ["METHODS", "METHOD_PRIORITIES", "combine_methods", "decide", "parse_priority"]
 
@@ -124,7 +124,7 @@ def _as_table(con, data, prefix: str) -> ibis.Table | None:
         return data
     if not len(data):
         return None
-    return bind(con, data.reset_index(drop=True), prefix)
+    return engine_table(data, con, position=False, view=prefix)[0]
 
 
 def _monitoring_parts(monitoring: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -206,14 +206,17 @@ def _key_priority(keys: ibis.Table, default: tuple[str, ...], table: pd.DataFram
     specific = specific.drop_duplicates(["enterprise_id", "pollutant"], keep="last")
     out = keys
     if len(general):
-        g = bind(con, general[["enterprise_id", "priority"]].astype("string").rename(
-            columns={"enterprise_id": "g_enterprise_id", "priority": "p_general"}), "general")
+        g, _, _ = engine_table(general[["enterprise_id", "priority"]].astype("string").rename(
+            columns={"enterprise_id": "g_enterprise_id", "priority": "p_general"}), con,
+            position=False, view="general")
         out = out.left_join(g, out.enterprise_id == g.g_enterprise_id).drop("g_enterprise_id")
         priority = out.p_general.fill_null(priority)
     if len(specific):
-        p = bind(con, specific[["enterprise_id", "pollutant", "priority"]].astype("string")
-                 .rename(columns={"enterprise_id": "s_enterprise_id", "pollutant": "s_pollutant",
-                                  "priority": "p_specific"}), "specific")
+        p, _, _ = engine_table(specific[["enterprise_id", "pollutant", "priority"]]
+                               .astype("string").rename(columns={
+                                   "enterprise_id": "s_enterprise_id",
+                                   "pollutant": "s_pollutant", "priority": "p_specific"}),
+                               con, position=False, view="specific")
         out = out.left_join(p, [out.enterprise_id == p.s_enterprise_id,
                                 out.pollutant == p.s_pollutant]).drop("s_enterprise_id",
                                                                       "s_pollutant")
@@ -247,7 +250,7 @@ def decide(candidates: ibis.Table, default: tuple[str, ...], table: pd.DataFrame
     keys = candidates.select(*KEYS).distinct()
     keyed = _key_priority(keys, default, table, con)
     ranks, longest = _priorities(default, table)
-    order = keyed.join(bind(con, ranks, "ranks"), "priority")
+    order = keyed.join(engine_table(ranks, con, position=False, view="ranks")[0], "priority")
     order = _no_right(order.left_join(candidates, [*KEYS, "method"]))
     usable = order.usable.fill_null(False)
     why = order.why.fill_null("")
@@ -347,7 +350,8 @@ def combine_methods(*, coefficient=None, monitoring=None, balance=None,
     coefficient_t = _as_table(con, coefficient, "coefficient_rows")
     pieces = []
     if len(monitoring_candidates):
-        pieces.append(bind(con, monitoring_candidates, "monitoring_candidates"))
+        pieces.append(engine_table(monitoring_candidates, con, position=False,
+                                   view="monitoring_candidates")[0])
     for name, t in (("material_balance", balance_t), ("coefficient", coefficient_t)):
         if t is not None:
             pieces.append(_keyed_candidates(t, name))
@@ -361,7 +365,7 @@ def combine_methods(*, coefficient=None, monitoring=None, balance=None,
     decision = decide(candidates, default, table, con)
     out = []
     if len(monitoring_rows):
-        rows = bind(con, monitoring_rows, "monitoring_rows")
+        rows, _, _ = engine_table(monitoring_rows, con, position=False, view="monitoring_rows")
         part = _no_right(rows.join(decision, [*KEYS, rows.method == decision.chosen]))
         out.append(_typed_piece(part.mutate(
             section=ibis.literal(""), method_detail=part.method,

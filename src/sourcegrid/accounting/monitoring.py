@@ -41,10 +41,12 @@ with the measurements, so a missing hour is a row like any other; the fill is tw
 window passes per series (:func:`_fill_expr`) and the totals a grouped sum. Only the
 totals (one row per outlet × pollutant × period) come back to Python, and the hours
 when asked (``fetch_hourly``; by default for a DataFrame input, as the CLI's
-``--hours-out`` writes them). A DataFrame is checked in pandas (:func:`prepare_monitoring`)
-and sent to the engine; a table already in the engine is checked there
-(:func:`check_monitoring_table`), with the same reason codes and messages. Periods are
-Beijing time, UTC+8 (no daylight saving since 1991).
+``--hours-out`` writes them). The input checks are Ibis expressions too
+(:func:`check_monitoring_table`), for a table already in the engine and for a DataFrame
+alike: a DataFrame is read in pandas (:func:`prepare_monitoring`: headers, row numbers,
+text, and the times, which an engine cannot parse in their many written forms), sent to
+the engine and checked there. Periods are Beijing time, UTC+8 (no daylight saving since
+1991).
 
 Limits: no oxygen-content correction (折算浓度) is applied: concentrations are
 taken as actual dry standard-state values, which is what a mass total needs.
@@ -68,10 +70,10 @@ import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
-from sourcegrid.accounting.inputs import bind
+from sourcegrid.accounting.inputs import read_number
 from sourcegrid.errors import InputError, NotFoundError, Problem
 from sourcegrid.io.tables import ROW, SOURCE, with_row_numbers
-from sourcegrid.store.portable import as_count, strip, try_float
+from sourcegrid.store.portable import as_count, engine_table, strip
 
 __all__ = ["FILL_RULES", "MONITORING_ALIASES", "MonitoringResult", "prepare_monitoring",
            "check_monitoring_table", "monitoring_expressions", "cems_totals",
@@ -141,21 +143,86 @@ def number_problems(frame: pd.DataFrame, column: str, problems: list[Problem], *
     return values
 
 
-def missing_columns(frame: pd.DataFrame, required, source: str) -> list[Problem]:
-    """One Problem per required column the table lacks."""
+def missing_columns(frame: pd.DataFrame | ibis.Table, required, source: str) -> list[Problem]:
+    """One Problem per required column the table (a DataFrame or an Ibis table) lacks."""
     return [Problem(source, None, c, "", "missing_column",
                     f"the table has no column {c!r} (required: {', '.join(required)})")
             for c in required if c not in frame.columns]
 
 
-def prepare_monitoring(frame: pd.DataFrame, source: str = "monitoring") -> pd.DataFrame:
-    """Validate a monitoring table; every problem at once, nothing partial.
+def prepare_monitoring(frame: pd.DataFrame, source: str = "monitoring", *,
+                       con=None) -> ibis.Table:
+    """Read a monitoring DataFrame and check it in the engine; every problem at once.
+
+    Headers (Chinese accepted) and row numbers (``_row``, ``_source``) as for a file;
+    every value as stripped text; ``time`` parsed here (ISO 8601 in its written forms,
+    naive = Asia/Shanghai) to the UTC hour start, its text kept to be shown in problems.
+    The checks are those of :func:`check_monitoring_table`, run on ``con`` (default: an
+    in-memory DuckDB).
 
     Returns
     -------
-    pandas.DataFrame
+    ibis.Table
         enterprise_id, outlet_id, pollutant, kind, time (UTC, hour start), concentration,
-        flow, valid, operating_hours, _source, _row.
+        flow, valid, operating_hours, _row, _source (:func:`check_monitoring_table`).
+
+    Raises
+    ------
+    InputError
+        With every problem (missing column, missing value, not a number, negative value,
+        bad time, bad valid flag, bad kind, duplicate hour, manual row without
+        operating_hours); nothing is loaded.
+    """
+    frame = with_row_numbers(frame, source, MONITORING_ALIASES)
+    problems = missing_columns(frame, REQUIRED, source)
+    if problems:
+        raise InputError(problems, f"{source}: the monitoring table lacks required columns")
+    time_text = _text(frame, "time")
+    times = pd.to_datetime(time_text.where(time_text != ""), errors="coerce", utc=False,
+                           format="mixed")
+    if getattr(times.dt, "tz", None) is None:
+        times = times.dt.tz_localize("Asia/Shanghai")
+    columns = [c for c in (*SERIES, "concentration", "flow", "valid", "kind",
+                           "operating_hours") if c in frame.columns]
+    text = pd.DataFrame({c: _text(frame, c) for c in columns}).assign(
+        time=times.dt.tz_convert("UTC").dt.floor("h").astype("datetime64[us, UTC]"),
+        _time_text=time_text, _row=frame[ROW].astype("int64"),
+        _source=frame[SOURCE].astype(str).astype("string"))
+    con = con if con is not None else ibis.duckdb.connect()
+    table, _, _ = engine_table(text, con, position=False, view="monitoring")
+    return check_monitoring_table(table, source)
+
+
+def _engine_number(column: ibis.Value) -> tuple[ibis.Value, ibis.Value, ibis.Value]:
+    """(number, blank, text) of an engine column: the number and blank of
+    :func:`sourcegrid.accounting.inputs.read_number` (NULL where not a finite number) and
+    the text shown in a problem."""
+    number, blank = read_number(column)
+    if column.type().is_numeric():
+        return number, blank, column.cast("float64").cast("string").fill_null("")
+    return number, blank, strip(column.cast("string")).fill_null("")
+
+
+def check_monitoring_table(table: ibis.Table, source: str = "monitoring") -> ibis.Table:
+    """Check a monitoring table in an engine; every problem at once, nothing partial.
+
+    The checks of the monitoring method, for an engine table and (through
+    :func:`prepare_monitoring`) a DataFrame alike: keys present; concentration, flow and
+    operating_hours finite numbers ≥ 0 (text through
+    :func:`sourcegrid.accounting.inputs.read_number`), concentration and flow present on a
+    row flagged valid; a time; the valid flag and the kind known; operating_hours on a
+    manual row; one CEMS value per outlet, pollutant (canonical name) and hour. The checks
+    are one Ibis expression each; only the problem rows are fetched. ``time`` must be a
+    timestamp column (times in an engine are stored in UTC; text times are read from files
+    by :func:`prepare_monitoring`). Row numbers are the table's ``_row`` column when it has
+    one; the value shown for a time problem is its ``_time_text`` column when it has one
+    (the text a file gave), else the hour.
+
+    Returns
+    -------
+    ibis.Table
+        enterprise_id, outlet_id, pollutant, kind, time (UTC, hour start), concentration,
+        flow, valid, operating_hours, _row, _source.
 
     Raises
     ------
@@ -165,111 +232,11 @@ def prepare_monitoring(frame: pd.DataFrame, source: str = "monitoring") -> pd.Da
         operating_hours).
     """
     from sourcegrid.coefficients import canonical_pollutant
-
-    frame = with_row_numbers(frame, source, MONITORING_ALIASES)
-    problems = missing_columns(frame, REQUIRED, source)
-    if problems:
-        raise InputError(problems, f"{source}: the monitoring table lacks required columns")
-    out = pd.DataFrame({ROW: frame[ROW].to_numpy(), SOURCE: frame[SOURCE].astype(str).to_numpy()})
-    for column in ("enterprise_id", "outlet_id", "pollutant"):
-        out[column] = _text(frame, column).to_numpy()
-        for i in np.flatnonzero((out[column] == "").to_numpy()):
-            problems.append(Problem(out[SOURCE].iat[i], int(out[ROW].iat[i]), column, "",
-                                    "missing_value", f"{column}: expected a value"))
-    out["pollutant"] = out["pollutant"].map(lambda p: canonical_pollutant(p) if p else p)
-    out["concentration"] = number_problems(frame, "concentration", problems, required=False,
-                                           expected="a concentration ≥ 0 [mg/m³]").to_numpy()
-    out["flow"] = number_problems(frame, "flow", problems, required=False,
-                                  expected="a flow ≥ 0 [m³/h, standard dry]").to_numpy()
-    time_text = _text(frame, "time")
-    times = pd.to_datetime(time_text.where(time_text != ""), errors="coerce", utc=False,
-                           format="mixed")
-    for i in np.flatnonzero(times.isna().to_numpy()):
-        problems.append(Problem(out[SOURCE].iat[i], int(out[ROW].iat[i]), "time",
-                                str(time_text.iat[i]), "bad_time",
-                                "time: expected an ISO 8601 time (naive = Asia/Shanghai)"))
-    if getattr(times.dt, "tz", None) is None:
-        times = times.dt.tz_localize("Asia/Shanghai")
-    out["time"] = times.dt.tz_convert("UTC").dt.floor("h").to_numpy()
-    valid_text = _text(frame, "valid").str.lower()
-    out["valid"] = valid_text.map(_VALID_TEXT).to_numpy()
-    for i in np.flatnonzero(pd.isna(out["valid"]).to_numpy()):
-        problems.append(Problem(out[SOURCE].iat[i], int(out[ROW].iat[i]), "valid",
-                                str(valid_text.iat[i]), "bad_flag",
-                                "valid: expected 1/0, true/false or 有效/无效"))
-    for column in ("concentration", "flow"):  # an hour flagged invalid may be empty
-        empty = (_text(frame, column) == "").to_numpy() & (out["valid"] == True).to_numpy()  # noqa: E712
-        for i in np.flatnonzero(empty):
-            problems.append(Problem(out[SOURCE].iat[i], int(out[ROW].iat[i]), column, "",
-                                    "missing_value", f"{column}: expected a value on a row "
-                                    "flagged valid (flag the hour invalid, valid = 0, if it "
-                                    "has none)"))
-    kind_text = _text(frame, "kind").str.lower()
-    out["kind"] = kind_text.map(_KIND_TEXT).to_numpy()
-    for i in np.flatnonzero(pd.isna(out["kind"]).to_numpy()):
-        problems.append(Problem(out[SOURCE].iat[i], int(out[ROW].iat[i]), "kind",
-                                str(kind_text.iat[i]), "bad_kind",
-                                f"kind: expected one of {', '.join(KINDS)} (or 自动/手工)"))
-    hours = number_problems(frame, "operating_hours", problems, required=False,
-                            expected="operating hours ≥ 0 [h]")
-    out["operating_hours"] = hours.to_numpy()
-    manual_no_hours = (out["kind"] == "manual") & out["operating_hours"].isna() & (
-        _text(frame, "operating_hours") == "").to_numpy()
-    for i in np.flatnonzero(manual_no_hours.to_numpy()):
-        problems.append(Problem(out[SOURCE].iat[i], int(out[ROW].iat[i]), "operating_hours", "",
-                                "missing_value", "operating_hours: a manual measurement needs "
-                                "the hours of operation it stands for [h]"))
-    cems = (out["kind"] == "cems") & out["time"].notna()
-    duplicated = cems & out.duplicated(["enterprise_id", "outlet_id", "pollutant", "time"],
-                                       keep="first")
-    for i in np.flatnonzero(duplicated.to_numpy()):
-        problems.append(Problem(out[SOURCE].iat[i], int(out[ROW].iat[i]), "time",
-                                str(time_text.iat[i]), "duplicate_row",
-                                "time: a second CEMS value for the same outlet, pollutant and "
-                                "hour"))
-    if problems:
-        problems.sort(key=lambda p: (p.row or 0, p.column))
-        raise InputError(problems, f"{source}: nothing was loaded")
-    return out
-
-
-def _engine_number(column: ibis.Value) -> tuple[ibis.Value, ibis.Value, ibis.Value]:
-    """(number, blank, text) of an engine column: a number as is, text through try_float."""
-    if column.type().is_numeric():
-        number = column.cast("float64")
-        return number, column.isnull(), number.cast("string").fill_null("")
-    text = strip(column.cast("string")).fill_null("")
-    return try_float(text), text == "", text
-
-
-def check_monitoring_table(table: ibis.Table, source: str = "monitoring") -> ibis.Table:
-    """Check a monitoring table that is already in an engine, with the checks (reason codes
-    and messages) of :func:`prepare_monitoring`; every problem at once, nothing partial.
-
-    The checks are one Ibis expression each; only the problem rows are fetched. ``time``
-    must be a timestamp column (times in an engine are stored in UTC; text times are read
-    from files by :func:`prepare_monitoring`). Row numbers are the table's ``_row`` column
-    when it has one.
-
-    Returns
-    -------
-    ibis.Table
-        enterprise_id, outlet_id, pollutant, kind, time (UTC, hour start), concentration,
-        flow, valid, operating_hours, _row, _source (as :func:`prepare_monitoring`).
-
-    Raises
-    ------
-    InputError
-        As :func:`prepare_monitoring`.
-    """
-    from sourcegrid.coefficients import canonical_pollutant
     from sourcegrid.io.tables import canonical_headers
 
     names = canonical_headers(list(table.columns), MONITORING_ALIASES)
     table = table.rename(dict(zip(names, table.columns, strict=True)))
-    problems = [Problem(source, None, c, "", "missing_column",
-                        f"the table has no column {c!r} (required: {', '.join(REQUIRED)})")
-                for c in REQUIRED if c not in table.columns]
+    problems = missing_columns(table, REQUIRED, source)
     if not problems and not table.time.type().is_timestamp():
         problems.append(Problem(source, None, "time", str(table.time.type()), "bad_time",
                                 "time: expected a timestamp column (UTC) in an engine table; "
@@ -280,6 +247,12 @@ def check_monitoring_table(table: ibis.Table, source: str = "monitoring") -> ibi
     row = t[ROW].cast("int64") if ROW in t.columns else ibis.null("int64")
     where = t[SOURCE].cast("string") if SOURCE in t.columns else ibis.literal(source)
     text = {c: strip(t[c].cast("string")).fill_null("") for c in SERIES}
+    # pollutant names made canonical (二氧化硫 → SO2) before the duplicate check: a few names
+    pollutants = [r["pollutant"] for r in t.select(pollutant=text["pollutant"]).distinct()
+                  .to_pyarrow().to_pylist()]
+    mapping = {p: canonical_pollutant(p) for p in pollutants if canonical_pollutant(p) != p}
+    if mapping:
+        text["pollutant"] = text["pollutant"].substitute(mapping, else_=text["pollutant"])
     numbers = {c: _engine_number(t[c]) for c in ("concentration", "flow", "operating_hours")
                if c in t.columns}
     if "valid" not in t.columns:
@@ -295,13 +268,16 @@ def check_monitoring_table(table: ibis.Table, source: str = "monitoring") -> ibi
     kind = kind_text.substitute(_KIND_TEXT, else_=ibis.null("string"))
     seconds = t.time.epoch_seconds().cast("int64")
     hour_start = t.time - (seconds % 3600).as_interval("s")
+    time_text = (t._time_text.cast("string").fill_null("") if "_time_text" in t.columns
+                 else hour_start.cast("string").fill_null(""))
     conc, conc_blank, conc_text = numbers["concentration"]
     flow, flow_blank, flow_text = numbers["flow"]
     hours, hours_blank, hours_text = numbers.get(
         "operating_hours", (ibis.null("float64"), ibis.literal(True), ibis.literal("")))
     checked = t.select(
         _row=row, _source=where, **text, kind=kind, _kind_text=kind_text, valid=valid,
-        _valid_text=valid_text, time=hour_start, concentration=conc, flow=flow,
+        _valid_text=valid_text, time=hour_start, _time_text=time_text,
+        concentration=conc, flow=flow,
         operating_hours=hours, _conc_blank=conc_blank, _conc_text=conc_text,
         _flow_blank=flow_blank, _flow_text=flow_text, _hours_blank=hours_blank,
         _hours_text=hours_text)
@@ -325,7 +301,7 @@ def check_monitoring_table(table: ibis.Table, source: str = "monitoring") -> ibi
                            f"{name}: expected a value on a row flagged valid (flag the hour "
                            "invalid, valid = 0, if it has none)"))
     checks += [
-        (c.time.isnull(), "time", ibis.literal(""), "bad_time",
+        (c.time.isnull(), "time", c._time_text, "bad_time",
          "time: expected an ISO 8601 time (naive = Asia/Shanghai)"),
         (c.valid.isnull(), "valid", c._valid_text, "bad_flag",
          "valid: expected 1/0, true/false or 有效/无效"),
@@ -334,7 +310,7 @@ def check_monitoring_table(table: ibis.Table, source: str = "monitoring") -> ibi
         ((c.kind == "manual") & c.operating_hours.isnull() & c._hours_blank, "operating_hours",
          ibis.literal(""), "missing_value", "operating_hours: a manual measurement needs the "
          "hours of operation it stands for [h]"),
-        (c._copy > 0, "time", c.time.cast("string"), "duplicate_row",
+        (c._copy > 0, "time", c._time_text, "duplicate_row",
          "time: a second CEMS value for the same outlet, pollutant and hour"),
     ]
     parts = [c.filter(condition.fill_null(False)).select(
@@ -347,13 +323,9 @@ def check_monitoring_table(table: ibis.Table, source: str = "monitoring") -> ibi
                             p["message"]) for p in found]
         problems.sort(key=lambda p: (p.row or 0, p.column))
         raise InputError(problems, f"{source}: nothing was loaded")
-    pollutants = [r["pollutant"] for r in c.select("pollutant").distinct().to_pyarrow()
-                  .to_pylist()]
-    mapping = {p: canonical_pollutant(p) for p in pollutants if canonical_pollutant(p) != p}
-    pollutant = c.pollutant.substitute(mapping, else_=c.pollutant) if mapping else c.pollutant
-    return c.select(*SERIES[:2], pollutant=pollutant, kind=c.kind, time=c.time,
-                    concentration=c.concentration, flow=c.flow, valid=c.valid,
-                    operating_hours=c.operating_hours, _row=c._row, _source=c._source)
+    # the rows without the checks' columns (the duplicate window is not computed again)
+    return checked.select(*SERIES, "kind", "time", "concentration", "flow", "valid",
+                          "operating_hours", "_row", "_source")
 
 
 @dataclass
@@ -562,16 +534,6 @@ def _rule_parameters(rule: str, period: str, overrides: dict) -> dict[str, float
     return params
 
 
-def _typed_frame(data: pd.DataFrame) -> pd.DataFrame:
-    """The checked rows with engine-friendly types (text, float, boolean, UTC time)."""
-    frame = pd.DataFrame({c: data[c].astype("string") for c in (*SERIES, "kind")})
-    frame["time"] = pd.to_datetime(data["time"], utc=True).astype("datetime64[us, UTC]")
-    for column in ("concentration", "flow", "operating_hours"):
-        frame[column] = data[column].astype("float64")
-    frame["valid"] = data["valid"].astype(bool)
-    return frame
-
-
 def _fetch(expr: ibis.Table) -> pd.DataFrame:
     return expr.to_pyarrow().to_pandas()
 
@@ -585,9 +547,9 @@ def account_monitoring(frame, *, period: str = "year", rule: str = "hj75_style",
     Parameters
     ----------
     frame : pandas.DataFrame or ibis.Table
-        Monitoring table (module docstring); text or typed. A DataFrame is checked
-        (:func:`prepare_monitoring`) and sent to ``con``; an Ibis table is checked in its
-        own engine (:func:`check_monitoring_table`).
+        Monitoring table (module docstring); text or typed. A DataFrame is read
+        (:func:`prepare_monitoring`) and sent to ``con``; either is checked in the engine
+        (:func:`check_monitoring_table`), an Ibis table in its own.
     period : {'year', 'month'}
         Period of the totals (YYYY or YYYY-MM, Beijing time), matched to activity periods.
     rule : str
@@ -614,8 +576,7 @@ def account_monitoring(frame, *, period: str = "year", rule: str = "hj75_style",
     was_frame = not isinstance(frame, ibis.Table)
     if was_frame:
         con = con if con is not None else ibis.duckdb.connect()
-        typed = _typed_frame(prepare_monitoring(frame, source))
-        data = bind(con, typed, "monitoring")
+        data = prepare_monitoring(frame, source, con=con)
     else:
         data = check_monitoring_table(frame, source)
     fetch_hourly = was_frame if fetch_hourly is None else fetch_hourly

@@ -21,21 +21,24 @@ function           why
 =================  ==========================================================================
 
 Below them, the few helpers that put data on an engine and fetch small results back
-(``engine_table``, ``cache``, ``fetch``, ``engine_name``) and the typed column readers
-built on the functions above (``number``, ``text``).
+(``engine_table``, ``drop_views``, ``cache``, ``fetch``, ``engine_name``) and the typed
+column readers built on the functions above (``number``, ``text``).
 """
 
 from __future__ import annotations
 
 import decimal
+import uuid
 
 import ibis
 import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 __all__ = ["engine_of", "try_float", "as_count", "strip", "rstrip", "POSITION", "engine_table",
-           "backend_of", "cache", "fetch", "engine_name", "number", "text"]
+           "VIEW_PREFIX", "drop_views", "backend_of", "cache", "fetch", "engine_name", "number",
+           "text"]
 
 # what DuckDB's TRY_CAST(text AS DOUBLE) reads: sign, digits with single underscores
 # between them, a decimal point, an exponent; blanks around
@@ -108,28 +111,53 @@ def rstrip(text: ibis.Value) -> ibis.Value:
 
 # --------------------------------------------------------------------------- data on an engine
 #
-# The derivation, update, stats and uncertainty functions take Ibis
-# tables (the result runs in their engine) or pandas DataFrames (wrapped as a memtable and
-# run on ``con``, an in-memory DuckDB by default). Only small results are fetched.
+# The accounting, derivation, update, stats and uncertainty functions take Ibis tables (the
+# result runs in their engine) or pandas DataFrames / Arrow tables (wrapped as a memtable
+# and run on ``con``, an in-memory DuckDB by default). Only small results are fetched.
 
 POSITION = "_position"
+VIEW_PREFIX = "_sg_"  # the views engine_table makes; drop_views drops them
 
 
-def engine_table(data, con=None, *, position: bool = True):
+def engine_table(data, con=None, *, position: bool = True, view: str | None = None):
     """``(table, backend, was_frame)``: an Ibis table for ``data`` and the backend it runs on.
 
     A DataFrame becomes a memtable with its row position (``_position``, 0, 1, ...) and its
     text columns as strings (an all-missing column would have no type on PostgreSQL and
-    PySpark); a table is used as it is, on ``con`` or its own backend.
+    PySpark); an Arrow table becomes a memtable as it is (with ``_position`` appended);
+    a table is used as it is, on ``con`` or its own backend.
+
+    With ``view`` (a name) and ``con``, the memtable is bound to ``con`` as the view
+    ``_sg_<view>_<random>`` (zero-copy on DuckDB), so that the expressions over it know
+    their engine (:func:`try_float`, :func:`strip`); the caller drops it
+    (``con.drop_view``, or every such view with :func:`drop_views`). Without ``con`` it
+    stays a memtable.
     """
     if isinstance(data, ibis.Table):
         return data, con if con is not None else backend_of(data), False
-    frame = data.reset_index(drop=True)
-    frame = frame.astype({c: "string" for c in frame.columns
-                          if frame[c].dtype == object or frame[c].dtype == "str"})
-    if position:
-        frame = frame.assign(**{POSITION: np.arange(len(frame), dtype="int64")})
-    return ibis.memtable(frame), con, True
+    if isinstance(data, pa.Table):
+        frame = data
+        if position:
+            frame = frame.append_column(POSITION, pa.array(np.arange(frame.num_rows,
+                                                                     dtype="int64")))
+    else:
+        frame = data.reset_index(drop=True)
+        frame = frame.astype({c: "string" for c in frame.columns
+                              if frame[c].dtype == object or frame[c].dtype == "str"})
+        if position:
+            frame = frame.assign(**{POSITION: np.arange(len(frame), dtype="int64")})
+    table = ibis.memtable(frame)
+    if view is not None and con is not None:
+        name = f"{VIEW_PREFIX}{view}_{uuid.uuid4().hex[:12]}"
+        table = con.create_view(name, table, overwrite=True)
+    return table, con, True
+
+
+def drop_views(con) -> None:
+    """Drop every view :func:`engine_table` made on ``con`` (names starting ``_sg_``)."""
+    for name in con.list_tables(like=VIEW_PREFIX):
+        if name.startswith(VIEW_PREFIX):
+            con.drop_view(name, force=True)
 
 
 def backend_of(expr):
