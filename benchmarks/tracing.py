@@ -352,6 +352,10 @@ def memory(run: dict, args) -> None:
           f" before, {frame.loc[fresh, 'after'].mean():.2f} after; unregistered main source "
           f"({int(unregistered.sum())}): {frame.loc[unregistered, 'before'].mean():.2f} before, "
           f"{frame.loc[unregistered, 'after'].mean():.2f} after")
+    gained = int((frame["after"] & ~frame["before"]).sum())
+    lost = int((frame["before"] & ~frame["after"]).sum())
+    print(f"hotspots whose main source entered the top 3 with the findings: {gained}; "
+          f"left it: {lost}")
     print(f"top-3 after feedback: {frame['after'].mean():.2f} "
           f"(before: {frame['before'].mean():.2f})")
 

@@ -33,14 +33,21 @@ CELLS = SPEC.cells()
 TARGET = CELLS.loc[(CELLS.row == 6) & (CELLS.col == 6)].iloc[0]
 
 
-@pytest.fixture(scope="module")
-def under_reported():
+def _under_reported_world():
+    """20 random sources and MAIN, 1.5 km east and 2.5 km north of the target, emitting
+    4 times its reported 2 g/s; 10 days. Returns (workspace, times)."""
     rng = np.random.default_rng(5)
     sources = pd.concat([random_sources(SPEC, 20, rng),
                          point_source(SPEC, "MAIN", TARGET.x + 1500, TARGET.y + 2500, 2.0)],
                         ignore_index=True)
-    ws, spec, sources, times = make_workspace(sources=sources, truth_scale={"MAIN": 4.0},
-                                              hours=24 * 10)
+    ws, _, _, times = make_workspace(sources=sources, truth_scale={"MAIN": 4.0},
+                                     hours=24 * 10)
+    return ws, times
+
+
+@pytest.fixture(scope="module")
+def under_reported():
+    ws, times = _under_reported_world()
     result = trace_cell(ws, TARGET.cell_id, times[0], times[-1] + pd.Timedelta(hours=1))
     return ws, times, result
 
@@ -165,12 +172,7 @@ def test_a_source_found_by_inspection_is_a_candidate_of_the_next_trace():
 
 
 def test_a_source_confirmed_by_inspection_is_freed_from_the_prior():
-    rng = np.random.default_rng(5)
-    sources = pd.concat([random_sources(SPEC, 20, rng),
-                         point_source(SPEC, "MAIN", TARGET.x + 1500, TARGET.y + 2500, 2.0)],
-                        ignore_index=True)
-    ws, _, sources, times = make_workspace(sources=sources, truth_scale={"MAIN": 4.0},
-                                           hours=24 * 10)
+    ws, times = _under_reported_world()  # its own: the findings stay in it
     window = (times[0], times[-1] + pd.Timedelta(hours=1))
     before = trace_cell(ws, TARGET.cell_id, *window, store=False).table.set_index("source_id")
     record_finding(ws, cell_id=TARGET.cell_id, confirmed=True, source_id="MAIN",
@@ -182,6 +184,41 @@ def test_a_source_confirmed_by_inspection_is_freed_from_the_prior():
     # least as large and nearer the truth, 4
     assert after.loc["MAIN", "scale_factor"] >= before.loc["MAIN", "scale_factor"] - 1e-9
     assert after.loc["MAIN", "scale_factor"] == pytest.approx(4.0, rel=0.15)
+
+
+def test_a_source_found_compliant_is_held_near_its_reported_emission():
+    rng = np.random.default_rng(2)
+    predicted = rng.gamma(1.0, 1.0, (2, 400)) * (rng.random((2, 400)) < 0.4)
+    excess = np.array([5.0, 1.0]) @ predicted + rng.normal(0, 0.3, 400)
+    free, _, _ = fit_contributions(excess, predicted, np.arange(2), prior_sd=2.0)
+    held, _, _ = fit_contributions(excess, predicted, np.arange(2), prior_sd=2.0, held=[0])
+    # the prior sd of column 0 falls from 2 to HELD_PRIOR_SD = 0.5: its β moves towards 1
+    assert 1.0 < held[0] < free[0]
+    assert abs(held[1] - free[1]) < abs(held[0] - free[0])
+
+
+def test_the_memory_of_inspections():
+    from sourcegrid.store import Workspace
+    from sourcegrid.tracing.learning import inspection_memory
+
+    ws = Workspace.in_memory()
+    assert [len(part) for part in inspection_memory(ws)] == [0, 0, 0]
+    for source, confirmed in (("S01", False), ("S02", False), ("S02", True), ("S03", True)):
+        record_finding(ws, cell_id="R0001C0001", source_id=source, confirmed=confirmed,
+                       inspector="test", time="2024-03-01 10:00")
+    # two inspections of one yard 100 m apart are one found source; one far away another
+    record_finding(ws, cell_id="R0001C0001", lon=116.70, lat=38.30, confirmed=True,
+                   time="2024-03-01 10:00")
+    record_finding(ws, cell_id="R0001C0001", lon=116.7012, lat=38.30, confirmed=True,
+                   time="2024-03-02 10:00")
+    record_finding(ws, cell_id="R0001C0001", lon=116.80, lat=38.30, confirmed=True,
+                   time="2024-03-01 10:00")
+    record_finding(ws, cell_id="R0001C0001", lon=116.90, lat=38.30, confirmed=False,
+                   time="2024-03-01 10:00")
+    found, confirmed, cleared = inspection_memory(ws)
+    assert confirmed == {"S02", "S03"} and cleared == {"S01"}  # S02 confirmed later
+    assert len(found) == 2 and sorted(found["lon"]) == [116.7012, 116.80]  # the later one
+    assert found["source_id"].str.startswith("found-F").all()
 
 
 def test_fit_recovers_known_scales():

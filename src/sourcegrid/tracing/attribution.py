@@ -197,6 +197,10 @@ MAX_OFFSET = 8.0
 #: upwind in stagnant hours, when both rise together; pass 0.35 for a network of
 #: uncalibrated sensors.
 MAX_GAIN_ERROR = 0.2
+#: Prior sd of the scale factor of a source inspectors found compliant (inspected, not
+#: the cause, never confirmed): its emission is near what it reports, so a plume that
+#: passes the cell cannot take the excess by a scale factor of 10 or 30.
+HELD_PRIOR_SD = 0.5
 
 
 class TraceError(SourcegridError, ValueError):
@@ -761,7 +765,7 @@ def fit_contributions(excess: np.ndarray, predicted: np.ndarray, groups: np.ndar
                       prior_sd: float = 3.0, offsets: np.ndarray | None = None,
                       covariate: np.ndarray | None = None, free: int = 0,
                       max_scale: float = None, max_offset: float | None = None,
-                      released=None, max_gain: float | None = None
+                      released=None, max_gain: float | None = None, held=None
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scale factors β ≥ 0 of the candidates: bounded least squares with a prior β ~ 1.
 
@@ -798,6 +802,9 @@ def fit_contributions(excess: np.ndarray, predicted: np.ndarray, groups: np.ndar
     released : array_like of int, optional
         Group labels fitted without the prior (still bounded by ``max_scale``): a
         registered source whose data show it emits far more than reported.
+    held : array_like of int, optional
+        Group labels held closer to the reported emission: prior sd
+        :data:`HELD_PRIOR_SD` instead of τ (a source inspectors found compliant).
     max_gain : float, optional
         With ``covariate``: fit the coefficient of the covariate itself (not centred),
         bounded by |b| ≤ max_gain, instead of a free coefficient of the centred one. With
@@ -864,6 +871,9 @@ def fit_contributions(excess: np.ndarray, predicted: np.ndarray, groups: np.ndar
         spread = 1.4826 * np.median(np.abs(target - np.median(target)))
         mu = max(spread, 1e-9) / float(prior_sd)
         weights = np.where(no_prior, 0.0, mu / norms[useful])
+        if held is not None and len(held):
+            tighter = np.isin(labels, np.asarray(held))[useful] & ~no_prior
+            weights[tighter] *= float(prior_sd) / HELD_PRIOR_SD
         keep = weights > 0
         prior = np.zeros((int(keep.sum()), matrix.shape[1]))
         prior[np.arange(int(keep.sum())), np.flatnonzero(keep)] = weights[keep]
@@ -1318,9 +1328,10 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
     clock = _time.perf_counter()
     raw = candidates if candidates is not None else load_candidates(
         workspace, pollutant, sorted({f"{t:%Y-%m}" for t in local_time(hours)}))
-    found_ids, confirmed_ids = set(), set()
-    if learn:  # what inspectors established: found sources join, confirmed ones are freed
-        found, confirmed_ids = learning.inspection_memory(workspace)
+    found_ids, confirmed_ids, cleared_ids = set(), set(), set()
+    if learn:  # what inspectors established: found sources join, confirmed ones are
+        # freed from the prior, compliant ones held to their reported emission
+        found, confirmed_ids, cleared_ids = learning.inspection_memory(workspace)
         if len(found):
             raw = pd.concat([raw, found], ignore_index=True)
             found_ids = set(found["source_id"])
@@ -1401,10 +1412,13 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
     sample_background = np.tile(back.to_numpy(float), len(joint))[flat_used]
     remembered = kept["source_id"].isin(found_ids | confirmed_ids).to_numpy()
     known = [int(label) for label in np.unique(groups[remembered])] if n_sources else []
+    compliant = kept["source_id"].isin(cleared_ids).to_numpy()
+    held = ([int(label) for label in np.unique(groups[compliant]) if label not in known]
+            if n_sources else [])
     beta, _, nuisance = fit_contributions(
         target, design, groups, prior_sd=prior_sd, offsets=sample_cell,
         covariate=sample_background, max_offset=max_offset, max_gain=max_gain_error,
-        released=known)
+        released=known, held=held)
     timings["fit"] = _time.perf_counter() - clock
 
     target_excess = values[0]
@@ -1420,7 +1434,7 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
                      radius_km=radius_km, sector=sector, prior_sd=prior_sd,
                      sigma_theta_deg=sigma_theta_deg, max_offset=max_offset,
                      receptor_weight=receptor_weight, source_x=source_x, source_y=source_y,
-                     max_gain=max_gain_error, released=tuple(known))
+                     max_gain=max_gain_error, released=tuple(known), held=tuple(held))
     found = _find_unregistered(search, design, target, groups, sample_cell, sample_background,
                                beta, nuisance, int(max_unregistered), unregistered_min_share,
                                mean_excess)
@@ -1509,6 +1523,10 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
         table.loc[position, "evidence"] += (
             f"; found by inspection (finding {finding}): a known source not in the "
             f"inventory, its rate fitted (~{table.loc[position, 'emission_rate']:.2g} g/s)")
+    for position in np.flatnonzero(table["source_id"].isin(cleared_ids).to_numpy()):
+        table.loc[position, "evidence"] += (
+            "; inspected and found not to be the cause: its scale factor held near the "
+            f"reported emission (prior sd {HELD_PRIOR_SD:g})")
     for position in np.flatnonzero(table["source_id"].isin(confirmed_ids).to_numpy()):
         table.loc[position, "evidence"] += (
             "; confirmed by inspection as a cause: fitted without the prior on its scale "
@@ -1657,6 +1675,7 @@ class _Search:
     source_y: np.ndarray | None = None
     max_gain: float | None = None
     released: tuple = ()
+    held: tuple = ()
 
 
 def _lattice(search: _Search) -> tuple[np.ndarray, np.ndarray]:
@@ -1766,7 +1785,8 @@ def _find_unregistered(search: _Search, design, target, groups, sample_cell, cov
                                                       free=len(trial),
                                                       max_offset=search.max_offset,
                                                       released=released,
-                                                      max_gain=search.max_gain)
+                                                      max_gain=search.max_gain,
+                                                      held=search.held)
         rates = trial_beta[n_sources:]
         contribution = virtual[best, 0][target_used] * rates[-1]
         attributable = mean_excess - float(trial_nuisance[sample_cell == 0].mean())
@@ -1841,7 +1861,7 @@ def _registered_alternative(search: _Search, design, target, groups, sample_cell
                                               offsets=sample_cell, covariate=covariate,
                                               free=n_virtual, max_offset=search.max_offset,
                                               released=list(released) + [label],
-                                              max_gain=search.max_gain)
+                                              max_gain=search.max_gain, held=search.held)
         residual = target - full.T @ beta - nuisance
         ss = float(residual @ residual)
         if ss_before - ss >= gain_needed and (best is None or ss < best[0]):

@@ -7,7 +7,9 @@ Two ways, both used by :func:`sourcegrid.tracing.attribution.trace_cell` (``lear
   every later trace within its reach, at that location, its rate fitted freely (no
   prior: nobody reported it), listed as kind 'unregistered' with the finding's id; a
   registered source confirmed as a cause is fitted without the prior that pulls its
-  scale factor towards the reported emission (it was seen emitting more). This is
+  scale factor towards the reported emission (it was seen emitting more), and one
+  inspected and found not to be the cause is held near its reported emission (prior sd
+  :data:`sourcegrid.tracing.attribution.HELD_PRIOR_SD`). This is
   what a grid office expects of the system: once found, a source is not searched for
   again.
 - **Re-ranking** (the rest of this module), from the evidence features:
@@ -88,35 +90,39 @@ FOUND_HEIGHT = 10.0
 FOUND_SAME_M = 300.0
 
 
-def inspection_memory(workspace) -> tuple[pd.DataFrame, set[str]]:
+def inspection_memory(workspace) -> tuple[pd.DataFrame, set[str], set[str]]:
     """What inspections established, for the next traces.
 
     Returns
     -------
-    (found, confirmed)
+    (found, confirmed, cleared)
         ``found``: candidate rows (the columns of
         :data:`sourcegrid.tracing.attribution.CANDIDATE_COLUMNS` and name, kind,
         stack_height) of the new sources inspectors found and confirmed (findings with
         a location and no source_id; findings within :data:`FOUND_SAME_M` of a later
         one are that one), source_id :data:`FOUND_PREFIX` + finding_id, emission rate
         :data:`FOUND_RATE`; ``confirmed``: ids of registered sources confirmed as a
-        cause. Both empty without findings.
+        cause; ``cleared``: ids of registered sources inspected and found not to be
+        the cause, never confirmed. All empty without findings.
     """
     from sourcegrid.tracing.findings import FINDINGS_TABLE, read_findings
 
     empty = pd.DataFrame(columns=["source_id", "name", "kind", "lon", "lat", "emission_rate",
                                   "stack_height"])
     if not workspace.has(FINDINGS_TABLE):
-        return empty, set()
+        return empty, set(), set()
     findings = read_findings(workspace)
+    inspected = findings["source_id"].fillna("").astype(str)
+    cleared = set(inspected[(inspected != "") & ~findings["confirmed"]])
     confirmed = findings.loc[findings["confirmed"]]
     source_ids = confirmed["source_id"].fillna("").astype(str)
     registered = set(source_ids[source_ids != ""])
+    cleared -= registered
     located = confirmed.loc[(source_ids == "").to_numpy()
                             & np.isfinite(pd.to_numeric(confirmed["lon"], errors="coerce"))
                             & np.isfinite(pd.to_numeric(confirmed["lat"], errors="coerce"))]
     if located.empty:
-        return empty, registered
+        return empty, registered, cleared
     located = located.sort_values(["time", "finding_id"], ascending=[False, True],
                                   kind="mergesort").reset_index(drop=True)
     lon, lat = located["lon"].to_numpy(float), located["lat"].to_numpy(float)
@@ -136,7 +142,7 @@ def inspection_memory(workspace) -> tuple[pd.DataFrame, set[str]]:
                  + np.where(problem != "", " (" + problem + ")", "")),
         "kind": "point", "lon": kept["lon"].to_numpy(float), "lat": kept["lat"].to_numpy(float),
         "emission_rate": FOUND_RATE, "stack_height": FOUND_HEIGHT})
-    return found.reset_index(drop=True), registered
+    return found.reset_index(drop=True), registered, cleared
 
 
 def _top_hits(frame: pd.DataFrame, score: np.ndarray, top: int) -> int:
