@@ -174,7 +174,7 @@ def floor_sql(activity: pa.Table, treatment: pa.Table, library, out: Path) -> di
     from sourcegrid.accounting.inputs import AMOUNT_MAX, variable_domain
     from sourcegrid.coefficients.model import canonical_pollutant
 
-    con = duckdb.connect()
+    con = duckdb.connect(config=_duckdb_config())
     con.execute("SET preserve_insertion_order = false")
     rows = engine._tiers(engine._combinations(library.rows.reset_index(drop=True)))
     generation_vars, k_vars = engine._formula_columns(rows)
@@ -506,6 +506,18 @@ def floor_sql(activity: pa.Table, treatment: pa.Table, library, out: Path) -> di
 
 
 
+def _duckdb_config() -> dict:
+    """DuckDB settings of the floor and sourcegrid runs: ``--memory-limit`` (passed to the
+    worker as $SOURCEGRID_BENCH_MEMORY_LIMIT) caps DuckDB's memory, which then spills to a
+    temporary folder; by default DuckDB may take 80 % of the machine's memory."""
+    import os
+
+    limit = os.environ.get("SOURCEGRID_BENCH_MEMORY_LIMIT", "")
+    if not limit:
+        return {}
+    return {"memory_limit": limit, "temp_directory": tempfile.mkdtemp(prefix="sg-spill-")}
+
+
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -538,8 +550,8 @@ def worker(which: str, folder: Path) -> dict:
         from sourcegrid.accounting.engine import account
 
         start, cpu = time.perf_counter(), _cpu_seconds()
-        result = account(activity, library, treatment, con=ibis.duckdb.connect(), out=out,
-                         explain=False)
+        result = account(activity, library, treatment,
+                         con=ibis.duckdb.connect(**_duckdb_config()), out=out, explain=False)
         seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
         rejects = len(result.rejects)
     peak = peak_rss_mb()
@@ -606,6 +618,9 @@ def main() -> None:
                         "to 10^6) and print seconds, rows/s and peak RSS of each")
     parser.add_argument("--sizes", default="100000,1000000,10000000",
                         help="the sizes --scaling runs (comma separated)")
+    parser.add_argument("--memory-limit", default="",
+                        help="DuckDB memory_limit of the floor and sourcegrid runs (e.g. 2GB; "
+                        "default: DuckDB's own, 80 %% of the memory)")
     parser.add_argument("--worker", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -613,6 +628,10 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.input)))
         return
     sizes = [int(s) for s in args.sizes.split(",")] if args.scaling else [args.rows]
+    if args.memory_limit:
+        import os
+
+        os.environ["SOURCEGRID_BENCH_MEMORY_LIMIT"] = args.memory_limit  # for the workers
     for size in sizes:
         folder = Path(tempfile.mkdtemp(prefix="sourcegrid-bench-"))
         try:
