@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextlib.contextmanager
-def _server():
+def pg_server():
+    """A PostgreSQL DSN: $SOURCEGRID_TEST_PG_DSN, else a throw-away server for the block."""
     dsn = os.environ.get("SOURCEGRID_TEST_PG_DSN")
     if dsn:
         yield dsn
@@ -73,7 +74,7 @@ def main() -> None:
     frame = _frame(args.rows)
     print(f"{args.rows:,} rows × {frame.shape[1]} columns (text, time, numbers); "
           f"load average {os.getloadavg()[0]:.2f}")
-    with _server() as dsn, tempfile.TemporaryDirectory() as folder:
+    with pg_server() as dsn, tempfile.TemporaryDirectory() as folder:
         with Workspace(Path(folder) / "ws", create=True, engine="postgres", dsn=dsn) as ws:
             start = time.perf_counter()
             ws.write("copied", frame)

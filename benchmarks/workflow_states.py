@@ -30,7 +30,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from memory import peak_rss_mb  # noqa: E402
-from postgres_write import _server  # noqa: E402
+from postgres_write import pg_server  # noqa: E402
 
 T0 = pd.Timestamp("2024-03-01T00:00:00Z")
 STEPS = (("dispatch", "dispatched"), ("acknowledge", "acknowledged"), ("inspect", "inspected"))
@@ -111,7 +111,7 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as folder:
         results["duckdb"] = measure(Workspace(Path(folder) / "duck", create=True), args.alerts)
-        with _server() as dsn:
+        with pg_server() as dsn:
             schema = f"bench_states_{int(time.time())}"
             where = Path(folder) / "pg"
             where.mkdir()

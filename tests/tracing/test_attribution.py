@@ -24,7 +24,7 @@ from sourcegrid.tracing.attribution import (
     shared_ranks,
     trace_cell,
 )
-from sourcegrid.tracing.findings import record_finding
+from sourcegrid.tracing.findings import read_findings, record_finding
 
 from .synthetic import BBOX, make_workspace, point_source, random_sources
 
@@ -202,7 +202,7 @@ def test_the_memory_of_inspections():
     from sourcegrid.tracing.learning import inspection_memory
 
     ws = Workspace.in_memory()
-    assert [len(part) for part in inspection_memory(ws)] == [0, 0, 0]
+    assert [len(part) for part in inspection_memory(read_findings(ws))] == [0, 0, 0]
     for source, confirmed in (("S01", False), ("S02", False), ("S02", True), ("S03", True)):
         record_finding(ws, cell_id="R0001C0001", source_id=source, confirmed=confirmed,
                        inspector="test", time="2024-03-01 10:00")
@@ -215,7 +215,7 @@ def test_the_memory_of_inspections():
                    time="2024-03-01 10:00")
     record_finding(ws, cell_id="R0001C0001", lon=116.90, lat=38.30, confirmed=False,
                    time="2024-03-01 10:00")
-    found, confirmed, cleared = inspection_memory(ws)
+    found, confirmed, cleared = inspection_memory(read_findings(ws))
     assert confirmed == {"S02", "S03"} and cleared == {"S01"}  # S02 confirmed later
     assert len(found) == 2 and sorted(found["lon"]) == [116.7012, 116.80]  # the later one
     assert found["source_id"].str.startswith("found-F").all()

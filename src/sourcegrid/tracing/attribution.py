@@ -119,6 +119,7 @@ from sourcegrid.errors import (
 )
 from sourcegrid.timebase import local_time
 from sourcegrid.tracing import dispersion, learning, wind
+from sourcegrid.tracing.findings import read_findings
 
 __all__ = [
     "TRACE_RESULTS_TABLE",
@@ -1329,9 +1330,10 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
     raw = candidates if candidates is not None else load_candidates(
         workspace, pollutant, sorted({f"{t:%Y-%m}" for t in local_time(hours)}))
     found_ids, confirmed_ids, cleared_ids = set(), set(), set()
+    findings = read_findings(workspace) if learn else None
     if learn:  # what inspectors established: found sources join, confirmed ones are
         # freed from the prior, compliant ones held to their reported emission
-        found, confirmed_ids, cleared_ids = learning.inspection_memory(workspace)
+        found, confirmed_ids, cleared_ids = learning.inspection_memory(findings)
         if len(found):
             raw = pd.concat([raw, found], ignore_index=True)
             found_ids = set(found["source_id"])
@@ -1413,8 +1415,7 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
     remembered = kept["source_id"].isin(found_ids | confirmed_ids).to_numpy()
     known = [int(label) for label in np.unique(groups[remembered])] if n_sources else []
     compliant = kept["source_id"].isin(cleared_ids).to_numpy()
-    held = ([int(label) for label in np.unique(groups[compliant]) if label not in known]
-            if n_sources else [])
+    held = [int(label) for label in np.unique(groups[compliant])] if n_sources else []
     beta, _, nuisance = fit_contributions(
         target, design, groups, prior_sd=prior_sd, offsets=sample_cell,
         covariate=sample_background, max_offset=max_offset, max_gain=max_gain_error,
@@ -1518,19 +1519,7 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
     table = _order(table)
     table, beside = _registered_first(table, spec)
     table["evidence"] = [_evidence(r) for r in table.to_dict("records")] if len(table) else []
-    for position in np.flatnonzero(table["source_id"].isin(found_ids).to_numpy()):
-        finding = str(table.loc[position, "source_id"]).removeprefix(learning.FOUND_PREFIX)
-        table.loc[position, "evidence"] += (
-            f"; found by inspection (finding {finding}): a known source not in the "
-            f"inventory, its rate fitted (~{table.loc[position, 'emission_rate']:.2g} g/s)")
-    for position in np.flatnonzero(table["source_id"].isin(cleared_ids).to_numpy()):
-        table.loc[position, "evidence"] += (
-            "; inspected and found not to be the cause: its scale factor held near the "
-            f"reported emission (prior sd {HELD_PRIOR_SD:g})")
-    for position in np.flatnonzero(table["source_id"].isin(confirmed_ids).to_numpy()):
-        table.loc[position, "evidence"] += (
-            "; confirmed by inspection as a cause: fitted without the prior on its scale "
-            "factor")
+    table["evidence"] += _memory_evidence(table, found_ids, confirmed_ids, cleared_ids)
     for position, (virtual_id, metres) in beside.items():
         table.loc[position, "evidence"] += (
             f"; the residual's source ({virtual_id}) is located {metres:.0f} m from it, "
@@ -1540,7 +1529,7 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
     table["rank"] = shared_ranks(table)
     table["probability"] = np.nan
     if learn:
-        table = learning.rerank_with_workspace(workspace, table)
+        table = learning.rerank_with_workspace(workspace, table, findings)
     table = table[RESULT_COLUMNS].reset_index(drop=True)
 
     fitted_frame = pd.DataFrame(fitted_target.T, index=hours, columns=kept["source_id"])
@@ -1571,6 +1560,21 @@ def trace_cell(workspace, cell_id: str, start, end, *, pollutant: str = "PM2.5",
     if store:
         store_result(workspace, result)
     return result
+
+
+def _memory_evidence(table: pd.DataFrame, found_ids, confirmed_ids, cleared_ids) -> pd.Series:
+    """What the inspections remembered did to each row, as evidence text ('' for none)."""
+    ids = table["source_id"].astype(str)
+    rate = pd.to_numeric(table["emission_rate"], errors="coerce")
+    found = ("; found by inspection (finding " + ids.str.removeprefix(learning.FOUND_PREFIX)
+             + "): a known source not in the inventory, its rate fitted (~"
+             + rate.map(lambda value: f"{value:.2g}") + " g/s)")
+    text = pd.Series("", index=table.index)
+    text = text.mask(ids.isin(found_ids), found)
+    text = text.mask(ids.isin(cleared_ids), "; inspected and found not to be the cause: its "
+                     f"scale factor held near the reported emission (prior sd {HELD_PRIOR_SD:g})")
+    return text.mask(ids.isin(confirmed_ids), "; confirmed by inspection as a cause: fitted "
+                     "without the prior on its scale factor")
 
 
 def shared_ranks(table: pd.DataFrame) -> np.ndarray:

@@ -90,8 +90,10 @@ FOUND_HEIGHT = 10.0
 FOUND_SAME_M = 300.0
 
 
-def inspection_memory(workspace) -> tuple[pd.DataFrame, set[str], set[str]]:
+def inspection_memory(findings: pd.DataFrame) -> tuple[pd.DataFrame, set[str], set[str]]:
     """What inspections established, for the next traces.
+
+    ``findings``: the stored findings (:func:`sourcegrid.tracing.findings.read_findings`).
 
     Returns
     -------
@@ -105,13 +107,10 @@ def inspection_memory(workspace) -> tuple[pd.DataFrame, set[str], set[str]]:
         cause; ``cleared``: ids of registered sources inspected and found not to be
         the cause, never confirmed. All empty without findings.
     """
-    from sourcegrid.tracing.findings import FINDINGS_TABLE, read_findings
-
     empty = pd.DataFrame(columns=["source_id", "name", "kind", "lon", "lat", "emission_rate",
                                   "stack_height"])
-    if not workspace.has(FINDINGS_TABLE):
+    if findings.empty:
         return empty, set(), set()
-    findings = read_findings(workspace)
     inspected = findings["source_id"].fillna("").astype(str)
     cleared = set(inspected[(inspected != "") & ~findings["confirmed"]])
     confirmed = findings.loc[findings["confirmed"]]
@@ -358,18 +357,20 @@ class RankingModel:
         return table.sort_values("rank", kind="mergesort").reset_index(drop=True)
 
 
-def rerank_with_workspace(workspace, table: pd.DataFrame, **options) -> pd.DataFrame:
+def rerank_with_workspace(workspace, table: pd.DataFrame, findings: pd.DataFrame | None = None,
+                          **options) -> pd.DataFrame:
     """Re-rank a trace table with a model fitted on the workspace's findings.
 
-    Uses ``trace_results`` and ``inspection_findings``; with too few findings (or none)
-    the table is returned with the physical ranking (``probability`` NaN).
+    Uses ``trace_results`` and ``inspection_findings`` (or ``findings`` when the caller has
+    read them already); with too few findings (or none) the table is returned with the
+    physical ranking (``probability`` NaN).
     """
     from sourcegrid.tracing.attribution import TRACE_RESULTS_TABLE
-    from sourcegrid.tracing.findings import FINDINGS_TABLE, read_findings
+    from sourcegrid.tracing.findings import read_findings
 
-    if not (workspace.has(FINDINGS_TABLE) and workspace.has(TRACE_RESULTS_TABLE)):
+    if not workspace.has(TRACE_RESULTS_TABLE):
         return table
-    findings = read_findings(workspace)
+    findings = read_findings(workspace) if findings is None else findings
     if len(findings) < MIN_PER_CLASS:
         return table
     results = workspace.read(TRACE_RESULTS_TABLE)
