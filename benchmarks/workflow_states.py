@@ -68,7 +68,7 @@ def floor_seconds(workspace) -> float:
     from sourcegrid.workflow import tables as store
 
     sql = (f"SELECT r.*, s.* FROM {store.REGISTRY_TABLE} r JOIN "
-           f"({alerts._state_sql(workspace.engine, '')}) s USING (alert_id)")
+           f"({alerts.state_sql(workspace.engine, '')}) s USING (alert_id)")
     best = np.inf
     for _ in range(3):
         start = time.perf_counter()

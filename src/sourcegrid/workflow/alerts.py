@@ -79,6 +79,7 @@ from sourcegrid.workflow.org import Organisation, Person
 from sourcegrid.workflow.policy import require, why_not
 
 __all__ = [
+    "state_sql",
     "STATES",
     "OPEN_STATES",
     "CLOSED_STATES",
@@ -853,8 +854,9 @@ def overdue_alerts(events: pd.DataFrame, grades: pd.Series, as_of,
 _MOVES = "('dispatch', 'escalate', 'reopen')"
 
 
-def _state_sql(engine: str, where: str) -> str:
-    """State of each alert from its log: the last event's fields, times of the steps."""
+def state_sql(engine: str, where: str) -> str:
+    """SQL of the state of each alert from its log (the last event's fields, the times of
+    the steps), on ``engine``'s dialect, for the events a ``where`` clause keeps (``""`` for all, or ``WHERE e.…``)."""
     def last(column: str, among: str | None = None) -> str:
         return store.last_value(engine, f"e.{column}", "e.seq", among)
 
@@ -908,7 +910,7 @@ def alert_states(workspace, *, alert_ids: Iterable[str] | None = None, now=None,
     sql = ("SELECT r.alert_id, r.source_kind, r.cell_id, r.pollutant, r.rule, r.start, "
            "r.\"end\", r.grade, r.title, r.raised_at, "
            + ", ".join(f"s.{column}" for column in _STATE_COLUMNS)
-           + f" FROM {store.REGISTRY_TABLE} r JOIN ({_state_sql(workspace.engine, where)}) s "
+           + f" FROM {store.REGISTRY_TABLE} r JOIN ({state_sql(workspace.engine, where)}) s "
            "USING (alert_id)")
     frame = store.query(workspace, sql + " ORDER BY r.raised_at, r.alert_id", parameters)
     frame["assignees"] = [json.loads(v) if isinstance(v, str) else [] for v in
