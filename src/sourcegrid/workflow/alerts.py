@@ -856,7 +856,8 @@ _MOVES = "('dispatch', 'escalate', 'reopen')"
 
 def state_sql(engine: str, where: str) -> str:
     """SQL of the state of each alert from its log (the last event's fields, the times of
-    the steps), on ``engine``'s dialect, for the events a ``where`` clause keeps (``""`` for all, or ``WHERE e.…``)."""
+    the steps) in ``engine``'s dialect, for the events a ``where`` clause keeps (``""``
+    for all, or ``WHERE e.…``)."""
     def last(column: str, among: str | None = None) -> str:
         return store.last_value(engine, f"e.{column}", "e.seq", among)
 
