@@ -138,15 +138,7 @@ def as_arrow(data: pa.Table | pd.DataFrame, aliases: dict[str, str], source: str
                               else data.column_names)]
     keep = [n for n, c in zip(names, canonical_headers(names, aliases), strict=True)
             if c in numbers]
-    # float64 number columns that the conversion would leave unchanged (no NaN, no -0.0)
-    # are kept as they are, not copied: the input is not held twice while the run lasts
-    clean = ([n for n in keep if n != ROW and pa.types.is_float64(data[n].type)
-              and _unchanged_numbers(data[n])] if isinstance(data, pa.Table) else [])
-    table = to_text_arrow(data.drop_columns(clean) if clean else data, source,
-                          numbers=[n for n in keep if n not in clean])
-    if clean:
-        added = [c for c in table.column_names if c not in names]
-        table = pa.table({c: (data[c] if c in clean else table[c]) for c in [*added, *names]})
+    table = to_text_arrow(data, source, numbers=keep)
     table = table.rename_columns(canonical_headers(table.column_names, aliases))
     for name in set(strip) & set(table.column_names):
         column = table[name]
@@ -157,27 +149,14 @@ def as_arrow(data: pa.Table | pd.DataFrame, aliases: dict[str, str], source: str
     return table
 
 
-_EDGE_SPACE = f"^[{_WHITESPACE!r}]|[{_WHITESPACE!r}]$".replace("'", "")
+_SPACE_CLASS = "[" + "".join(f"\\x{ord(c):02x}" for c in _WHITESPACE) + "]"
+_EDGE_SPACE = f"^{_SPACE_CLASS}|{_SPACE_CLASS}$"  # RE2, as Arrow's regex functions take
 
 
 def _needs_trim(column: pa.ChunkedArray | pa.Array) -> bool:
     """Whether any text starts or ends with whitespace (a bit per row, no copy of the text)."""
     found = pc.any(pc.match_substring_regex(column, _EDGE_SPACE)).as_py()
     return bool(found)
-
-
-def _unchanged_numbers(column: pa.ChunkedArray | pa.Array) -> bool:
-    """Whether :func:`sourcegrid.io.tables.to_text_arrow` would return these float64
-    numbers unchanged: no NaN (missing) and no -0.0 (0); nulls stay null."""
-    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-    for chunk in chunks:
-        if len(chunk) == 0:
-            continue
-        values = chunk.drop_null().to_numpy(zero_copy_only=False) if chunk.null_count \
-            else chunk.to_numpy(zero_copy_only=True)
-        if np.isnan(values).any() or (np.signbit(values) & (values == 0)).any():
-            return False
-    return True
 
 
 def _indexed(arrow: pa.Table) -> pa.Table:

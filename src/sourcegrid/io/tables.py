@@ -311,7 +311,20 @@ def _integral(array: pa.Array) -> pa.Array:
     return pc.fill_null(pc.and_(whole, pc.less(pc.abs(array), 2.0**53)), False)
 
 
-def _number_array(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array:
+def _reads_back_unchanged(array: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether :func:`_number_array` would return these numbers as they are: no NaN
+    (read back as missing) and no -0.0 (read back as 0); nulls stay null."""
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    for chunk in chunks:
+        values = chunk.drop_null().to_numpy(zero_copy_only=False) if chunk.null_count \
+            else chunk.to_numpy(zero_copy_only=True)
+        if np.isnan(values).any() or (np.signbit(values) & (values == 0)).any():
+            return False
+    return True
+
+
+def _number_array(values: pd.Series | pa.Array | pa.ChunkedArray
+                  ) -> pa.Array | pa.ChunkedArray:
     """A float64 column as the numbers its text (:func:`_text_array`) reads back as.
 
     Saves writing every number as text and parsing it again: NaN is missing,
@@ -320,6 +333,8 @@ def _number_array(values: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array:
     """
     array = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(
         values, from_pandas=True)
+    if _reads_back_unchanged(array):
+        return array  # no copy: a large input is not held twice
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     array = pc.if_else(pc.fill_null(pc.is_nan(array), False), None, array)
