@@ -187,11 +187,10 @@ def _check_period(start, end, names: tuple[str, str]) -> None:
                           f"a last day on or after the first day ({names[1]} is included)")
 
 
-def _check_edition(edition: str | None, editions, what: str) -> None:
-    from sourcegrid.errors import NotFoundError
-
-    if edition is not None and edition not in editions:
-        raise NotFoundError(f"{what} edition", edition, editions)
+def _check_edition(edition: str | None, standard) -> None:
+    """NotFoundError for an edition the standard's module does not know (None: by date)."""
+    if edition is not None:
+        standard.check_edition(edition)
 
 
 def _write(frame, out: Path | None) -> None:
@@ -253,7 +252,7 @@ def _register_composite(app: typer.Typer) -> None:
         from sourcegrid.standards import gb3095, hj663
 
         with reported_errors():
-            _check_edition(edition, gb3095.EDITIONS, "GB 3095")
+            _check_edition(edition, gb3095)
             if weights not in hj663.COMPOSITE_WEIGHTS:
                 from sourcegrid.errors import NotFoundError
 
@@ -351,7 +350,7 @@ def _register_gooddays(app: typer.Typer) -> None:
         if by not in ("station", "city"):
             raise typer.BadParameter("expected station or city", param_hint="--by")
         with reported_errors():
-            _check_edition(edition, hj633.EDITIONS, "HJ 633")
+            _check_edition(edition, hj633)
             _check_period(_date_option(date_from, "--from"), _date_option(date_to, "--to"),
                           ("--from", "--to"))
             note = ""

@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from sourcegrid.errors import NotFoundError
+from sourcegrid.named_sets import named_set
 from sourcegrid.timebase import UTC_OFFSET_HOURS as LOCAL_TZ_OFFSET_HOURS
 from sourcegrid.timebase import utc_timestamp  # noqa: F401 (re-exported)
 
@@ -109,16 +110,8 @@ RELATIVE_UNCERTAINTY: dict[str, dict[str, float]] = {
 
 def relative_uncertainty(name: str | Mapping[str, float] = "default") -> dict[str, float]:
     """A named set of relative uncertainties (or a mapping, completed from 'default')."""
-    if isinstance(name, Mapping):
-        merged = dict(RELATIVE_UNCERTAINTY["default"])
-        unknown = set(name) - set(merged)
-        if unknown:
-            raise NotFoundError("source kind", sorted(unknown)[0], merged)
-        merged.update({k: float(v) for k, v in name.items()})
-        return merged
-    if name not in RELATIVE_UNCERTAINTY:
-        raise NotFoundError("uncertainty set", name, RELATIVE_UNCERTAINTY)
-    return dict(RELATIVE_UNCERTAINTY[name])
+    return named_set(RELATIVE_UNCERTAINTY, name, set_kind="uncertainty set",
+                     parameter_kind="source kind", convert=float)
 
 
 def _as_table(data):

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sourcegrid.errors import NotFoundError
+from sourcegrid.standards import hj633
 
 __all__ = [
     "CONCENTRATION_LEVELS",
@@ -30,31 +31,23 @@ __all__ = [
     "grade_cells",
 ]
 
-#: Level categories, level 1 to 6 (HJ 633-2012 Table 2 / HJ 633-2026 Table 4).
-CONCENTRATION_CATEGORIES = ("优", "良", "轻度污染", "中度污染", "重度污染", "严重污染")
+#: Level categories, level 1 to 6 (HJ 633-2012 Table 2 / HJ 633-2026 Table 1).
+CONCENTRATION_CATEGORIES = hj633.CATEGORIES
 
-#: Upper bounds [ug/m3] of levels 1-5 (level 6 above the last): the 24-h mean
-#: concentrations at IAQI 50, 100, 150, 200, 300.
-#: 'hj633_2012': HJ 633-2012 Table 1 (PM2.5 24-h 35/75/115/150/250; PM10 24-h
-#: 50/150/250/350/420; SO2 24-h 50/150/475/800/1600; NO2 24-h 40/80/180/280/565;
-#: CO 24-h [mg/m3] 2/4/14/24/36).
-#: 'hj633_2026': HJ 633-2026 Table 3, the same except PM2.5 IAQI 100 at 60 and
-#: PM10 IAQI 100 at 120 (DESIGN.md, Standards).
+#: Pollutants graded by their 24-h breakpoints.
+_GRADED = ("PM2.5", "PM10", "SO2", "NO2", "CO")
+
+#: Upper bounds [ug/m3; CO mg/m3] of levels 1-5 (level 6 above the last): the 24-h
+#: breakpoints of HJ 633 at IAQI 50, 100, 150, 200, 300 (HJ 633-2012 Table 1,
+#: HJ 633-2026 Table 3; read from :data:`sourcegrid.standards.hj633.BREAKPOINTS`).
+#: 'hj633_2012' has PM2.5 35/75/115/150/250; 'hj633_2026' the same except PM2.5 IAQI 100
+#: at 60 and PM10 IAQI 100 at 120.
 CONCENTRATION_LEVELS: dict[str, dict[str, tuple[float, ...]]] = {
-    "hj633_2012": {
-        "PM2.5": (35.0, 75.0, 115.0, 150.0, 250.0),
-        "PM10": (50.0, 150.0, 250.0, 350.0, 420.0),
-        "SO2": (50.0, 150.0, 475.0, 800.0, 1600.0),
-        "NO2": (40.0, 80.0, 180.0, 280.0, 565.0),
-        "CO": (2.0, 4.0, 14.0, 24.0, 36.0),
-    },
-    "hj633_2026": {
-        "PM2.5": (35.0, 60.0, 115.0, 150.0, 250.0),
-        "PM10": (50.0, 120.0, 250.0, 350.0, 420.0),
-        "SO2": (50.0, 150.0, 475.0, 800.0, 1600.0),
-        "NO2": (40.0, 80.0, 180.0, 280.0, 565.0),
-        "CO": (2.0, 4.0, 14.0, 24.0, 36.0),
-    },
+    f"hj633_{edition}": {
+        pollutant: tuple(float(c) for c in hj633.BREAKPOINTS[edition][(pollutant, "24h")][1:6])
+        for pollutant in _GRADED
+    }
+    for edition in hj633.EDITIONS
 }
 
 #: Names of excess levels 0-3.

@@ -57,7 +57,7 @@ import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
-from sourcegrid.errors import NotFoundError
+from sourcegrid.named_sets import named_set
 
 __all__ = [
     "FLAGS",
@@ -128,16 +128,8 @@ QC_PARAMETERS: dict[str, dict[str, float]] = {
 
 def qc_parameters(name: str | Mapping[str, float] = "default") -> dict[str, float]:
     """A named QC parameter set, or overrides of 'default'."""
-    if isinstance(name, Mapping):
-        merged = dict(QC_PARAMETERS["default"])
-        unknown = set(name) - set(merged)
-        if unknown:
-            raise NotFoundError("QC parameter", sorted(unknown)[0], merged)
-        merged.update(name)
-        return merged
-    if name not in QC_PARAMETERS:
-        raise NotFoundError("QC parameter set", name, QC_PARAMETERS)
-    return dict(QC_PARAMETERS[name])
+    return named_set(QC_PARAMETERS, name, set_kind="QC parameter set",
+                     parameter_kind="QC parameter")
 
 
 # ---------------------------------------------------------------------- expression helpers

@@ -39,6 +39,7 @@ import datetime as dt
 from types import MappingProxyType
 
 from sourcegrid.errors import NotFoundError
+from sourcegrid.standards import editions
 
 __all__ = [
     "EDITIONS",
@@ -182,17 +183,12 @@ VALIDITY = MappingProxyType({
 
 def check_edition(edition: str | int) -> str:
     """The edition as text ('2012' or '2026'); NotFoundError for any other."""
-    text = str(edition).strip()
-    if text.upper().startswith("GB"):
-        text = text.replace("—", "-").rsplit("-", 1)[-1]
-    if text not in EDITIONS:
-        raise NotFoundError("GB 3095 edition", str(edition), EDITIONS)
-    return text
+    return editions.check_edition(edition, standard="GB 3095", editions=EDITIONS)
 
 
 def edition_for_date(date: dt.date) -> str:
     """The GB 3095 edition in force on a date: '2026' from 2026-03-01, else '2012'."""
-    return "2026" if date >= EDITION_2026_IN_FORCE else "2012"
+    return editions.edition_in_force(date, {"2012": dt.date.min, "2026": EDITION_2026_IN_FORCE})
 
 
 def limits(edition: str | int | None = None, grade: int = 2,

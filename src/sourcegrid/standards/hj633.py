@@ -29,6 +29,7 @@ from types import MappingProxyType
 import numpy as np
 
 from sourcegrid.errors import NotFoundError
+from sourcegrid.standards import editions
 
 __all__ = [
     "EDITIONS",
@@ -139,17 +140,12 @@ def check_edition(edition: str | int) -> str:
     >>> check_edition(2026)
     '2026'
     """
-    text = str(edition).strip()
-    if text.upper().startswith("HJ"):
-        text = text.replace("—", "-").rsplit("-", 1)[-1]
-    if text not in EDITIONS:
-        raise NotFoundError("HJ 633 edition", str(edition), EDITIONS)
-    return text
+    return editions.check_edition(edition, standard="HJ 633", editions=EDITIONS)
 
 
 def edition_for_date(date: dt.date) -> str:
     """The HJ 633 edition in force on a (local) date: '2026' from 2026-03-01, else '2012'."""
-    return "2026" if date >= EDITION_2026_IN_FORCE else "2012"
+    return editions.edition_in_force(date, {"2012": dt.date.min, "2026": EDITION_2026_IN_FORCE})
 
 
 def breakpoints(edition: str | int, pollutant: str, period: str) -> tuple[np.ndarray, np.ndarray]:
