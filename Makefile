@@ -45,13 +45,17 @@ demo: install
 
 # pytest runs against a PostgreSQL server started for it (scripts/pg-test-server) and
 # stopped on any exit, pytest failing included; SOURCEGRID_REQUIRE_PG=1 makes a missing
-# server fail the PostgreSQL tests instead of skipping them.
+# server fail the PostgreSQL tests instead of skipping them. The tests run in
+# TEST_WORKERS processes (pytest-xdist), a whole test file to one process so that its
+# fixtures are built once; TEST_WORKERS=0 runs them in this process alone.
+TEST_WORKERS ?= 2
 test: install-dev java browser postgres
 	@pgdir=$$(mktemp -d "$${TMPDIR:-/tmp}/sourcegrid-pg.XXXXXX"); \
 	trap 'scripts/pg-test-server stop "$$pgdir"' EXIT INT TERM; \
 	dsn=$$(scripts/pg-test-server start "$$pgdir") || exit 1; \
 	echo "PostgreSQL test server: $$dsn"; \
-	SOURCEGRID_TEST_PG_DSN="$$dsn" SOURCEGRID_REQUIRE_PG=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	SOURCEGRID_TEST_PG_DSN="$$dsn" SOURCEGRID_REQUIRE_PG=1 $(BIN)/python -m pytest -q \
+	  -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks

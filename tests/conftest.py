@@ -13,13 +13,22 @@ import uuid
 
 import pytest
 
+# Rich reads the terminal width when the CLI's consoles are made: 200 columns, so that a
+# long temporary path (pytest-xdist adds a folder per worker) does not wrap the texts the
+# tests look for. Commands run by the tests as processes inherit it.
+os.environ["COLUMNS"] = "200"
+
 PG_DSN_VAR = "SOURCEGRID_TEST_PG_DSN"
 PG_REQUIRE_VAR = "SOURCEGRID_REQUIRE_PG"
 
 
 @pytest.fixture(scope="session")
-def spark_backend():
-    """An Ibis backend on a local PySpark session (Java 17 needed; `make test` installs it)."""
+def spark_backend(tmp_path_factory):
+    """An Ibis backend on a local PySpark session (Java 17 needed; `make test` installs it).
+
+    Its warehouse is a temporary folder, so that parallel test processes (pytest-xdist)
+    each write their own tables.
+    """
     pytest.importorskip("pyspark")
     import ibis
     from pyspark.sql import SparkSession
@@ -31,6 +40,7 @@ def spark_backend():
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
         .config("spark.driver.memory", "2g")
         # Small pages: the test plans are wide (many small aggregations in one stage) and
         # the default 64 MB page per hash map runs out of the 2 GB driver.
