@@ -496,6 +496,16 @@ def _clean(column, quick: bool = False):
     return column.re_replace(_STRIP, "").nullif("")
 
 
+def _one_of(column, texts):
+    """``column`` equals one of a few texts, as a chain of ORs (not ``isin``): DuckDB turns
+    an IN list of six or more constants into a join against them, which costs more than
+    the comparisons on every row of a file."""
+    import functools
+    import operator
+
+    return functools.reduce(operator.or_, (column == text for text in texts))
+
+
 def _number(text, original=None):
     """Float64 of a cleaned text column (null when not a number, ±inf for 'inf' texts)."""
     import ibis
@@ -760,7 +770,7 @@ def _checked_rows(raw, long_format: bool, wide: list[str], site_kind: str | None
             # a wide table's empty cells: no measurement (a number never is one)
             cells[f"_e{i}"] = ibis.cases(
                 (number_i.notnull(), False),
-                else_=cleaned.isnull() | cleaned.upper().isin(list(_EMPTY_TEXTS)))
+                else_=cleaned.isnull() | _one_of(cleaned.upper(), _EMPTY_TEXTS))
             # the text of a cell that is not a number in its range, for its reject
             cells[f"_t{i}"] = ibis.cases(
                 (~(number_i * factor).between(low, high).fill_null(False), cleaned),
