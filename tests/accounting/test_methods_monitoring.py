@@ -215,3 +215,28 @@ def test_cli_account_monitoring(tmp_path):
     result = runner.invoke(app, ["account-monitoring", str(monitoring), "--rule", "x"])
     assert result.exit_code == 2 and "unknown fill rule 'x'" in result.output
     assert runner.invoke(app, ["account-monitoring", "--help"]).exit_code == 0
+
+
+def test_number_column_reports_every_bad_value_with_its_row(tmp_path):
+    from sourcegrid.accounting.monitoring import number_column
+    from sourcegrid.errors import InputError
+    from sourcegrid.io.tables import read_table
+
+    path = tmp_path / "measured.csv"
+    path.write_text("enterprise_id,emission\nE1,12.5\nE2,abc\nE3,inf\nE4,-3\n", encoding="utf-8")
+    frame = read_table(path)
+    with pytest.raises(InputError) as caught:
+        number_column(frame, "emission", path.name)
+    problems = caught.value.problems
+    # header is row 1: 'abc' stands in row 3, 'inf' in row 4; -3 is a number (no minimum)
+    assert [(p.row, p.value, p.reason) for p in problems] == [
+        (3, "abc", "not_a_number"), (4, "inf", "not_a_number")]
+    with pytest.raises(InputError, match="bad table"):
+        number_column(frame, "removal", path.name)
+    good = read_table(_write(tmp_path / "ok.csv", "emission\n1\n2.5\n"))
+    assert number_column(good, "emission", "ok.csv").tolist() == [1.0, 2.5]
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -78,7 +78,7 @@ from sourcegrid.store.portable import as_count, engine_table, strip
 __all__ = ["FILL_RULES", "MONITORING_ALIASES", "MonitoringResult", "prepare_monitoring",
            "check_monitoring_table", "monitoring_expressions", "cems_totals",
            "account_monitoring",
-           "hourly_emission"]
+           "hourly_emission", "number_column"]
 
 #: Named rules for invalid and missing CEMS hours (see the module docstring).
 FILL_RULES: dict[str, dict[str, float]] = {
@@ -141,6 +141,25 @@ def number_problems(frame: pd.DataFrame, column: str, problems: list[Problem], *
             problems.append(Problem(str(frame[SOURCE].iat[i]), int(frame[ROW].iat[i]), column,
                                     str(text.iat[i]), reason, f"{column}: expected {what}"))
     return values
+
+
+def number_column(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
+    """A column of a read table (:func:`sourcegrid.io.tables.read_table`) as numbers.
+
+    Raises
+    ------
+    InputError
+        The column is missing, or any of its values is not a finite number (every bad
+        value at once, with its row).
+    """
+    if column not in frame.columns:
+        raise InputError([Problem(source, None, column, "", "missing_column",
+                                  f"the table needs {column!r}")], f"{source}: bad table")
+    problems: list[Problem] = []
+    values = number_problems(frame, column, problems, minimum=None)
+    if problems:
+        raise InputError(problems, f"{source}: bad values")
+    return values.to_numpy()
 
 
 def missing_columns(frame: pd.DataFrame | ibis.Table, required, source: str) -> list[Problem]:

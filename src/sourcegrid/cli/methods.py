@@ -499,6 +499,7 @@ def coefficients_propose(
     """Dynamic update (动态更新): where monitoring differs significantly from the
     coefficients (Wilcoxon signed-rank on log ratios, enough enterprises), store a
     candidate library version in state 'proposed' with its diff and evidence."""
+    from sourcegrid.accounting.monitoring import number_column
     from sourcegrid.cli.accounting import _library
     from sourcegrid.coefficients.update import evidence, propose, store_proposal
     from sourcegrid.io.tables import read_table, write_table
@@ -509,7 +510,7 @@ def coefficients_propose(
         for path in (measured, accounted):
             frame = read_table(path)
             for column in ("emission",):
-                frame[column] = pd_numbers(frame, column, path.name)
+                frame[column] = number_column(frame, column, path.name)
             frames.append(frame)
         if "method" in frames[0]:  # account-monitoring output: its monitoring rows only
             frames[0] = frames[0].loc[frames[0]["method"] == "monitoring"]
@@ -524,21 +525,6 @@ def coefficients_propose(
                               float_format="{:,.4g}"))
     console.print(frame_table(diff, f"Proposed version {name} (state: proposed)",
                               float_format="{:,.4g}"))
-
-
-def pd_numbers(frame, column: str, source: str):
-    """A column as numbers; every bad value reported at once."""
-    from sourcegrid.accounting.monitoring import number_problems
-    from sourcegrid.errors import InputError, Problem
-
-    problems: list = []
-    if column not in frame.columns:
-        raise InputError([Problem(source, None, column, "", "missing_column",
-                                  f"the table needs {column!r}")], f"{source}: bad table")
-    values = number_problems(frame, column, problems, minimum=None)
-    if problems:
-        raise InputError(problems, f"{source}: bad values")
-    return values.to_numpy()
 
 
 def coefficients_review(
