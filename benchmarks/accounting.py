@@ -166,6 +166,28 @@ def _missing_sql(text: str, column) -> str:
     return "(" + " OR ".join(f"{column(n)} IS NULL" for n in names) + ")" if names else "false"
 
 
+def _flagged(con, name: str, checks, soft, key: list[str]) -> list[str]:
+    """Temp table ``{name}f``: view ``name`` with a flag per check (hard checks and soft
+    ones, which reject a value but not the row) and ``bad`` (any hard check); temp table
+    ``{name}_dup_rows``: the rows whose key repeats an earlier row's. Returns the SELECTs
+    of the rejects (row, col, reason) of both."""
+    flags = ", ".join(f"coalesce({w}, false) AS f{i}" for i, (_, _, w) in enumerate(checks + soft))
+    con.execute(f"""
+        CREATE TEMP TABLE {name}f AS SELECT *, {flags},
+               {' OR '.join(f'coalesce({w}, false)' for _, _, w in checks)} AS bad FROM {name}""")
+    columns = ", ".join(key)
+    con.execute(f"""
+        CREATE TEMP TABLE {name}_dup_rows AS
+        SELECT {name}f._row FROM {name}f JOIN (
+            SELECT {columns}, min(_row) AS first_row
+            FROM {name}f GROUP BY ALL HAVING count(*) > 1) d USING ({columns})
+        WHERE {name}f._row <> d.first_row""")
+    rejects = [f"SELECT _row AS row, '{c}' AS col, '{r}' AS reason FROM {name}f WHERE f{i}"
+               for i, (c, r, _) in enumerate(checks + soft)]
+    rejects.append(f"SELECT _row, 'enterprise_id', 'duplicate_row' FROM {name}_dup_rows")
+    return rejects
+
+
 def floor_sql(activity: pa.Table, treatment: pa.Table, library, out: Path) -> dict:
     """The whole run in hand-written DuckDB SQL; returns the reject count."""
     import duckdb
@@ -247,25 +269,9 @@ def floor_sql(activity: pa.Table, treatment: pa.Table, library, out: Path) -> di
         ("lon", "bad_coordinate", "abs(lon) > 180"),
         ("lat", "bad_coordinate", "abs(lat) > 90"),
     ]
-    kept = checks
     soft = [(v, "out_of_domain", f'"{v}" IS NULL AND "raw_{v}" IS NOT NULL') for v in act_vars]
-    flags = ", ".join(f"coalesce({w}, false) AS f{i}" for i, (_, _, w) in enumerate(kept + soft))
-    con.execute(f"""
-        CREATE TEMP TABLE af AS SELECT *, {flags},
-               {' OR '.join(f'coalesce({w}, false)' for _, _, w in kept)} AS bad FROM a""")
-    con.execute("""
-        CREATE TEMP TABLE a_dup AS
-        SELECT enterprise_id, section, product, raw_material, process, period,
-               min(_row) AS first_row
-        FROM af GROUP BY ALL HAVING count(*) > 1""")
-    rejects = [f"SELECT _row AS row, '{c}' AS col, '{r}' AS reason FROM af WHERE f{i}"
-               for i, (c, r, _) in enumerate(kept + soft)]
-    con.execute("""
-        CREATE TEMP TABLE a_dup_rows AS
-        SELECT af._row FROM af JOIN a_dup USING (enterprise_id, section, product, raw_material,
-                                                process, period)
-        WHERE af._row <> a_dup.first_row""")
-    rejects.append("SELECT _row, 'enterprise_id', 'duplicate_row' FROM a_dup_rows")
+    rejects = _flagged(con, "a", checks, soft,
+                       ["enterprise_id", "section", "product", "raw_material", "process", "period"])
     known = ", ".join(_sql_text(c) for c in sorted(set(rows["industry_code"])))
     rejects.append(f"SELECT _row, 'industry_code', 'unknown_industry' FROM af "
                    f"WHERE NOT bad AND industry_code NOT IN ({known}) "
@@ -304,20 +310,8 @@ def floor_sql(activity: pa.Table, treatment: pa.Table, library, out: Path) -> di
         ("k", "bad_k", "raw_k < 0 OR raw_k > 100"),
     ]
     tsoft = [(v, "out_of_domain", f'"{v}" IS NULL AND "raw_{v}" IS NOT NULL') for v in trt_vars]
-    flags = ", ".join(f"coalesce({w}, false) AS f{i}" for i, (_, _, w) in enumerate(tchecks + tsoft))
-    con.execute(f"""
-        CREATE TEMP TABLE tf AS SELECT *, {flags},
-               {' OR '.join(f'coalesce({w}, false)' for _, _, w in tchecks)} AS bad FROM t""")
-    con.execute("""
-        CREATE TEMP TABLE t_dup_rows AS
-        SELECT tf._row FROM tf JOIN (
-            SELECT enterprise_id, section, pollutant, pollutant_category, min(_row) AS first_row
-            FROM tf GROUP BY ALL HAVING count(*) > 1) d
-          USING (enterprise_id, section, pollutant, pollutant_category)
-        WHERE tf._row <> d.first_row""")
-    rejects += [f"SELECT _row, '{c}', '{r}' FROM tf WHERE f{i}"
-                for i, (c, r, _) in enumerate(tchecks + tsoft)]
-    rejects.append("SELECT _row, 'enterprise_id', 'duplicate_row' FROM t_dup_rows")
+    rejects += _flagged(con, "t", tchecks, tsoft,
+                        ["enterprise_id", "section", "pollutant", "pollutant_category"])
     con.execute("""CREATE TEMP VIEW tg AS SELECT * FROM tf
                    WHERE NOT bad AND _row NOT IN (SELECT _row FROM t_dup_rows)""")
 
