@@ -126,3 +126,16 @@ def wide_console(monkeypatch):
 
     monkeypatch.setattr(common.console, "width", 300)
     monkeypatch.setattr(common.err_console, "width", 300)
+
+
+#: The longest test files (minutes each on a 2-core machine), started before all others.
+LONGEST_FILES = ("test_readme.py",)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The longest files first, then the files that hold a ``slow`` test, then the rest
+    (each file's tests stay together and in order), so that the parallel workers of
+    ``make test`` do not end on one long file while the other waits."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (item.path.name not in LONGEST_FILES,
+                                 item.path not in slow_files))
