@@ -25,6 +25,19 @@ def test_concentration_levels_hj633_2026_pm25_and_pm10():
     assert concentration_level([130.0], "PM10", "hj633_2012").tolist() == [2]
 
 
+def test_level_bounds_are_the_printed_24h_breakpoints():
+    # HJ 633-2012 Table 1 and HJ 633-2026 Table 3, 24-h columns at IAQI 50/100/150/200/300
+    # (µg/m³; CO mg/m³), as printed in the standards.
+    from sourcegrid.grid.grading import CONCENTRATION_LEVELS
+
+    printed_2012 = {"PM2.5": (35, 75, 115, 150, 250), "PM10": (50, 150, 250, 350, 420),
+                    "SO2": (50, 150, 475, 800, 1600), "NO2": (40, 80, 180, 280, 565),
+                    "CO": (2, 4, 14, 24, 36)}
+    printed_2026 = {**printed_2012, "PM2.5": (35, 60, 115, 150, 250),
+                    "PM10": (50, 120, 250, 350, 420)}
+    assert CONCENTRATION_LEVELS == {"hj633_2012": printed_2012, "hj633_2026": printed_2026}
+
+
 def test_excess_levels_bounds_inclusive():
     # sourcegrid_default: 1.2 / 1.5 / 2.0
     assert excess_level([1.0, 1.2, 1.49, 1.5, 2.0, 3.0, np.nan]).tolist() == [0, 1, 1, 2, 3, 3, 0]
