@@ -268,9 +268,12 @@ def account(activity, library, treatment=None, *, con=None, library_name: str | 
 
     Parameters
     ----------
-    activity : pandas.DataFrame or pyarrow.Table
+    activity : pandas.DataFrame, pyarrow.Table or ibis.Table
         Activity table (DESIGN.md, "Activity"), text or typed; Chinese headers accepted.
-        Files are read with :func:`sourcegrid.io.tables.read_arrow`.
+        Files are read with :func:`sourcegrid.io.tables.read_arrow`, or, for large CSV
+        and Parquet files, by the engine itself (an Ibis table on ``con`` from
+        :func:`sourcegrid.accounting.inputs.engine_input`: the rows stay in the engine,
+        within its memory limit).
     library : CoefficientLibrary or pandas.DataFrame
         A validated library (``sourcegrid.coefficients``) or its normalized rows.
     treatment : pandas.DataFrame or pyarrow.Table, optional
@@ -445,7 +448,10 @@ def stage_inputs(activity, library, treatment, con, *, library_name: str | None 
     rows = _tiers(_combinations(rows.reset_index(drop=True)))
     generation_vars, k_vars = _formula_columns(rows)
 
-    n_activity = len(activity) if isinstance(activity, pd.DataFrame) else activity.num_rows
+    if isinstance(activity, ibis.Table):  # a file the engine reads (inputs.engine_input)
+        n_activity = int(con.to_pyarrow(activity.count()).as_py())
+    else:
+        n_activity = len(activity) if isinstance(activity, pd.DataFrame) else activity.num_rows
     act, act_rejects, act_vars = prepare_activity(activity, variables=generation_vars | k_vars,
                                                   source=activity_source, con=con)
     del activity

@@ -47,6 +47,7 @@ __all__ = [
     "prepare_activity",
     "prepare_treatment",
     "as_arrow",
+    "engine_input",
     "read_number",
     "in_domain",
 ]
@@ -119,6 +120,8 @@ _CATEGORIES = {"废气": "air", "废水": "water", "air": "air", "water": "water
                "WATER": "water", "Air": "air", "Water": "water"}
 
 
+#: Text columns of each table (the others are numbers or formula variables).
+_TEXT_COLUMNS = {"activity": ACTIVITY_TEXT, "treatment": _TREATMENT_TEXT}
 INDEX = "_sg_index"  # position of the row in the bound table: joins rejects back to raw values
 _WHITESPACE = " \t\n\r\x0b\x0c"  # what Ibis' strip() removes, on every backend
 _BATCH_ROWS = 65_536
@@ -165,14 +168,86 @@ def _indexed(arrow: pa.Table) -> pa.Table:
     return pa.Table.from_batches(arrow.to_batches(max_chunksize=_BATCH_ROWS), arrow.schema)
 
 
-def _stripped(table: ibis.Table, name: str) -> ibis.Value:
-    """A text column already stripped by :func:`as_arrow` ('' when missing or absent)."""
+def _stripped(table: ibis.Table, name: str, stripped: bool = True) -> ibis.Value:
+    """A text column, stripped ('' when missing or absent); ``stripped``: by
+    :func:`as_arrow` already, else here by the engine."""
     if name not in table.columns:
         return ibis.literal("")
     column = table[name]
-    if not column.type().is_string():
+    if not stripped or not column.type().is_string():
         return _text(column)
     return column.fill_null("")
+
+
+def _bound(data, aliases: dict[str, str], source: str, con, *, view: str,
+           numbers: Iterable[str], strip: Iterable[str]) -> tuple[ibis.Table, bool]:
+    """The input as a table of the backend, with canonical headers, ``_row``, ``_source``
+    and the row position INDEX; and whether its texts are stripped already.
+
+    An Arrow table or DataFrame is converted by :func:`as_arrow` and bound to ``con``
+    (texts stripped by Arrow). An Ibis table (on ``con``: a file the engine read, see
+    :func:`engine_input`) is taken as it is: its texts are stripped by the engine, its
+    rows numbered in the engine's order when it has no ``_row``.
+    """
+    if not isinstance(data, ibis.Table):
+        arrow = as_arrow(data, aliases, source, numbers=numbers, strip=strip)
+        raw, _, _ = engine_table(_indexed(arrow), con, position=False, view=view)
+        return raw, True
+    columns = list(data.columns)
+    names = canonical_headers(columns, aliases)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError([Problem(source, 1, name, name, "duplicate_column",
+                                  f"two headers of the {view} table both mean {name!r}")
+                          for name in repeated], f"cannot read the {view} table {source}")
+    table = data.rename({new: old for new, old in zip(names, columns, strict=True) if new != old})
+    if ROW not in table.columns:
+        table = table.mutate(**{ROW: ibis.row_number() + 2})
+    if SOURCE not in table.columns:
+        table = table.mutate(**{SOURCE: ibis.literal(source, "string")})
+    return table.mutate(**{INDEX: table[ROW].cast("int64") - 2}), False
+
+
+def engine_input(con, path, *, kind: str = "activity") -> ibis.Table | None:
+    """An activity or treatment file read by the engine itself, or None for read_arrow.
+
+    CSV (UTF-8) and Parquet files on a backend that reads files (DuckDB, Spark) are read
+    by it: the rows never pass through Python, and the engine keeps them within its
+    memory limit. A Parquet column that is neither text nor an integer, outside the
+    number columns, goes through :func:`sourcegrid.io.tables.read_arrow` instead
+    (None), which writes such values as text the way the checks expect; so do other
+    formats, other encodings, files the engine refuses anywhere (read in full once
+    here), and headers that repeat once made canonical.
+
+    Raises
+    ------
+    InputError
+        As :func:`sourcegrid.io.tables.read_arrow` for a path that is missing, a folder,
+        empty or not the format its name says.
+
+    Parameters
+    ----------
+    con : ibis backend
+    path : str or pathlib.Path
+    kind : {'activity', 'treatment'}
+    """
+    from sourcegrid.io.engine_files import read_numbered
+    from sourcegrid.io.tables import check_input_path
+
+    aliases = ACTIVITY_ALIASES if kind == "activity" else TREATMENT_ALIASES
+    table = read_numbered(con, check_input_path(path))  # a missing or binary file: as read_arrow
+    if table is None:
+        return None
+    names = canonical_headers(list(table.columns), aliases)
+    if len(set(names)) != len(names):
+        return None
+    for name, canonical in zip(table.columns, names, strict=True):
+        kind_of = table[name].type()
+        if name in (ROW, SOURCE) or kind_of.is_string() or kind_of.is_integer():
+            continue
+        if not (kind_of.is_floating() and canonical not in _TEXT_COLUMNS[kind]):
+            return None
+    return table
 
 
 def _finite(number: ibis.Value) -> ibis.Value:
@@ -320,15 +395,13 @@ def prepare_activity(data: pa.Table | pd.DataFrame, *, variables: Iterable[str] 
         :func:`sourcegrid.accounting.engine.account` writes it as the input's text.
     """
     variables = set(variables)
-    arrow = as_arrow(data, ACTIVITY_ALIASES, source,
-                     numbers={"activity", "capacity", "lon", "lat", *variables} - set(ACTIVITY_TEXT),
-                     strip=ACTIVITY_TEXT)
-    _structure(arrow.column_names, _ACTIVITY_REQUIRED, source, "activity")
-    raw, _, _ = engine_table(_indexed(arrow), con, position=False, view="activity")
-    del arrow
+    raw, stripped = _bound(data, ACTIVITY_ALIASES, source, con, view="activity",
+                           numbers={"activity", "capacity", "lon", "lat", *variables}
+                           - set(ACTIVITY_TEXT), strip=ACTIVITY_TEXT)
+    _structure(raw.columns, _ACTIVITY_REQUIRED, source, "activity")
     present = sorted(v for v in variables if v in raw.columns)
     numeric = [c for c in ("activity", "capacity", "lon", "lat") if c in raw.columns]
-    text = {c: _stripped(raw, c) for c in ACTIVITY_TEXT}
+    text = {c: _stripped(raw, c, stripped) for c in ACTIVITY_TEXT}
     for c in KEY_COLUMNS:
         text[c] = _blank_any(text[c])
     typed = {c: read_number(raw[c]) for c in [*numeric, *present]}
@@ -429,15 +502,13 @@ def prepare_treatment(data: pa.Table | pd.DataFrame | None, *, variables: Iterab
     if data is None:
         return None, None, []
     variables = set(variables)
-    arrow = as_arrow(data, TREATMENT_ALIASES, source,
-                     numbers={"k", *variables} - set(_TREATMENT_TEXT), strip=_TREATMENT_TEXT)
-    _structure(arrow.column_names, ["enterprise_id", "section", "treatment"], source,
-               "treatment")
-    raw, _, _ = engine_table(_indexed(arrow), con, position=False, view="treatment")
-    del arrow
+    raw, stripped = _bound(data, TREATMENT_ALIASES, source, con, view="treatment",
+                           numbers={"k", *variables} - set(_TREATMENT_TEXT),
+                           strip=_TREATMENT_TEXT)
+    _structure(raw.columns, ["enterprise_id", "section", "treatment"], source, "treatment")
     present = sorted(v for v in variables if v in raw.columns)
     numeric = [c for c in ("k",) if c in raw.columns]
-    text = {c: _stripped(raw, c) for c in _TREATMENT_TEXT}
+    text = {c: _stripped(raw, c, stripped) for c in _TREATMENT_TEXT}
     text["treatment"] = text["treatment"].replace("；", ";")
     category = text["pollutant_category"]
     text["pollutant_category"] = category.substitute(_CATEGORIES, else_=category)

@@ -58,15 +58,25 @@ def _library(ws, name: str):
 TREATMENT_SHEETS = ("treatment", "Treatment", "治理设施", "末端治理")
 
 
-def _read_inputs(activity: Path, treatment: Path | None, sheet: str | None):
-    """Activity and treatment tables; treatment may be a sheet of the activity workbook."""
+def _read_inputs(activity: Path, treatment: Path | None, sheet: str | None, con=None):
+    """Activity and treatment tables; treatment may be a sheet of the activity workbook.
+
+    With ``con`` (the census2017 route), CSV and Parquet files are read by the engine
+    itself where it can (:func:`sourcegrid.accounting.inputs.engine_input`): their rows
+    never pass through Python; other files by :func:`sourcegrid.io.tables.read_arrow`.
+    """
     import pandas as pd
 
+    from sourcegrid.accounting.inputs import engine_input
     from sourcegrid.io.tables import read_arrow
 
-    activity_table = read_arrow(activity, sheet=sheet)
+    def read(path: Path, kind: str, sheet=None):
+        table = engine_input(con, path, kind=kind) if con is not None and sheet is None else None
+        return table if table is not None else read_arrow(path, sheet=sheet)
+
+    activity_table = read(activity, "activity", sheet)
     if treatment is not None:
-        return activity_table, read_arrow(treatment), treatment.name
+        return activity_table, read(treatment, "treatment"), treatment.name
     if activity.suffix.lower() in (".xlsx", ".xlsm"):
         sheets = pd.ExcelFile(activity).sheet_names
         for candidate in TREATMENT_SHEETS:
@@ -178,9 +188,11 @@ def account(
             console=err_console, transient=True) as progress:
         lib = _library(ws, library)  # an unknown library fails before any file is read
         task = progress.add_task("reading the activity and treatment tables")
-        activity_table, treatment_table, treatment_name = _read_inputs(activity, treatment, sheet)
-        progress.update(task, description=f"accounting {activity_table.num_rows:,} rows with "
-                        f"library {lib.name!r}")
+        activity_table, treatment_table, treatment_name = _read_inputs(
+            activity, treatment, sheet, con=ws.con if route == "census2017" else None)
+        rows = (f"{activity_table.num_rows:,} rows" if hasattr(activity_table, "num_rows")
+                else f"the rows of {activity.name}")  # a file the engine reads: not counted
+        progress.update(task, description=f"accounting {rows} with library {lib.name!r}")
         from sourcegrid.accounting.census2007 import route_account
 
         result = route_account(route, activity_table, lib, treatment_table, con=ws.con,

@@ -19,6 +19,10 @@ from pathlib import Path
 import pandas as pd
 
 from sourcegrid.errors import InputError, NotFoundError, Problem, UnitError, problems_frame
+from sourcegrid.io.engine_files import ENGINE_SUFFIXES as _ENGINE_SUFFIXES
+from sourcegrid.io.engine_files import is_utf8 as _is_utf8
+from sourcegrid.io.engine_files import numbered as _numbered
+from sourcegrid.io.engine_files import read_file as _read_engine_table
 from sourcegrid.io.tables import ROW, SOURCE, read_table, rejects_from_mask, with_row_numbers
 from sourcegrid.timebase import LOCAL_TIMEZONE as LOCAL_TZ
 from sourcegrid.timebase import to_utc, utc_period, utc_timestamp
@@ -413,7 +417,7 @@ def read_wind(path: str | Path, *, sheet: str | int | None = None) -> tuple[pd.D
 # --------------------------------------------------------------------------------------
 
 #: Files the engine reader takes; others (XLSX) go through :func:`read_observations`.
-ENGINE_SUFFIXES = (".csv", ".parquet")
+ENGINE_SUFFIXES = _ENGINE_SUFFIXES
 #: Whitespace Python's ``str.strip`` removes (the pandas reader strips with it).
 _SPACE = (r"[\t\n\x0b\f\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}"
           r"\x{202f}\x{205f}\x{3000}\x{feff}]")
@@ -540,72 +544,6 @@ def _engine_time(text, original):
     local = with_seconds.concat("+08:00")
     return ibis.cases((naive, local.try_cast(utc)), (offset, text.try_cast(utc)),
                       else_=ibis.null(utc))
-
-
-def _numbered(backend, table):
-    """The file's rows with their spreadsheet row number ``_row`` (header = 1).
-
-    On Spark without a window over the whole file (which would pull every row into one
-    partition): ``monotonically_increasing_id`` numbers rows in file order within each
-    partition (partitions follow the file's order), so a row's number is its offset in
-    its partition plus the rows of the partitions before it. One aggregate counts the
-    rows of each partition (a few numbers come back); the shift of each partition is
-    added by a CASE expression (or a join, for many partitions). DuckDB numbers the
-    rows as it reads them.
-    """
-    import ibis
-
-    if backend.name == "pyspark":
-        # declarations of Spark's functions; their bodies never run
-        @ibis.udf.scalar.builtin(name="monotonically_increasing_id", signature=((), "int64"))
-        def _row_id():
-            ...
-
-        @ibis.udf.scalar.builtin(name="spark_partition_id", signature=((), "int32"))
-        def _partition_id():
-            ...
-
-        ids = table.mutate(_id=_row_id(), _part=_partition_id())
-        sizes = (ids.group_by("_part").aggregate(_count=ids.count(), _first=ids._id.min())
-                 .to_pandas().sort_values("_part"))
-        # row number = id + (rows of the partitions before − the partition's first id + 2)
-        shift = (sizes["_count"].cumsum() - sizes["_count"] - sizes["_first"] + 2).astype("int64")
-        offsets = pd.DataFrame({"_part": sizes["_part"].astype("int32"), "_shift": shift})
-        if len(offsets) <= _CASE_LIMIT:
-            return ids.mutate(_row=ids._id + ibis.cases(
-                *((ids._part == int(part), int(value))
-                  for part, value in offsets.itertuples(index=False)),
-                else_=ibis.null("int64"))).drop("_id", "_part")
-        lookup = ibis.memtable(offsets)
-        joined = ids.join(lookup, "_part")
-        return joined.mutate(_row=joined._id + joined._shift).drop("_id", "_part", "_shift")
-    return table.mutate(_row=ibis.row_number() + 2)
-
-
-def _read_engine_table(backend, path: Path):
-    """The file as a table of the backend (text columns for CSV, typed for Parquet)."""
-    if path.suffix.lower() == ".parquet":
-        return backend.read_parquet(str(path))
-    if backend.name == "pyspark":
-        return backend.read_csv(str(path), header=True, inferSchema=False, multiLine=True,
-                                escape='"', mode="FAILFAST", encoding="UTF-8")
-    return backend.read_csv(str(path), all_varchar=True, header=True, delim=",", quote='"',
-                            escape='"', null_padding=True, encoding="utf-8")
-
-
-def _is_utf8(path: Path) -> bool:
-    """The file is UTF-8 text (with or without BOM), checked block by block."""
-    import codecs
-
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 22), b""):
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _engine_read_error(path: Path, error: BaseException) -> InputError:

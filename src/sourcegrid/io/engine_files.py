@@ -1,0 +1,143 @@
+"""Files read by the engine itself: CSV and Parquet into a table of the backend, numbered.
+
+Ingest and accounting read large CSV and Parquet files with the backend's own reader
+(DuckDB's ``read_csv``/``read_parquet``, Spark's), so that the rows never pass through
+Python; every value of a CSV is text, so that the checks, not the reader, decide what
+is a number. Each row gets the number a user sees in a spreadsheet (``_row``: the
+header is row 1). PostgreSQL reads no files: callers fall back to
+:func:`sourcegrid.io.tables.read_arrow`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["CASE_LIMIT", "ENGINE_SUFFIXES", "is_utf8", "numbered", "read_file", "read_numbered"]
+
+#: Files the engines read themselves.
+ENGINE_SUFFIXES = (".csv", ".parquet")
+#: Spark partitions shifted with a CASE expression; more go through a join.
+CASE_LIMIT = 64
+
+
+def numbered(backend, table):
+    """The file's rows with their spreadsheet row number ``_row`` (header = 1).
+
+    On Spark without a window over the whole file (which would pull every row into one
+    partition): ``monotonically_increasing_id`` numbers rows in file order within each
+    partition (partitions follow the file's order), so a row's number is its offset in
+    its partition plus the rows of the partitions before it. One aggregate counts the
+    rows of each partition (a few numbers come back); the shift of each partition is
+    added by a CASE expression (or a join, for many partitions). DuckDB numbers the
+    rows as it reads them.
+    """
+    import ibis
+
+    if backend.name == "pyspark":
+        # declarations of Spark's functions; their bodies never run
+        @ibis.udf.scalar.builtin(name="monotonically_increasing_id", signature=((), "int64"))
+        def _row_id():
+            ...
+
+        @ibis.udf.scalar.builtin(name="spark_partition_id", signature=((), "int32"))
+        def _partition_id():
+            ...
+
+        ids = table.mutate(_id=_row_id(), _part=_partition_id())
+        sizes = (ids.group_by("_part").aggregate(_count=ids.count(), _first=ids._id.min())
+                 .to_pandas().sort_values("_part"))
+        # row number = id + (rows of the partitions before − the partition's first id + 2)
+        shift = (sizes["_count"].cumsum() - sizes["_count"] - sizes["_first"] + 2).astype("int64")
+        offsets = pd.DataFrame({"_part": sizes["_part"].astype("int32"), "_shift": shift})
+        if len(offsets) <= CASE_LIMIT:
+            return ids.mutate(_row=ids._id + ibis.cases(
+                *((ids._part == int(part), int(value))
+                  for part, value in offsets.itertuples(index=False)),
+                else_=ibis.null("int64"))).drop("_id", "_part")
+        lookup = ibis.memtable(offsets)
+        joined = ids.join(lookup, "_part")
+        return joined.mutate(_row=joined._id + joined._shift).drop("_id", "_part", "_shift")
+    return table.mutate(_row=ibis.row_number() + 2)
+
+
+def read_file(backend, path: Path):
+    """The file as a table of the backend (text columns for CSV, typed for Parquet)."""
+    if path.suffix.lower() == ".parquet":
+        return backend.read_parquet(str(path))
+    if backend.name == "pyspark":
+        return backend.read_csv(str(path), header=True, inferSchema=False, multiLine=True,
+                                escape='"', mode="FAILFAST", encoding="UTF-8")
+    return backend.read_csv(str(path), all_varchar=True, header=True, delim=",", quote='"',
+                            escape='"', null_padding=True, encoding="utf-8")
+
+
+def is_utf8(path: Path) -> bool:
+    """The file is UTF-8 text (with or without BOM), checked block by block."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def read_numbered(backend, path: str | Path, *, source: str | None = None):
+    """The file as a numbered table of the backend, or None where the engine cannot read it.
+
+    Columns: the file's, with a byte-order mark and edge spaces removed from the headers,
+    then ``_row`` (spreadsheet row, header = 1) and ``_source`` (the file name).
+
+    Returns None, for the caller's Arrow reader (which reads the file or says what is
+    wrong with it), when the file is not CSV or Parquet, a CSV is not UTF-8, the backend
+    has no file reader, the reader refuses the file, it has no data rows, or headers
+    repeat or start with ``_``.
+    """
+    import ibis
+
+    from sourcegrid.io.tables import SOURCE
+
+    path = Path(path)
+    if path.suffix.lower() not in ENGINE_SUFFIXES or not path.is_file():
+        return None
+    if path.suffix.lower() == ".csv" and not is_utf8(path):
+        return None
+    try:
+        raw = read_file(backend, path)
+        columns = list(raw.columns)
+    except Exception:  # noqa: BLE001 - no file reader (PostgreSQL), or a file it refuses
+        return None
+    names = [str(c).lstrip("\ufeff").strip() for c in columns]
+    if len(set(names)) != len(names) or any(n.startswith("_") or not n for n in names):
+        return None
+    raw = raw.rename({new: old for new, old in zip(names, columns, strict=True) if new != old})
+    if path.suffix.lower() == ".csv" and names != _arrow_header(path):
+        return None  # the Arrow reader sees other columns (or none): it reports the file
+    try:
+        # one pass over the whole file: a malformed row anywhere surfaces here, not in
+        # the middle of the caller's work
+        if not int(raw.count().to_pyarrow().as_py()):
+            return None  # no data rows: the Arrow reader says so
+    except Exception:  # noqa: BLE001 - the engine refuses the file: the Arrow reader says why
+        return None
+    table = numbered(backend, raw)  # numbers the rows as ``_row`` (ROW)
+    return table.mutate(**{SOURCE: ibis.literal(source or path.name, "string")})
+
+
+def _arrow_header(path: Path) -> list[str] | None:
+    """The header of a UTF-8 CSV as :func:`sourcegrid.io.tables.read_arrow` reads it."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        names = pacsv.open_csv(path, read_options=pacsv.ReadOptions(encoding="utf8")).schema.names
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError):
+        return None
+    return [n.lstrip("\ufeff").strip() for n in names]
+
