@@ -113,9 +113,14 @@ def test_files_the_engine_does_not_take_as_they_are(tmp_path, duckdb_backend):
     ragged.write_text("\n".join(lines) + "\n", encoding="utf-8")
     header_only = tmp_path / "header.csv"
     header_only.write_text(",".join(GOOD_ACTIVITY.columns) + "\n", encoding="utf-8")
+    short = tmp_path / "short.csv"  # row 30 lost a field: its values stand in wrong columns
+    GOOD_ACTIVITY.loc[[0] * 50].to_csv(short, index=False)
+    lines = short.read_text(encoding="utf-8").splitlines()
+    lines[29] = lines[29].rsplit(",", 1)[0]
+    short.write_text("\n".join(lines) + "\n", encoding="utf-8")
     blank = tmp_path / "blank.csv"
     blank.write_bytes(b"\n\n\n")
-    for path in (gb, xlsx, floats, twice, ragged, header_only, blank):
+    for path in (gb, xlsx, floats, twice, ragged, short, header_only, blank):
         assert engine_input(duckdb_backend, path) is None, path.name
 
 
@@ -133,10 +138,16 @@ def test_a_missing_file_is_the_error_read_arrow_gives(tmp_path, duckdb_backend):
 @pytest.mark.spark
 @pytest.mark.slow
 def test_spark_reads_the_same_rows(tmp_path, duckdb_backend, spark_backend):
-    path = tmp_path / "bad.csv"
-    BAD_ACTIVITY.to_csv(path, index=False)
+    path = tmp_path / "bad.parquet"
+    BAD_ACTIVITY.astype({"activity": "string", "capacity": "float64"}).to_parquet(path,
+                                                                               index=False)
     _, rejects = _sorted(account(engine_input(duckdb_backend, path), LIBRARY, BAD_TREATMENT,
                                  con=duckdb_backend))
+    assert set(zip(rejects["row"], rejects["reason"], rejects["column"],
+                   strict=True)) == EXPECTED_REJECTS
+    csv = tmp_path / "bad.csv"
+    BAD_ACTIVITY.to_csv(csv, index=False)
+    assert engine_input(spark_backend, csv) is None  # Spark pads short rows: read_arrow
     table = engine_input(spark_backend, path)
     assert table is not None
     _, spark_rejects = _sorted(account(table, LIBRARY, BAD_TREATMENT, con=spark_backend))

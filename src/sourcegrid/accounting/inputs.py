@@ -211,9 +211,10 @@ def _bound(data, aliases: dict[str, str], source: str, con, *, view: str,
 def engine_input(con, path, *, kind: str = "activity") -> ibis.Table | None:
     """An activity or treatment file read by the engine itself, or None for read_arrow.
 
-    CSV (UTF-8) and Parquet files on a backend that reads files (DuckDB, Spark) are read
-    by it: the rows never pass through Python, and the engine keeps them within its
-    memory limit. A Parquet column that is neither text nor an integer, outside the
+    CSV (UTF-8) and Parquet files on DuckDB, and Parquet files on Spark, are read by the
+    engine: the rows never pass through Python, and the engine keeps them within its
+    memory limit. A CSV row with fewer fields than the header makes the file go to
+    read_arrow, which refuses it (its values would stand in the wrong columns). A Parquet column that is neither text nor an integer, outside the
     number columns, goes through :func:`sourcegrid.io.tables.read_arrow` instead
     (None), which writes such values as text the way the checks expect; so do other
     formats, other encodings, files the engine refuses anywhere (read in full once
@@ -235,7 +236,12 @@ def engine_input(con, path, *, kind: str = "activity") -> ibis.Table | None:
     from sourcegrid.io.tables import check_input_path
 
     aliases = ACTIVITY_ALIASES if kind == "activity" else TREATMENT_ALIASES
-    table = read_numbered(con, check_input_path(path))  # a missing or binary file: as read_arrow
+    path = check_input_path(path)  # a missing or binary file: the error read_arrow gives
+    # DuckDB reads both; Spark only Parquet: its CSV reader fills a row that lost a field
+    # with nulls, where Arrow's (and DuckDB's, told so) refuses the file
+    if not (con.name == "duckdb" or (con.name == "pyspark" and path.suffix.lower() == ".parquet")):
+        return None
+    table = read_numbered(con, path, pad_short_rows=False)
     if table is None:
         return None
     names = canonical_headers(list(table.columns), aliases)

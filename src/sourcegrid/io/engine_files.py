@@ -62,15 +62,21 @@ def numbered(backend, table):
     return table.mutate(_row=ibis.row_number() + 2)
 
 
-def read_file(backend, path: Path):
-    """The file as a table of the backend (text columns for CSV, typed for Parquet)."""
+def read_file(backend, path: Path, *, pad_short_rows: bool = True):
+    """The file as a table of the backend (text columns for CSV, typed for Parquet).
+
+    ``pad_short_rows``: a CSV row with fewer fields than the header gets nulls for the
+    rest (ingest: a reading without its last values); False makes such a file fail to
+    read on DuckDB, as Arrow's reader does (a row that lost a field has its values in
+    the wrong columns).
+    """
     if path.suffix.lower() == ".parquet":
         return backend.read_parquet(str(path))
     if backend.name == "pyspark":
         return backend.read_csv(str(path), header=True, inferSchema=False, multiLine=True,
                                 escape='"', mode="FAILFAST", encoding="UTF-8")
     return backend.read_csv(str(path), all_varchar=True, header=True, delim=",", quote='"',
-                            escape='"', null_padding=True, encoding="utf-8")
+                            escape='"', null_padding=pad_short_rows, encoding="utf-8")
 
 
 def is_utf8(path: Path) -> bool:
@@ -88,7 +94,8 @@ def is_utf8(path: Path) -> bool:
     return True
 
 
-def read_numbered(backend, path: str | Path, *, source: str | None = None):
+def read_numbered(backend, path: str | Path, *, source: str | None = None,
+                  pad_short_rows: bool = True):
     """The file as a numbered table of the backend, or None where the engine cannot read it.
 
     Columns: the file's, with a byte-order mark and edge spaces removed from the headers,
@@ -109,7 +116,7 @@ def read_numbered(backend, path: str | Path, *, source: str | None = None):
     if path.suffix.lower() == ".csv" and not is_utf8(path):
         return None
     try:
-        raw = read_file(backend, path)
+        raw = read_file(backend, path, pad_short_rows=pad_short_rows)
         columns = list(raw.columns)
     except Exception:  # noqa: BLE001 - no file reader (PostgreSQL), or a file it refuses
         return None
