@@ -154,3 +154,12 @@ def test_spark_reads_the_same_rows(tmp_path, duckdb_backend, spark_backend):
     columns = ["row", "reason", "column", "value"]
     pd.testing.assert_frame_equal(spark_rejects[columns].astype(str),
                                   rejects[columns].astype(str))
+
+
+def test_an_unknown_kind_names_the_valid_ones(tmp_path, duckdb_backend):
+    from sourcegrid.errors import NotFoundError
+
+    path = tmp_path / "good.csv"
+    GOOD_ACTIVITY.to_csv(path, index=False)
+    with pytest.raises(NotFoundError, match="valid: activity, treatment"):
+        engine_input(duckdb_backend, path, kind="sources")

@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sourcegrid.errors import InputError, Problem
+from sourcegrid.errors import InputError, NotFoundError, Problem
 from sourcegrid.io.tables import ROW, SOURCE, canonical_headers, to_text_arrow
 from sourcegrid.store.portable import as_count, engine_table, strip, try_float
 
@@ -213,33 +213,45 @@ def engine_input(con, path, *, kind: str = "activity") -> ibis.Table | None:
 
     CSV (UTF-8) and Parquet files on DuckDB, and Parquet files on Spark, are read by the
     engine: the rows never pass through Python, and the engine keeps them within its
-    memory limit. A CSV row with fewer fields than the header makes the file go to
-    read_arrow, which refuses it (its values would stand in the wrong columns). A Parquet column that is neither text nor an integer, outside the
-    number columns, goes through :func:`sourcegrid.io.tables.read_arrow` instead
-    (None), which writes such values as text the way the checks expect; so do other
-    formats, other encodings, files the engine refuses anywhere (read in full once
-    here), and headers that repeat once made canonical.
-
-    Raises
-    ------
-    InputError
-        As :func:`sourcegrid.io.tables.read_arrow` for a path that is missing, a folder,
-        empty or not the format its name says.
+    memory limit. The others come back as None, for
+    :func:`sourcegrid.io.tables.read_arrow`, which reads them or says what is wrong:
+    other formats and encodings; a CSV with a row that has a field too few (its values
+    would stand in the wrong columns) or too many, or that the engine refuses anywhere
+    (read in full once here); a Parquet column outside the number columns that is
+    neither text nor an integer (read_arrow writes such values as text the way the
+    checks expect); headers that repeat once made canonical.
 
     Parameters
     ----------
     con : ibis backend
     path : str or pathlib.Path
     kind : {'activity', 'treatment'}
+
+    Returns
+    -------
+    ibis.Table or None
+        The file's columns with ``_row`` (spreadsheet row) and ``_source`` (file name),
+        for :func:`sourcegrid.accounting.engine.account` on ``con``.
+
+    Raises
+    ------
+    InputError
+        As read_arrow for a path that is missing, a folder, empty or not the format its
+        name says.
+    NotFoundError
+        ``kind`` is neither 'activity' nor 'treatment'.
     """
     from sourcegrid.io.engine_files import read_numbered
     from sourcegrid.io.tables import check_input_path
 
+    if kind not in _TEXT_COLUMNS:
+        raise NotFoundError("input kind", kind, _TEXT_COLUMNS)
     aliases = ACTIVITY_ALIASES if kind == "activity" else TREATMENT_ALIASES
     path = check_input_path(path)  # a missing or binary file: the error read_arrow gives
     # DuckDB reads both; Spark only Parquet: its CSV reader fills a row that lost a field
     # with nulls, where Arrow's (and DuckDB's, told so) refuses the file
-    if not (con.name == "duckdb" or (con.name == "pyspark" and path.suffix.lower() == ".parquet")):
+    parquet = path.suffix.lower() == ".parquet"
+    if not (con.name == "duckdb" or (con.name == "pyspark" and parquet)):
         return None
     table = read_numbered(con, path, pad_short_rows=False)
     if table is None:
