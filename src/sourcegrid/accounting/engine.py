@@ -448,12 +448,8 @@ def stage_inputs(activity, library, treatment, con, *, library_name: str | None 
     rows = _tiers(_combinations(rows.reset_index(drop=True)))
     generation_vars, k_vars = _formula_columns(rows)
 
-    if isinstance(activity, ibis.Table):  # a file the engine reads (inputs.engine_input)
-        n_activity = int(con.to_pyarrow(activity.count()).as_py())
-    else:
-        n_activity = len(activity) if isinstance(activity, pd.DataFrame) else activity.num_rows
-    act, act_rejects, act_vars = prepare_activity(activity, variables=generation_vars | k_vars,
-                                                  source=activity_source, con=con)
+    act, act_rejects, act_vars, n_activity = prepare_activity(
+        activity, variables=generation_vars | k_vars, source=activity_source, con=con)
     del activity
     trt, trt_rejects, trt_vars = prepare_treatment(treatment, variables=k_vars,
                                                    source=treatment_source, con=con)

@@ -320,6 +320,7 @@ class _Checks:
         self.raw = raw
         self.drop = list(drop)
         self.checks: list[tuple] = []
+        self.rows: int | None = None  # rows of the table, counted by :meth:`result`
 
     def __call__(self, condition: ibis.Value, column: str, reason: str, message: str,
                  value: str | None = None, raw=None, drop: bool = True) -> None:
@@ -360,14 +361,14 @@ class _Checks:
                                                       copies=table.count())
             return repeated.filter(repeated.copies > 1).drop("copies")
 
-        # each check counted and the repeated keys counted, in one query
+        # the rows, each check and the repeated keys counted, in one query
         repeated = repeated_keys(flagged)
-        totals = repeated.aggregate(n_repeated=repeated.count())
-        if flags:
-            totals = flagged.aggregate(
-                **{f"n{i}": as_count(flagged[name]).sum() for i, name in enumerate(flags)},
-            ).cross_join(totals)
+        totals = flagged.aggregate(
+            n_rows=flagged.count(),
+            **{f"n{i}": as_count(flagged[name]).sum() for i, name in enumerate(flags)},
+        ).cross_join(repeated.aggregate(n_repeated=repeated.count()))
         counts = totals.to_pyarrow().to_pylist()[0]
+        self.rows = int(counts["n_rows"])
         n_repeated = counts["n_repeated"]
         fired = [i for i in range(len(self.checks)) if counts.get(f"n{i}")]
         if not fired and not n_repeated:
@@ -400,15 +401,17 @@ class _Checks:
 
 
 def prepare_activity(data: pa.Table | pd.DataFrame, *, variables: Iterable[str] = (),
-                     source: str = "activity", con=None) -> tuple[ibis.Table, ibis.Table | None, list[str]]:
+                     source: str = "activity", con=None
+                     ) -> tuple[ibis.Table, ibis.Table | None, list[str], int]:
     """Check and type an activity table (DESIGN.md, "Activity").
 
     Returns
     -------
-    (activity, rejects, variables)
+    (activity, rejects, variables, rows)
         ``activity``: typed Ibis table (``activity_row``, ``_row``, ...), rows without
         problems only; ``rejects``: Ibis table of problems (or None); ``variables``: the
-        formula variables the table has. A reject whose value is a number of a typed
+        formula variables the table has; ``rows``: the rows read (counted with the
+        checks, so a file the engine reads is not scanned again for it). A reject whose value is a number of a typed
         (float64) input column has ``value`` '' and the number in ``number``;
         :func:`sourcegrid.accounting.engine.account` writes it as the input's text.
     """
@@ -477,7 +480,7 @@ def prepare_activity(data: pa.Table | pd.DataFrame, *, variables: Iterable[str] 
            for c in ("activity", "capacity", "lon", "lat")},
         **{v: in_domain(good[f"num_{v}"], v) for v in present},
     )
-    return good, rejects, present
+    return good, rejects, present, check.rows
 
 
 def in_domain(number: ibis.Value, name: str) -> ibis.Value:

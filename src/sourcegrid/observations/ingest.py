@@ -330,6 +330,7 @@ def ingest_file(workspace, path: str | Path, kind: str, *, sheet: str | int | No
 
 def _ingest_file(workspace, path, kind, sheet, units, date, variable, pollutant, chunk_size,
                  progress, force) -> IngestResult:
+    from sourcegrid.io.engine_files import ENGINE_SUFFIXES
     from sourcegrid.observations import readers
 
     path = Path(path)
@@ -356,7 +357,7 @@ def _ingest_file(workspace, path, kind, sheet, units, date, variable, pollutant,
     else:
         # fusion places every reading by its position: a stored reading without one is lost
         engine_batch = None
-        if path.suffix.lower() in readers.ENGINE_SUFFIXES:
+        if path.suffix.lower() in ENGINE_SUFFIXES:
             check_input_path(path)
             engine_batch = readers.read_observations_engine(
                 workspace.con, path, site_kind=kind, units=units, require_position=True)

@@ -19,10 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from sourcegrid.errors import InputError, NotFoundError, Problem, UnitError, problems_frame
-from sourcegrid.io.engine_files import ENGINE_SUFFIXES as _ENGINE_SUFFIXES
-from sourcegrid.io.engine_files import is_utf8 as _is_utf8
-from sourcegrid.io.engine_files import numbered as _numbered
-from sourcegrid.io.engine_files import read_file as _read_engine_table
+from sourcegrid.io.engine_files import is_utf8, numbered, read_file
 from sourcegrid.io.tables import ROW, SOURCE, read_table, rejects_from_mask, with_row_numbers
 from sourcegrid.timebase import LOCAL_TIMEZONE as LOCAL_TZ
 from sourcegrid.timebase import to_utc, utc_period, utc_timestamp
@@ -416,8 +413,8 @@ def read_wind(path: str | Path, *, sheet: str | int | None = None) -> tuple[pd.D
 # engine (DuckDB's read_csv/read_parquet, Spark's reader), written once in Ibis.
 # --------------------------------------------------------------------------------------
 
-#: Files the engine reader takes; others (XLSX) go through :func:`read_observations`.
-ENGINE_SUFFIXES = _ENGINE_SUFFIXES
+# The files it takes: io.engine_files.ENGINE_SUFFIXES; others (XLSX) go through
+# :func:`read_observations`.
 #: Whitespace Python's ``str.strip`` removes (the pandas reader strips with it).
 _SPACE = (r"[\t\n\x0b\f\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}"
           r"\x{202f}\x{205f}\x{3000}\x{feff}]")
@@ -599,10 +596,10 @@ def read_observations_engine(backend, path: str | Path, *, site_kind: str | None
     source = path.name
     if site_kind is not None and site_kind not in SITE_KINDS:
         raise NotFoundError("site kind", site_kind, SITE_KINDS)
-    if path.suffix.lower() == ".csv" and not _is_utf8(path):
+    if path.suffix.lower() == ".csv" and not is_utf8(path):
         return None  # GB18030 and other encodings: the pandas reader decodes them
     try:
-        raw = _read_engine_table(backend, path)
+        raw = read_file(backend, path)
         columns = list(raw.columns)
     except NotImplementedError:
         return None  # a backend without a file reader (PostgreSQL): the pandas reader
@@ -634,7 +631,7 @@ def read_observations_engine(backend, path: str | Path, *, site_kind: str | None
         require_position = True  # a file with positions: an empty one is a fault
 
     try:
-        cached = _checked_rows(_numbered(backend, raw), long_format, wide, site_kind,
+        cached = _checked_rows(numbered(backend, raw), long_format, wide, site_kind,
                                require_position, units).cache()
         rows = int(cached.count().to_pyarrow().as_py())
     except Exception as error:  # noqa: BLE001 - a malformed file surfaces when first read
