@@ -176,17 +176,24 @@ def store_checked(workspace, batch, *, source: str = "",
             good = good.semi_join(groups, good._row == groups._first)
     if progress is not None:
         progress(0, read)
+    sites = good if batch.sites is None else batch.sites.mutate(
+        source=ibis.literal(source, "string"))
+
+    def in_file_order(rows):
+        # DuckDB keeps the insertion order of a UNION of the file's value columns with one
+        # thread, but sorts on the row number in parallel: 1.0 s instead of 1.7 s for
+        # 2·10^6 readings. Spark tables have no order to keep.
+        return rows.order_by("_row", "pollutant") if workspace.engine == "duckdb" else rows
+
     if workspace.has(OBSERVATIONS_TABLE):
         stored = workspace.table(OBSERVATIONS_TABLE)
         before = _count(stored)
-        new = good.anti_join(stored.select(*key), key)
+        new = in_file_order(good.anti_join(stored.select(*key), key))
         workspace.write(OBSERVATIONS_TABLE, new.select(*stored.columns), mode="append")
         added = _count(workspace.table(OBSERVATIONS_TABLE)) - before
     else:
-        workspace.write(OBSERVATIONS_TABLE, good.select(*OBSERVATION_COLUMNS))
+        workspace.write(OBSERVATIONS_TABLE, in_file_order(good).select(*OBSERVATION_COLUMNS))
         added = distinct
-    sites = good if batch.sites is None else batch.sites.mutate(
-        source=ibis.literal(source, "string"))
     _update_sites(workspace, sites)
     fault_point("ingest:after_chunk")
     if progress is not None:
@@ -319,20 +326,6 @@ def ingest_file(workspace, path: str | Path, kind: str, *, sheet: str | int | No
     """
     if kind not in FEED_KINDS:
         raise NotFoundError("feed kind", kind, FEED_KINDS)
-    transaction = getattr(workspace, "transaction", None)
-    if transaction is None:
-        return _ingest_file(workspace, path, kind, sheet, units, date, variable, pollutant,
-                            chunk_size, progress, force)
-    with transaction():
-        return _ingest_file(workspace, path, kind, sheet, units, date, variable, pollutant,
-                            chunk_size, progress, force)
-
-
-def _ingest_file(workspace, path, kind, sheet, units, date, variable, pollutant, chunk_size,
-                 progress, force) -> IngestResult:
-    from sourcegrid.io.engine_files import ENGINE_SUFFIXES
-    from sourcegrid.observations import readers
-
     path = Path(path)
     if not path.is_file():
         reason, what = (("is_a_folder", "expected a file, but this is a folder") if path.is_dir()
@@ -343,6 +336,41 @@ def _ingest_file(workspace, path, kind, sheet, units, date, variable, pollutant,
     table = {"wind": WIND_TABLE, "satellite": "satellite"}.get(kind, OBSERVATIONS_TABLE)
     if not force and _registered(workspace, sha256):
         return IngestResult(table, skipped_file=True)
+    # A CSV or Parquet file of readings is read and checked by the engine before the
+    # transaction opens: the checks only make temporary copies, which DuckDB writes at
+    # about half the speed inside a transaction (1.4 s instead of 0.7 s for 10^6 rows).
+    engine_batch = _read_engine(workspace, path, kind, units) if table == OBSERVATIONS_TABLE \
+        else None
+    transaction = getattr(workspace, "transaction", None)
+    try:
+        if transaction is None:
+            return _ingest_file(workspace, path, kind, sha256, engine_batch, sheet, units, date,
+                                variable, pollutant, chunk_size, progress)
+        with transaction():
+            return _ingest_file(workspace, path, kind, sha256, engine_batch, sheet, units, date,
+                                variable, pollutant, chunk_size, progress)
+    finally:
+        if engine_batch is not None:
+            engine_batch.release()
+
+
+def _read_engine(workspace, path: Path, kind: str, units):
+    """The engine's checked batch of a CSV/Parquet file of readings, or None."""
+    from sourcegrid.io.engine_files import ENGINE_SUFFIXES
+    from sourcegrid.observations import readers
+
+    if path.suffix.lower() not in ENGINE_SUFFIXES:
+        return None
+    check_input_path(path)
+    # fusion places every reading by its position: a stored reading without one is lost
+    return readers.read_observations_engine(workspace.con, path, site_kind=kind, units=units,
+                                            require_position=True)
+
+
+def _ingest_file(workspace, path, kind, sha256, engine_batch, sheet, units, date, variable,
+                 pollutant, chunk_size, progress) -> IngestResult:
+    from sourcegrid.observations import readers
+
     if kind == "wind":
         wind, rejects = readers.read_wind(path, sheet=sheet)
         result = ingest_wind(workspace, wind, source=path.name, chunk_size=chunk_size,
@@ -354,26 +382,15 @@ def _ingest_file(workspace, path, kind, sheet, units, date, variable, pollutant,
 
         result = ingest_raster(workspace, read_spec(workspace), path, date=date,
                                variable=variable, pollutant=pollutant)
+    elif engine_batch is not None:
+        result = store_checked(workspace, engine_batch, source=path.name, progress=progress)
+        result.rejects = engine_batch.rejects
     else:
-        # fusion places every reading by its position: a stored reading without one is lost
-        engine_batch = None
-        if path.suffix.lower() in ENGINE_SUFFIXES:
-            check_input_path(path)
-            engine_batch = readers.read_observations_engine(
-                workspace.con, path, site_kind=kind, units=units, require_position=True)
-        if engine_batch is not None:
-            try:
-                result = store_checked(workspace, engine_batch, source=path.name,
-                                       progress=progress)
-            finally:
-                engine_batch.release()
-            result.rejects = engine_batch.rejects
-        else:
-            batch = readers.read_observations(path, site_kind=kind, sheet=sheet, units=units,
-                                              require_position=True)
-            result = ingest_readings(workspace, batch.readings, source=path.name,
-                                     chunk_size=chunk_size, progress=progress)
-            result.rejects = batch.rejects
+        batch = readers.read_observations(path, site_kind=kind, sheet=sheet, units=units,
+                                          require_position=True)
+        result = ingest_readings(workspace, batch.readings, source=path.name,
+                                 chunk_size=chunk_size, progress=progress)
+        result.rejects = batch.rejects
     _register(workspace, sha256, path, kind, result)
     return result
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from sourcegrid.errors import InputError, NotFoundError, Problem, UnitError, problems_frame
-from sourcegrid.io.engine_files import is_utf8, numbered, read_file
+from sourcegrid.io.engine_files import is_utf8, numbered_once, read_file
 from sourcegrid.io.tables import ROW, SOURCE, read_table, rejects_from_mask, with_row_numbers
 from sourcegrid.timebase import LOCAL_TIMEZONE as LOCAL_TZ
 from sourcegrid.timebase import to_utc, utc_period, utc_timestamp
@@ -631,8 +631,9 @@ def read_observations_engine(backend, path: str | Path, *, site_kind: str | None
         require_position = True  # a file with positions: an empty one is a fault
 
     try:
-        cached = _checked_rows(numbered(backend, raw), long_format, wide, site_kind,
-                               require_position, units).cache()
+        with numbered_once(backend, raw, path) as numbered_rows:
+            cached = _checked_rows(numbered_rows, long_format, wide, site_kind,
+                                   require_position, units).cache()
         rows = int(cached.count().to_pyarrow().as_py())
     except Exception as error:  # noqa: BLE001 - a malformed file surfaces when first read
         raise _engine_read_error(path, error) from None
