@@ -328,10 +328,10 @@ class _Checks:
 
     Each check is (condition, column, reason, message, value). All conditions
     become boolean columns of one table (the typed columns and the flags, no raw
-    text). One query counts each check and the repeated keys (a hash aggregate).
-    When none fired, only the typed rows are cached, without the flags; otherwise
-    the flagged table is cached (scanned and typed once), only checks that fired
-    build reject rows, taking raw values from the bound input by row position,
+    text), which is cached: the input is scanned and typed once. One query on it
+    counts each check and the repeated keys (a hash aggregate). When none fired, the
+    typed rows are the cached table without the flags; otherwise only checks that
+    fired build reject rows, taking raw values from the bound input by row position,
     and duplicate keys are joined back only when there are any.
     """
 
@@ -374,7 +374,9 @@ class _Checks:
         """(rows without problems, rejects or None); rejects have a float ``number``
         column, non-null where the value is a number still to be written as text."""
         flags = {f"_bad{i}": check[0] for i, check in enumerate(self.checks)}
-        flagged = self.table.mutate(**flags).drop(*self.drop)
+        # scanned and typed once (counting on the input itself, then caching it, read
+        # and converted a file twice: 2.2 + 1.9 s for 10^6 activity rows, now 2.3 s)
+        flagged = self.table.mutate(**flags).drop(*self.drop).cache()
 
         def repeated_keys(table: ibis.Table) -> ibis.Table:
             repeated = table.group_by(keys).aggregate(first_row=table[ROW].min(),
@@ -392,12 +394,8 @@ class _Checks:
         n_repeated = counts["n_repeated"]
         fired = [i for i in range(len(self.checks)) if counts.get(f"n{i}")]
         if not fired and not n_repeated:
-            # nothing to reject: the typed rows, without the flags (so later queries
-            # neither compile nor compute them), stored once for the later queries
-            return self.table.drop(*self.drop).cache(), None
-        # read again for each kind of reject and for the rows without problems: once
-        flagged = flagged.cache()
-        repeated = repeated_keys(flagged)
+            # nothing to reject: the typed rows, without the flags
+            return flagged.drop(*flags), None
         source = flagged
         problem = ibis.literal(False)
         parts = []
