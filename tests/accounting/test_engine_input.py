@@ -83,6 +83,30 @@ def test_chinese_headers_byte_order_mark_and_padded_texts(tmp_path, duckdb_backe
     assert got[("E1", "SO2")] == pytest.approx(EXPECTED[("E1", "SO2")][2], rel=1e-12)
 
 
+def test_parquet_trims_exactly_the_padded_texts(tmp_path, duckdb_backend):
+    # only the text columns with padding are trimmed by the engine (engine_input checks
+    # each column first); padded or not, the rows are GOOD_ACTIVITY's and GOOD_TREATMENT's
+    padded = GOOD_ACTIVITY.copy()
+    padded["section"] = padded["section"].astype(str) + " "  # trailing only
+    padded.loc[0, "enterprise_id"] = "\t" + padded.loc[0, "enterprise_id"]  # one row only
+    path = tmp_path / "activity.parquet"
+    padded.to_parquet(path, index=False)
+    treatment = GOOD_TREATMENT.copy()
+    treatment["pollutant"] = " " + treatment["pollutant"].astype(str)
+    treatment_path = tmp_path / "treatment.parquet"
+    treatment.to_parquet(treatment_path, index=False)
+    expected = _sorted(account(GOOD_ACTIVITY, LIBRARY, GOOD_TREATMENT, con=duckdb_backend))
+    got = _sorted(account(engine_input(duckdb_backend, path), LIBRARY,
+                          engine_input(duckdb_backend, treatment_path, kind="treatment"),
+                          con=duckdb_backend))
+    assert got[1].empty and expected[1].empty
+    columns = ["enterprise_id", "section", "pollutant", "generation", "removal", "emission",
+               "treatment"]
+    pd.testing.assert_frame_equal(got[0][columns], expected[0][columns])
+    emissions = got[0].set_index(["enterprise_id", "pollutant"])["emission"]
+    assert emissions[("E1", "SO2")] == pytest.approx(EXPECTED[("E1", "SO2")][2], rel=1e-12)
+
+
 def test_typed_parquet_read_by_the_engine(tmp_path, duckdb_backend):
     typed = BAD_ACTIVITY.copy()
     typed["activity"] = pd.to_numeric(typed["activity"], errors="coerce")  # 'abc' → null

@@ -206,13 +206,17 @@ def _bound(data, aliases: dict[str, str], source: str, con, *, view: str,
 
     An Arrow table or DataFrame is converted by :func:`as_arrow` and bound to ``con``
     (texts stripped by Arrow). An Ibis table (on ``con``: a file the engine read, see
-    :func:`engine_input`) is taken as it is: its texts are stripped by the engine, its
-    rows numbered in the engine's order when it has no ``_row``.
+    :func:`engine_input`) is taken as it is: its texts are stripped by the engine
+    (unless engine_input marked them stripped already), its rows numbered in the
+    engine's order when it has no ``_row``.
     """
     if not isinstance(data, ibis.Table):
         arrow = as_arrow(data, aliases, source, numbers=numbers, strip=strip)
         raw, _, _ = engine_table(_indexed(arrow), con, position=False, view=view)
         return raw, True
+    stripped = _STRIPPED in data.columns  # by engine_input, where a text needed it
+    if stripped:
+        data = data.drop(_STRIPPED)
     columns = list(data.columns)
     names = canonical_headers(columns, aliases)
     repeated = sorted({n for n in names if names.count(n) > 1})
@@ -225,7 +229,7 @@ def _bound(data, aliases: dict[str, str], source: str, con, *, view: str,
         table = table.mutate(**{ROW: ibis.row_number() + 2})
     if SOURCE not in table.columns:
         table = table.mutate(**{SOURCE: ibis.literal(source, "string")})
-    return table.mutate(**{INDEX: table[ROW].cast("int64") - 2}), False
+    return table.mutate(**{INDEX: table[ROW].cast("int64") - 2}), stripped
 
 
 def engine_input(con, path, *, kind: str = "activity") -> ibis.Table | None:
@@ -285,7 +289,36 @@ def engine_input(con, path, *, kind: str = "activity") -> ibis.Table | None:
             continue
         if not (kind_of.is_floating() and canonical not in _TEXT_COLUMNS[kind]):
             return None
-    return table
+    if not parquet:
+        return table
+    texts = [name for name, canonical in zip(table.columns, names, strict=True)
+             if canonical in _TEXT_COLUMNS[kind] and table[name].type().is_string()]
+    clean = _clean_texts(path, texts)
+    # only the texts that need it are trimmed by the engine (a TRIM of every text column
+    # was 0.7 s of the 2.4 s typed copy of 10^6 activity rows; this check takes 0.27 s)
+    return table.mutate(**{name: strip(table[name]) for name in texts if name not in clean},
+                        **{_STRIPPED: ibis.literal(True)})
+
+
+_STRIPPED = "_sg_stripped"  # engine_input's mark: the text columns are stripped
+
+
+def _clean_texts(path, names: list[str]) -> set[str]:
+    """The text columns of a Parquet file with no text that starts or ends with
+    whitespace, read a batch at a time (the memory does not grow with the rows)."""
+    import pyarrow.parquet as pq
+
+    clean = set(names)
+    with pq.ParquetFile(path) as file:
+        for batch in file.iter_batches(columns=names, batch_size=_BATCH_ROWS):
+            for name in list(clean):
+                column = batch.column(name)
+                text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+                if not text or _needs_trim(column):
+                    clean.discard(name)
+            if not clean:
+                break
+    return clean
 
 
 def _finite(number: ibis.Value) -> ibis.Value:
