@@ -83,6 +83,54 @@ def test_chinese_headers_byte_order_mark_and_padded_texts(tmp_path, duckdb_backe
     assert got[("E1", "SO2")] == pytest.approx(EXPECTED[("E1", "SO2")][2], rel=1e-12)
 
 
+def test_a_csv_copy_is_numbered_in_file_order_and_dropped_after_the_run(tmp_path,
+                                                                       duckdb_backend):
+    # DuckDB numbers a CSV by the rowid of a copy made in file order (insertion order is
+    # kept for the copy whatever the connection's setting, which is restored after);
+    # the run drops the copy
+    from sourcegrid.io.engine_files import COPY_PREFIX
+
+    path = tmp_path / "bad.csv"
+    BAD_ACTIVITY.to_csv(path, index=False)
+    duckdb_backend.raw_sql("SET preserve_insertion_order = false")
+    try:
+        table = engine_input(duckdb_backend, path)
+        assert duckdb_backend.list_tables(like=COPY_PREFIX)
+        setting = "SELECT current_setting('preserve_insertion_order')"
+        assert duckdb_backend.raw_sql(setting).fetchone()[0] is False
+        rows = duckdb_backend.to_pyarrow(table.select("_row", "enterprise_id")).to_pandas()
+        # spreadsheet rows: the header is row 1, BAD_ACTIVITY's i-th row is row i + 2
+        assert dict(zip(rows["_row"], rows["enterprise_id"], strict=True)) == {
+            i + 2: e for i, e in enumerate(BAD_ACTIVITY["enterprise_id"])}
+        result = account(table, LIBRARY, BAD_TREATMENT, con=duckdb_backend)
+    finally:
+        duckdb_backend.raw_sql("SET preserve_insertion_order = true")
+    assert set(zip(result.rejects["row"], result.rejects["reason"], result.rejects["column"],
+                   strict=True)) == EXPECTED_REJECTS
+    assert not duckdb_backend.list_tables(like=COPY_PREFIX)
+
+
+@pytest.mark.parametrize("word", ["*", " 所有工艺 ", "all", "/\t"])
+def test_a_key_that_means_any_is_blank(word, tmp_path, duckdb_backend):
+    # E4's welding row has no process; '*', '所有工艺', 'all', '/' say the same (padded or
+    # not): stored as blank, and a duplicate of the same row written with a blank process
+    activity = GOOD_ACTIVITY.copy()
+    activity.loc[activity["enterprise_id"] == "E4", "process"] = word
+    activity = pd.concat([activity, GOOD_ACTIVITY.iloc[[3]]], ignore_index=True)  # row 6
+    path = tmp_path / "activity.csv"
+    activity.to_csv(path, index=False)
+    for table in (engine_input(duckdb_backend, path), read_arrow(path)):
+        result = account(table, LIBRARY, GOOD_TREATMENT, con=duckdb_backend,
+                         activity_source=path.name)
+        assert list(zip(result.rejects["row"], result.rejects["reason"], strict=True)) == [
+            (6, "duplicate_row")]
+        got = result.emissions.set_index(["enterprise_id", "pollutant"])
+        assert got.loc[("E4", "PM"), "process"] == ""
+        # G = 9.19 × 20 = 183.8 (cases.EXPECTED)
+        assert tuple(got.loc[("E4", "PM"), ["generation", "removal", "emission"]]) == \
+            pytest.approx(EXPECTED[("E4", "PM")], rel=1e-12)
+
+
 def test_parquet_trims_exactly_the_padded_texts(tmp_path, duckdb_backend):
     # only the text columns with padding are trimmed by the engine (engine_input checks
     # each column first); padded or not, the rows are GOOD_ACTIVITY's and GOOD_TREATMENT's

@@ -48,6 +48,7 @@ import pandas as pd
 from sourcegrid.accounting.inputs import KEY_COLUMNS, prepare_activity, prepare_treatment
 from sourcegrid.errors import UnitError, problems_frame
 from sourcegrid.expressions import parse
+from sourcegrid.io.engine_files import drop_copies
 from sourcegrid.io.tables import ROW, SOURCE
 from sourcegrid.store.portable import as_count, drop_views, engine_table, rstrip
 from sourcegrid.units import conversion_factor
@@ -368,6 +369,7 @@ def _account(activity, library, treatment, con, library_name, activity_source,
                              else emissions_expr.select(*EMISSION_COLUMNS), out)
     treated.release()
     drop_views(con)
+    drop_copies(con)  # the numbered copies of CSV files engine_input made
     clipped = int(stats["clipped"] or 0)
     if clipped:
         warnings.warn(f"{clipped} operating rate(s) k outside [0, 1] were clipped; see the "
