@@ -1,6 +1,6 @@
 """Benchmark: the coefficient method on N generated section-activity rows.
 
-Three implementations of the same accounting run on the same input, each in a fresh
+Five implementations of the same accounting run on the same input, each in a fresh
 subprocess (so each one's peak memory is its own: VmHWM of /proc/self/status), and
 each ends with the emissions written to Parquet:
 
@@ -18,11 +18,13 @@ each ends with the emissions written to Parquet:
   read by the engine (:func:`sourcegrid.accounting.inputs.engine_input`, as
   ``sourcegrid account`` reads CSV and Parquet) instead of Arrow tables in Python
   memory: its peak memory holds no input table;
+- **sourcegrid, CSV read by DuckDB**: the same from UTF-8 CSV copies of the two files
+  (written before the clock starts): every number is text to be parsed and checked;
 - **pandas**: the same formula written the obvious way with pandas merges. It does
   less: no rejects with reasons, no specificity or ambiguity check, no series
   treatment, no note.
 
-The three results are checked equal (totals of G, R, E and row counts), then seconds,
+The results are checked equal (totals of G, R, E and row counts), then seconds,
 rows/s, peak RSS and the ratios are printed side by side.
 
 Usage::
@@ -56,7 +58,7 @@ from sourcegrid.expressions import parse
 from sourcegrid.units import conversion_factor
 
 KEYS = ["product", "raw_material", "process"]
-IMPLEMENTATIONS = ("floor", "sourcegrid", "sourcegrid_file", "pandas")
+IMPLEMENTATIONS = ("floor", "sourcegrid", "sourcegrid_file", "sourcegrid_csv", "pandas")
 _CHUNK = 1_000_000
 
 
@@ -521,6 +523,21 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def as_csv(folder: Path) -> None:
+    """activity.csv and treatment.csv: the Parquet inputs as UTF-8 CSV (written a batch
+    at a time), as bureaus exchange them."""
+    import pyarrow.csv as pacsv
+
+    for name in ("activity", "treatment"):
+        target = folder / f"{name}.csv"
+        if target.exists():
+            continue
+        source = pq.ParquetFile(folder / f"{name}.parquet")
+        with pacsv.CSVWriter(target, source.schema_arrow) as writer:
+            for batch in source.iter_batches(batch_size=_CHUNK):
+                writer.write_batch(batch)
+
+
 def worker(which: str, folder: Path) -> dict:
     """Run one implementation on the Parquet input in ``folder``; seconds exclude reading.
     CPU seconds (user + system, all threads) are printed too: on a shared machine they
@@ -528,17 +545,20 @@ def worker(which: str, folder: Path) -> dict:
     from sourcegrid.coefficients import sample_library
 
     library = sample_library()
-    if which == "sourcegrid_file":  # the engine reads the files: nothing in Python memory
+    if which in ("sourcegrid_file", "sourcegrid_csv"):  # the engine reads the files
         import ibis
 
         from sourcegrid.accounting.engine import account
         from sourcegrid.accounting.inputs import engine_input
 
+        suffix = "parquet" if which == "sourcegrid_file" else "csv"
+        if suffix == "csv":
+            as_csv(folder)  # before the clock, as the other inputs are made before it
         out = folder / f"{which}.parquet"
         start, cpu = time.perf_counter(), _cpu_seconds()
         con = ibis.duckdb.connect(**_duckdb_config())
-        result = account(engine_input(con, folder / "activity.parquet"), library,
-                         engine_input(con, folder / "treatment.parquet", kind="treatment"),
+        result = account(engine_input(con, folder / f"activity.{suffix}"), library,
+                         engine_input(con, folder / f"treatment.{suffix}", kind="treatment"),
                          con=con, out=out, explain=False)
         seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
         return _finished(which, result.activity_rows, seconds, cpu, 0.0, out, len(result.rejects))
@@ -609,6 +629,7 @@ def table(results: list[dict]) -> None:
           f"{'input MB':>10}{'rejects':>9}")
     labels = {"floor": "floor (hand-written DuckDB SQL)", "sourcegrid": "sourcegrid (Ibis, DuckDB)",
               "sourcegrid_file": "sourcegrid, files read by DuckDB",
+              "sourcegrid_csv": "sourcegrid, CSV read by DuckDB",
               "pandas": "pandas merge baseline"}
     for r in results:
         rejects = "" if r["rejects"] is None else f"{r['rejects']:,}"
@@ -675,8 +696,8 @@ def main() -> None:
         print(f"\n{size:,} activity rows")
         table(results)
     print("each implementation runs in its own process from the same Parquet input (read "
-          "before the clock starts, except by 'files read by DuckDB', which reads them on the "
-          "clock) and writes its emissions to Parquet; peak RSS includes the input tables "
+          "before the clock starts, except by the 'read by DuckDB' ones, which read the files on "
+          "the clock) and writes its emissions to Parquet; peak RSS includes the input tables "
           "held in Python")
 
 

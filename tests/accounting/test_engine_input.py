@@ -83,6 +83,25 @@ def test_chinese_headers_byte_order_mark_and_padded_texts(tmp_path, duckdb_backe
     assert got[("E1", "SO2")] == pytest.approx(EXPECTED[("E1", "SO2")][2], rel=1e-12)
 
 
+def test_a_csv_read_inside_a_transaction_has_its_spreadsheet_rows(tmp_path):
+    # rows a transaction adds are numbered from 2^55 on: the copy counts from its first
+    # rowid (the CLI reads the files inside the workspace's transaction)
+    import ibis
+
+    con = ibis.duckdb.connect(str(tmp_path / "ws.duckdb"))
+    path = tmp_path / "bad.csv"
+    BAD_ACTIVITY.to_csv(path, index=False)
+    con.raw_sql("BEGIN TRANSACTION")
+    table = engine_input(con, path)
+    rows = con.to_pyarrow(table.select("_row")).to_pandas()["_row"]
+    assert sorted(rows) == list(range(2, len(BAD_ACTIVITY) + 2))
+    result = account(table, LIBRARY, BAD_TREATMENT, con=con)
+    con.raw_sql("COMMIT")
+    assert set(zip(result.rejects["row"], result.rejects["reason"], result.rejects["column"],
+                   strict=True)) == EXPECTED_REJECTS
+    con.disconnect()
+
+
 def test_a_csv_copy_is_numbered_in_file_order_and_dropped_after_the_run(tmp_path,
                                                                        duckdb_backend):
     # DuckDB numbers a CSV by the rowid of a copy made in file order (insertion order is
