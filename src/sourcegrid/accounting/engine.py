@@ -48,7 +48,7 @@ import pandas as pd
 from sourcegrid.accounting.inputs import KEY_COLUMNS, prepare_activity, prepare_treatment
 from sourcegrid.errors import UnitError, problems_frame
 from sourcegrid.expressions import parse
-from sourcegrid.io.engine_files import drop_copies
+from sourcegrid.io.engine_files import drop_copies, insertion_order
 from sourcegrid.io.tables import ROW, SOURCE
 from sourcegrid.store.portable import as_count, drop_views, engine_table, rstrip
 from sourcegrid.units import conversion_factor
@@ -310,15 +310,8 @@ def unordered(con):
     """On DuckDB, let the intermediate tables be built without keeping row order (less
     memory and time); the outputs are ordered explicitly (:func:`ordered`). The
     connection's setting is restored afterwards."""
-    if con.name != "duckdb":
+    with insertion_order(con, keep=False):
         yield
-        return
-    previous = con.raw_sql("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
-    con.raw_sql("SET preserve_insertion_order = false")
-    try:
-        yield
-    finally:
-        con.raw_sql(f"SET preserve_insertion_order = {'true' if previous else 'false'}")
 
 
 def ordered(con) -> None:
