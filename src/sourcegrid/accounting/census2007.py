@@ -415,6 +415,7 @@ def route_account(route: str, activity, library, treatment=None, **options):
     if route == "census2017":
         return account(activity, library, treatment, **options)
     options.pop("explain", None)
+    options.pop("progress", None)  # one pass: nothing to report between parts
     return census2007_account(activity, library, treatment, **options)
 
 

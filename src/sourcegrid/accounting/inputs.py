@@ -48,6 +48,7 @@ __all__ = [
     "prepare_treatment",
     "as_arrow",
     "engine_input",
+    "enterprise_hash",
     "read_number",
     "in_domain",
 ]
@@ -301,6 +302,22 @@ def engine_input(con, path, *, kind: str = "activity") -> ibis.Table | None:
 
 
 _STRIPPED = "_sg_stripped"  # engine_input's mark: the text columns are stripped
+
+
+def enterprise_hash(table: ibis.Table, kind: str = "activity") -> ibis.Value | None:
+    """A 64-bit hash of each row's enterprise id as the checks read it (the stripped
+    text), or None when the table has no enterprise column.
+
+    Every check that compares rows (repeated keys) and the join of treatment to activity
+    compare rows of one enterprise only, so the rows can be accounted in parts of whole
+    enterprises chosen by this hash (:func:`sourcegrid.accounting.engine.account`).
+    """
+    aliases = ACTIVITY_ALIASES if kind == "activity" else TREATMENT_ALIASES
+    names = canonical_headers([str(c).lstrip("\ufeff").strip() for c in table.columns], aliases)
+    for name, canonical in zip(table.columns, names, strict=True):
+        if canonical == "enterprise_id":
+            return _text(table[name]).hash()
+    return None
 
 
 def _clean_texts(path, names: list[str]) -> set[str]:

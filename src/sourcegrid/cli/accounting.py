@@ -198,7 +198,10 @@ def account(
         result = route_account(route, activity_table, lib, treatment_table, con=ws.con,
                                activity_source=activity.name,
                                treatment_source=treatment_name or "treatment",
-                               into="_last_run_emissions", explain=explain)
+                               into="_last_run_emissions", explain=explain,
+                               progress=lambda done, total: progress.update(
+                                   task, description=f"accounting {rows} with library "
+                                   f"{lib.name!r}: part {done} of {total} done"))
         _keep_stored_run(ws, result, run)
         progress.update(task, description="storing the run in the workspace")
         save_run(ws, result, run=run, activity_file=str(activity), treatment_file=treatment_name)

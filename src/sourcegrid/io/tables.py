@@ -611,34 +611,58 @@ def write_ibis_table(con, table, path: str | Path, sheet: str = "data") -> Path:
 
     CSV is written batch by batch with a UTF-8 BOM (so Excel shows Chinese), Parquet
     by the engine itself; XLSX goes through pandas and is refused above its row limit.
-    The file is written atomically (:func:`atomic_path`); a missing folder is created.
+    ``table`` may also be a sequence of tables with the same columns, written one after
+    the other into the one file (CSV and Parquet). The file is written atomically
+    (:func:`atomic_path`); a missing folder is created.
     """
     path = Path(path)
     suffix = _output_suffix(path)
+    tables = list(table) if isinstance(table, list | tuple) else [table]
     if suffix == ".xlsx":
-        rows = con.to_pyarrow(table.count().name("n").as_table())["n"][0].as_py()
+        if len(tables) > 1:
+            raise _problem(path, "a run in parts is written to .csv or .parquet, not .xlsx",
+                           "bad_file_type", suffix)
+        rows = con.to_pyarrow(tables[0].count().name("n").as_table())["n"][0].as_py()
         if rows > XLSX_MAX_ROWS:
             raise _too_many_rows(path, rows)
-        return write_table(con.to_pyarrow(table).to_pandas(), path, sheet=sheet)
+        return write_table(con.to_pyarrow(tables[0]).to_pandas(), path, sheet=sheet)
     with atomic_path(path) as temp:
-        if suffix == ".csv":
-            import pyarrow.csv as pacsv
-
-            with warnings.catch_warnings():
-                # ibis 12 calls DuckDB 1.5's deprecated fetch_record_batch: not ours to fix
-                warnings.filterwarnings("ignore", message=r"fetch_record_batch\(\) is deprecated",
-                                        category=DeprecationWarning)
-                reader = con.to_pyarrow_batches(table)
-                with open(temp, "wb") as handle:
-                    handle.write("\ufeff".encode())
-                    with pacsv.CSVWriter(handle, reader.schema) as writer:
-                        for number, batch in enumerate(reader):
-                            writer.write_batch(batch)
-                            if number == 0:
-                                fault_point("write:after_first_batch")
-        else:
-            con.to_parquet(table, temp)
+        if suffix == ".parquet" and len(tables) == 1:
+            con.to_parquet(tables[0], temp)  # the engine writes it, in parallel
+            return path
+        with warnings.catch_warnings():
+            # ibis 12 calls DuckDB 1.5's deprecated fetch_record_batch: not ours to fix
+            warnings.filterwarnings("ignore", message=r"fetch_record_batch\(\) is deprecated",
+                                    category=DeprecationWarning)
+            _write_batches(con, tables, temp, suffix)
     return path
+
+
+def _write_batches(con, tables, temp: Path, suffix: str) -> None:
+    """The tables' rows, batch by batch, into one CSV (with BOM) or Parquet file."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    writer = None
+    with open(temp, "wb") as handle:
+        if suffix == ".csv":
+            handle.write("\ufeff".encode())
+        try:
+            written = 0
+            for table in tables:
+                reader = con.to_pyarrow_batches(table)
+                if writer is None:
+                    writer = (pacsv.CSVWriter(handle, reader.schema) if suffix == ".csv"
+                              else pq.ParquetWriter(handle, reader.schema))
+                for batch in reader:
+                    writer.write_batch(batch.cast(writer.schema) if suffix == ".parquet"
+                                       else batch)
+                    written += 1
+                    if written == 1:
+                        fault_point("write:after_first_batch")
+        finally:
+            if writer is not None:
+                writer.close()
 
 
 def rejects_from_mask(frame: pd.DataFrame, mask: pd.Series, column: str | pd.Series,

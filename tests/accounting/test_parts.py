@@ -1,0 +1,149 @@
+"""A large run from files accounted in parts of whole enterprises (engine._account_in_parts).
+
+The hand-checked cases (tests/accounting/cases.py), good and bad rows in one file, with a
+treatment row of an enterprise that has no activity, a repeated treatment row and padded
+enterprise ids: accounted in parts of at most a few rows (so that some buckets of
+enterprise ids hold only treatment rows, or nothing), they give the hand-worked emissions
+and the expected rejects, each once, and the same file, row for row, as one pass.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from sourcegrid.accounting.engine import ClippedOperatingRate, account
+from sourcegrid.accounting.inputs import engine_input
+
+from .cases import (
+    BAD_ACTIVITY,
+    BAD_TREATMENT,
+    EXPECTED,
+    EXPECTED_REJECTS,
+    GOOD_ACTIVITY,
+    GOOD_TREATMENT,
+    LIBRARY,
+)
+
+#: spreadsheet rows of the bad activity rows once the good ones stand above them
+SHIFT = len(GOOD_ACTIVITY)
+EXTRA_TREATMENT = pd.DataFrame([
+    # the same enterprise as the activity's E2, padded: the same bucket, E2 is treated
+    dict(enterprise_id=" E2 ", section="燃烧", pollutant="NOx", treatment="SCR", k=0.5,
+         run_hours=None, production_hours=None),
+    # an enterprise without activity, and a k out of range: rejected once
+    dict(enterprise_id="T9", section="燃烧", pollutant="SO2", treatment="石灰石-石膏法", k=250,
+         run_hours=None, production_hours=None),
+    # a repeat of the row above but one (same enterprise, section and pollutant)
+    dict(enterprise_id="E2", section="燃烧", pollutant="NOx", treatment="SCR", k=0.6,
+         run_hours=None, production_hours=None),
+])
+TREATMENT_ROWS = len(GOOD_TREATMENT) + len(BAD_TREATMENT) + 1  # the header is row 1
+
+
+def _files(tmp_path, suffix):
+    activity = pd.concat([GOOD_ACTIVITY, BAD_ACTIVITY], ignore_index=True)
+    treatment = pd.DataFrame([*GOOD_TREATMENT.to_dict("records"),
+                              *BAD_TREATMENT.to_dict("records"),
+                              *EXTRA_TREATMENT.to_dict("records")])
+    paths = tmp_path / f"activity{suffix}", tmp_path / f"treatment{suffix}"
+    for frame, path in zip((activity, treatment), paths, strict=True):
+        if suffix == ".csv":
+            frame.to_csv(path, index=False)
+        else:
+            frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object}
+                         ).to_parquet(path, index=False)
+    return paths
+
+
+def _run(con, paths, out, part_rows, explain=False, into=None):
+    activity, treatment = paths
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClippedOperatingRate)
+        return account(engine_input(con, activity), LIBRARY,
+                       engine_input(con, treatment, kind="treatment"), con=con, out=out,
+                       into=into, explain=explain, part_rows=part_rows)
+
+
+def _expected_rejects():
+    treatment_row = {"E2": TREATMENT_ROWS + 1, "T9": TREATMENT_ROWS + 2}
+    return {(row + SHIFT, reason, column) for row, reason, column in EXPECTED_REJECTS} | {
+        (treatment_row["T9"], "bad_k", "k"), (TREATMENT_ROWS + 3, "duplicate_row", "enterprise_id")}
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_parts_give_the_hand_worked_results_and_the_one_pass_file(suffix, tmp_path,
+                                                                  duckdb_backend):
+    paths = _files(tmp_path, suffix)
+    one = _run(duckdb_backend, paths, tmp_path / f"one{suffix}", part_rows=None)
+    parts = _run(duckdb_backend, paths, tmp_path / f"parts{suffix}", part_rows=2)
+
+    read = pq.read_table if suffix == ".parquet" else pd.read_csv
+    whole, split = read(tmp_path / f"one{suffix}"), read(tmp_path / f"parts{suffix}")
+    if suffix == ".parquet":
+        assert split.schema == whole.schema
+        whole, split = whole.to_pandas(), split.to_pandas()
+    pd.testing.assert_frame_equal(split, whole)  # the same rows in the same order
+    assert list(split["pollutant"]) == list(whole["pollutant"])
+
+    got = {(e, p): (g, r, x) for e, p, g, r, x in split[
+        ["enterprise_id", "pollutant", "generation", "removal", "emission"]].itertuples(
+        index=False)}
+    for key, expected in EXPECTED.items():
+        if key[0] != "E2":
+            assert got[key] == pytest.approx(expected, rel=1e-12), key
+    # E2 is treated now: NOx by SCR (η 0.8 in the library) with k 0.5 (its first row;
+    # the repeat is rejected): G = 37 500, R = 37 500 × 0.8 × 0.5 = 15 000
+    assert got[("E2", "NOx")] == pytest.approx((37_500.0, 15_000.0, 22_500.0), rel=1e-12)
+
+    rejects = parts.rejects
+    assert set(zip(rejects["row"], rejects["reason"], rejects["column"], strict=True)) == (
+        _expected_rejects())
+    assert not rejects.duplicated().any()
+    pd.testing.assert_frame_equal(
+        rejects.sort_values(list(rejects.columns), ignore_index=True),
+        one.rejects.sort_values(list(one.rejects.columns), ignore_index=True))
+    assert list(rejects["row"]) == sorted(rejects["row"])
+    for name in ("activity_rows", "accounted_rows", "clipped", "emission_rows"):
+        assert getattr(parts, name) == getattr(one, name), name
+    assert parts.activity_rows == len(GOOD_ACTIVITY) + len(BAD_ACTIVITY)
+
+
+def test_parts_into_a_table_with_the_explanation(tmp_path, duckdb_backend):
+    paths = _files(tmp_path, ".parquet")
+    one = _run(duckdb_backend, paths, None, part_rows=None, explain=True, into="one_run")
+    before = set(duckdb_backend.list_tables())
+    activity, treatment = (engine_input(duckdb_backend, path, kind=kind)
+                           for path, kind in zip(paths, ("activity", "treatment"), strict=True))
+    inputs = set(duckdb_backend.list_tables())
+    parts = account(activity, LIBRARY, treatment, con=duckdb_backend, into="parts_run",
+                    part_rows=3)
+    whole = duckdb_backend.to_pandas(one.emissions_table)
+    split = duckdb_backend.to_pandas(parts.emissions_table)
+    pd.testing.assert_frame_equal(split, whole)
+    assert split["note"].str.startswith("G = c × A = ").all()
+    assert list(split["source_row"]) == sorted(split["source_row"])
+    # nothing of the parts is left in the backend: the inputs' views and the new table
+    # (and the small in-memory tables Ibis keeps for any run)
+    def kept(names):
+        return {n for n in names if not n.startswith("ibis_pandas_memtable_")}
+
+    assert kept(duckdb_backend.list_tables()) == kept(inputs) | {"parts_run"}
+    assert "parts_run" not in before
+
+
+def test_a_run_is_split_only_when_it_does_not_fit(tmp_path, duckdb_backend, monkeypatch):
+    import sourcegrid.accounting.engine as engine
+
+    calls = []
+    monkeypatch.setattr(engine, "_split", lambda *args: calls.append(args) or
+                        pytest.fail("split although the rows fit"))
+    paths = _files(tmp_path, ".parquet")
+    _run(duckdb_backend, paths, tmp_path / "one.parquet", part_rows=10_000)
+    assert not calls
+    # the memory limit sets the rows of a part: 1 GiB → ROWS_PER_GIB rows
+    duckdb_backend.raw_sql("SET memory_limit = '1GiB'")
+    assert engine._rows_per_part(duckdb_backend) == engine.ROWS_PER_GIB
