@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from sourcegrid.errors import InputError, NotFoundError, Problem, UnitError, problems_frame
-from sourcegrid.io.engine_files import is_utf8, numbered_once, read_file
+from sourcegrid.io.engine_files import cached_numbered, is_utf8, read_file
 from sourcegrid.io.tables import ROW, SOURCE, read_table, rejects_from_mask, with_row_numbers
 from sourcegrid.timebase import LOCAL_TIMEZONE as LOCAL_TZ
 from sourcegrid.timebase import to_utc, utc_period, utc_timestamp
@@ -638,20 +638,19 @@ def read_observations_engine(backend, path: str | Path, *, site_kind: str | None
         require_position = True  # a file with positions: an empty one is a fault
 
     try:
-        with numbered_once(backend, raw, path) as numbered_rows:
-            cached = _checked_rows(numbered_rows, long_format, wide, site_kind,
-                                   require_position, units).cache()
+        cached, cache = cached_numbered(backend, raw, path, lambda numbered: _checked_rows(
+            numbered, long_format, wide, site_kind, require_position, units))
         rows = int(cached.count().to_pyarrow().as_py())
     except Exception as error:  # noqa: BLE001 - a malformed file surfaces when first read
         raise _engine_read_error(path, error) from None
     if rows == 0:
-        cached.release()
+        cache.release()
         return None  # header only: the pandas reader reports it
     try:
-        return _engine_batch(cached, _constants(cached, raw.columns, long_format, site_kind),
+        return _engine_batch(cache, _constants(cached, raw.columns, long_format, site_kind),
                              source, long_format, wide, units, require_position)
     except BaseException:
-        cached.release()
+        cache.release()
         raise
 
 
