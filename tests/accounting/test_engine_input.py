@@ -211,8 +211,16 @@ def test_files_the_engine_does_not_take_as_they_are(tmp_path, duckdb_backend):
     short.write_text("\n".join(lines) + "\n", encoding="utf-8")
     blank = tmp_path / "blank.csv"
     blank.write_bytes(b"\n\n\n")
+    kept = tmp_path / "kept.csv"
+    GOOD_ACTIVITY.to_csv(kept, index=False)
+    assert engine_input(duckdb_backend, kept) is not None  # its numbered copy is in use
+    copies = set(duckdb_backend.list_tables(like="_sgcopy_"))
+    assert copies
     for path in (gb, xlsx, floats, twice, ragged, short, header_only, blank):
         assert engine_input(duckdb_backend, path) is None, path.name
+    # the numbered copy of a file read_arrow reads instead (twice.csv) is dropped, not kept
+    # until the connection closes; the copy still in use stays
+    assert set(duckdb_backend.list_tables(like="_sgcopy_")) == copies
 
 
 def test_a_missing_file_is_the_error_read_arrow_gives(tmp_path, duckdb_backend):

@@ -147,3 +147,17 @@ def test_a_run_is_split_only_when_it_does_not_fit(tmp_path, duckdb_backend, monk
     # the memory limit sets the rows of a part: 1 GiB → ROWS_PER_GIB rows
     duckdb_backend.raw_sql("SET memory_limit = '1GiB'")
     assert engine._rows_per_part(duckdb_backend) == engine.ROWS_PER_GIB
+
+
+def test_a_killed_runs_parts_are_removed_by_the_next_run(tmp_path, duckdb_backend):
+    import os
+
+    paths = _files(tmp_path, ".parquet")
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / "sourcegrid-parts-999999999-x1"  # no such process: a killed run's
+    (stale / "activity").mkdir(parents=True)
+    live = out / f"sourcegrid-parts-{os.getpid()}-x2"  # a run still going (this process)
+    live.mkdir()
+    _run(duckdb_backend, paths, out / "emissions.parquet", part_rows=4)
+    assert sorted(p.name for p in out.iterdir()) == sorted(["emissions.parquet", live.name])

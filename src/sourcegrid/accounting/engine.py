@@ -41,6 +41,7 @@ import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import ibis
 import pandas as pd
@@ -350,8 +351,6 @@ def _part_count(con, activity, treatment, into, out, part_rows) -> int:
     Only a DuckDB run from engine tables written to ``into`` or ``out`` (CSV, Parquet) is
     split; fetched emissions, frames and other engines take one pass.
     """
-    from pathlib import Path
-
     from sourcegrid.accounting.inputs import enterprise_hash
 
     if con.name != "duckdb" or (into is None and out is None):
@@ -387,10 +386,8 @@ def _account_in_parts(activity, library, treatment, con, parts, library_name,
     """
     import shutil
     import tempfile
-    from pathlib import Path
 
-    folder = Path(tempfile.mkdtemp(prefix="sourcegrid-parts-",
-                                   dir=None if out is None else Path(out).parent))
+    folder = _parts_folder(Path(tempfile.gettempdir()) if out is None else Path(out).parent)
     results, clipped_warnings, views = [], 0, []
 
     def read(files: list[Path]) -> ibis.Table:
@@ -460,6 +457,23 @@ def _account_in_parts(activity, library, treatment, con, parts, library_name,
 
 
 _BUCKET = "_sg_bucket"
+_PARTS_PREFIX = "sourcegrid-parts-"
+
+
+def _parts_folder(parent):
+    """A new folder for the parts of one run in ``parent`` (named with this process's
+    id); folders that killed runs left there (their process is gone) are removed."""
+    import os
+    import shutil
+    import tempfile
+
+    from sourcegrid.io.tables import process_alive
+
+    for stale in parent.glob(f"{_PARTS_PREFIX}*"):
+        pid = stale.name[len(_PARTS_PREFIX):].split("-", 1)[0]
+        if stale.is_dir() and pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{_PARTS_PREFIX}{os.getpid()}-", dir=parent))
 
 
 def _split(con, table: ibis.Table, kind: str, parts: int, folder) -> dict[int, list]:

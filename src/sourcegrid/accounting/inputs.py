@@ -266,7 +266,7 @@ def engine_input(con, path, *, kind: str = "activity") -> ibis.Table | None:
     NotFoundError
         ``kind`` is neither 'activity' nor 'treatment'.
     """
-    from sourcegrid.io.engine_files import read_numbered
+    from sourcegrid.io.engine_files import drop_copies, read_numbered
     from sourcegrid.io.tables import check_input_path
 
     if kind not in _TEXT_COLUMNS:
@@ -282,14 +282,15 @@ def engine_input(con, path, *, kind: str = "activity") -> ibis.Table | None:
     if table is None:
         return None
     names = canonical_headers(list(table.columns), aliases)
-    if len(set(names)) != len(names):
+    taken = len(set(names)) == len(names) and all(
+        name in (ROW, SOURCE) or kind_of.is_string() or kind_of.is_integer()
+        or (kind_of.is_floating() and canonical not in _TEXT_COLUMNS[kind])
+        for name, canonical, kind_of in zip(table.columns, names,
+                                            (table[n].type() for n in table.columns),
+                                            strict=True))
+    if not taken:
+        drop_copies(con, table)  # read_arrow reads the file: its numbered copy goes
         return None
-    for name, canonical in zip(table.columns, names, strict=True):
-        kind_of = table[name].type()
-        if name in (ROW, SOURCE) or kind_of.is_string() or kind_of.is_integer():
-            continue
-        if not (kind_of.is_floating() and canonical not in _TEXT_COLUMNS[kind]):
-            return None
     if not parquet:
         return table
     texts = [name for name, canonical in zip(table.columns, names, strict=True)

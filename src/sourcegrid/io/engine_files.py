@@ -129,11 +129,18 @@ def _file_order_copy(backend, table) -> Iterator[str]:
         copy.release()
 
 
-def drop_copies(backend) -> None:
-    """Drop the numbered copies :func:`numbered_file` made on ``backend``."""
+def drop_copies(backend, table=None) -> None:
+    """Drop the numbered copies :func:`numbered_file` made on ``backend`` (only those
+    ``table`` reads, when given: a file its caller does not go on with)."""
     if backend.name != "duckdb":
         return
-    for name in backend.list_tables(like=COPY_PREFIX):
+    if table is not None:
+        from ibis.expr import operations as ops
+
+        names = {node.name for node in table.op().find(ops.DatabaseTable)}
+    else:
+        names = set(backend.list_tables(like=COPY_PREFIX))
+    for name in names:
         if name.startswith(COPY_PREFIX):
             backend.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
 
@@ -249,6 +256,8 @@ def read_numbered(backend, path: str | Path, *, source: str | None = None,
         # the middle of the caller's work (a CSV on DuckDB: the numbered copy is that pass)
         table = numbered_file(backend, raw, path) if copied else raw
         if not int(table.count().to_pyarrow().as_py()):
+            if copied:
+                drop_copies(backend, table)
             return None  # no data rows: the Arrow reader says so
     except Exception:  # noqa: BLE001 - the engine refuses the file: the Arrow reader says why
         return None
