@@ -108,6 +108,9 @@ def postgres_backend(postgres_schema):
     con = engines.connect(engines.EngineConfig(engine="postgres", dsn=dsn, schema=schema),
                           Path("."))
     yield con
+    import gc
+
+    gc.collect()  # tables Ibis cached in the test are dropped while the connection is open
     con.con.close()
 
 

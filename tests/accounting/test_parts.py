@@ -18,18 +18,10 @@ import pytest
 from sourcegrid.accounting.engine import ClippedOperatingRate, account
 from sourcegrid.accounting.inputs import engine_input
 
-from .cases import (
-    BAD_ACTIVITY,
-    BAD_TREATMENT,
-    EXPECTED,
-    EXPECTED_REJECTS,
-    GOOD_ACTIVITY,
-    GOOD_TREATMENT,
-    LIBRARY,
-)
+from . import cases
 
 #: spreadsheet rows of the bad activity rows once the good ones stand above them
-SHIFT = len(GOOD_ACTIVITY)
+SHIFT = len(cases.GOOD_ACTIVITY)
 EXTRA_TREATMENT = pd.DataFrame([
     # the same enterprise as the activity's E2, padded: the same bucket, E2 is treated
     dict(enterprise_id=" E2 ", section="燃烧", pollutant="NOx", treatment="SCR", k=0.5,
@@ -41,13 +33,14 @@ EXTRA_TREATMENT = pd.DataFrame([
     dict(enterprise_id="E2", section="燃烧", pollutant="NOx", treatment="SCR", k=0.6,
          run_hours=None, production_hours=None),
 ])
-TREATMENT_ROWS = len(GOOD_TREATMENT) + len(BAD_TREATMENT) + 1  # the header is row 1
+#: spreadsheet row of the last treatment row before the extra ones (the header is row 1)
+TREATMENT_ROWS = len(cases.GOOD_TREATMENT) + len(cases.BAD_TREATMENT) + 1
 
 
 def _files(tmp_path, suffix):
-    activity = pd.concat([GOOD_ACTIVITY, BAD_ACTIVITY], ignore_index=True)
-    treatment = pd.DataFrame([*GOOD_TREATMENT.to_dict("records"),
-                              *BAD_TREATMENT.to_dict("records"),
+    activity = pd.concat([cases.GOOD_ACTIVITY, cases.BAD_ACTIVITY], ignore_index=True)
+    treatment = pd.DataFrame([*cases.GOOD_TREATMENT.to_dict("records"),
+                              *cases.BAD_TREATMENT.to_dict("records"),
                               *EXTRA_TREATMENT.to_dict("records")])
     paths = tmp_path / f"activity{suffix}", tmp_path / f"treatment{suffix}"
     for frame, path in zip((activity, treatment), paths, strict=True):
@@ -63,15 +56,15 @@ def _run(con, paths, out, part_rows, explain=False, into=None):
     activity, treatment = paths
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ClippedOperatingRate)
-        return account(engine_input(con, activity), LIBRARY,
+        return account(engine_input(con, activity), cases.LIBRARY,
                        engine_input(con, treatment, kind="treatment"), con=con, out=out,
                        into=into, explain=explain, part_rows=part_rows)
 
 
 def _expected_rejects():
-    treatment_row = {"E2": TREATMENT_ROWS + 1, "T9": TREATMENT_ROWS + 2}
-    return {(row + SHIFT, reason, column) for row, reason, column in EXPECTED_REJECTS} | {
-        (treatment_row["T9"], "bad_k", "k"), (TREATMENT_ROWS + 3, "duplicate_row", "enterprise_id")}
+    # the extra treatment rows follow the others: " E2 ", T9 (k 250), the repeat of E2
+    return {(row + SHIFT, reason, column) for row, reason, column in cases.EXPECTED_REJECTS} | {
+        (TREATMENT_ROWS + 2, "bad_k", "k"), (TREATMENT_ROWS + 3, "duplicate_row", "enterprise_id")}
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
@@ -92,7 +85,7 @@ def test_parts_give_the_hand_worked_results_and_the_one_pass_file(suffix, tmp_pa
     got = {(e, p): (g, r, x) for e, p, g, r, x in split[
         ["enterprise_id", "pollutant", "generation", "removal", "emission"]].itertuples(
         index=False)}
-    for key, expected in EXPECTED.items():
+    for key, expected in cases.EXPECTED.items():
         if key[0] != "E2":
             assert got[key] == pytest.approx(expected, rel=1e-12), key
     # E2 is treated now: NOx by SCR (η 0.8 in the library) with k 0.5 (its first row;
@@ -109,7 +102,7 @@ def test_parts_give_the_hand_worked_results_and_the_one_pass_file(suffix, tmp_pa
     assert list(rejects["row"]) == sorted(rejects["row"])
     for name in ("activity_rows", "accounted_rows", "clipped", "emission_rows"):
         assert getattr(parts, name) == getattr(one, name), name
-    assert parts.activity_rows == len(GOOD_ACTIVITY) + len(BAD_ACTIVITY)
+    assert parts.activity_rows == len(cases.GOOD_ACTIVITY) + len(cases.BAD_ACTIVITY)
 
 
 def test_parts_into_a_table_with_the_explanation(tmp_path, duckdb_backend):
@@ -119,7 +112,7 @@ def test_parts_into_a_table_with_the_explanation(tmp_path, duckdb_backend):
     activity, treatment = (engine_input(duckdb_backend, path, kind=kind)
                            for path, kind in zip(paths, ("activity", "treatment"), strict=True))
     inputs = set(duckdb_backend.list_tables())
-    parts = account(activity, LIBRARY, treatment, con=duckdb_backend, into="parts_run",
+    parts = account(activity, cases.LIBRARY, treatment, con=duckdb_backend, into="parts_run",
                     part_rows=3)
     whole = duckdb_backend.to_pandas(one.emissions_table)
     split = duckdb_backend.to_pandas(parts.emissions_table)

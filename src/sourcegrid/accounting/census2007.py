@@ -399,6 +399,8 @@ def _census2007(activity, rows, emission_rows, treatment, con, name, activity_so
             accounted=emissions_table.source_row.nunique())).to_pylist()[0]
         n, accounted = int(stats["n"] or 0), int(stats["accounted"] or 0)
     treated.release()
+    for cached in inputs.caches:  # the checked inputs, released here, not by the collector
+        cached.release()
     drop_views(con)
     return AccountingResult(emissions=emissions, rejects=rejects,
                             activity_rows=inputs.n_activity, accounted_rows=accounted,

@@ -29,6 +29,11 @@ The graph is built in named stages, each a function with its own tests
 5. :func:`stage_rejects`: every row that cannot be accounted, with its reason;
 6. :func:`stage_output`: the emission rows and their note.
 
+A run from files too large for DuckDB's memory limit is accounted in parts of whole
+enterprises (:func:`_account_in_parts`): every check that compares rows, and the
+treatment join, stay within an enterprise, so each part is a whole run, and the parts'
+emissions are merged back in source-row order.
+
 References
 ----------
 .. [1] 第二次全国污染源普查 工业污染源产排污系数手册 (2019), 使用说明.
@@ -563,6 +568,8 @@ def _account(activity, library, treatment, con, library_name, activity_source,
                 columns = emissions_expr.columns if explain else EMISSION_COLUMNS
             write_ibis_table(con, emissions_expr.select(*columns), out)
     treated.release()
+    for cached in inputs.caches:  # the checked inputs, released here, not by the collector
+        cached.release()
     drop_views(con)
     clipped = int(stats["clipped"] or 0)
     if clipped:
@@ -611,6 +618,8 @@ class Inputs:
         The distinct generation expressions and k formulas of the library.
     n_activity : int
         Activity rows read.
+    caches : list of ibis.Table
+        The checked inputs cached in the backend, released when the run is written.
     """
 
     con: object
@@ -629,6 +638,7 @@ class Inputs:
     expressions: list
     k_formulas: list
     n_activity: int
+    caches: list = field(default_factory=list)
 
 
 def stage_inputs(activity, library, treatment, con, *, library_name: str | None = None,
@@ -644,11 +654,14 @@ def stage_inputs(activity, library, treatment, con, *, library_name: str | None 
     rows = _tiers(_combinations(rows.reset_index(drop=True)))
     generation_vars, k_vars = _formula_columns(rows)
 
+    caches: list = []
     act, act_rejects, act_vars, n_activity = prepare_activity(
-        activity, variables=generation_vars | k_vars, source=activity_source, con=con)
+        activity, variables=generation_vars | k_vars, source=activity_source, con=con,
+        caches=caches)
     del activity
     trt, trt_rejects, trt_vars = prepare_treatment(treatment, variables=k_vars,
-                                                   source=treatment_source, con=con)
+                                                   source=treatment_source, con=con,
+                                                   caches=caches)
     variables = sorted(generation_vars | k_vars)
     k_variables = sorted(k_vars)
     act = act.mutate(**{v: ibis.null("float64") for v in variables if v not in act_vars})
@@ -705,7 +718,8 @@ def stage_inputs(activity, library, treatment, con, *, library_name: str | None 
         capacity_factors=capacity_factors, unit_factors=unit_table,
         parts=nan_to_null(part_table), variables=variables, k_variables=k_variables,
         expressions=sorted({t for t in rows["generation_expression"] if t}),
-        k_formulas=sorted({t for t in rows["k_formula"] if t}), n_activity=n_activity)
+        k_formulas=sorted({t for t in rows["k_formula"] if t}), n_activity=n_activity,
+        caches=caches)
 
 
 @dataclass

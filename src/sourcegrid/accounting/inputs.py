@@ -391,8 +391,10 @@ class _Checks:
     and duplicate keys are joined back only when there are any.
     """
 
-    def __init__(self, table: ibis.Table, raw: ibis.Table, drop: Iterable[str] = ()) -> None:
+    def __init__(self, table: ibis.Table, raw: ibis.Table, drop: Iterable[str] = (),
+                 caches: list | None = None) -> None:
         self.table = table
+        self.caches = caches if caches is not None else []  # the tables result() caches
         self.raw = raw
         self.drop = list(drop)
         self.checks: list[tuple] = []
@@ -433,6 +435,7 @@ class _Checks:
         # scanned and typed once (counting on the input itself, then caching it, read
         # and converted a file twice: 2.2 + 1.9 s for 10^6 activity rows, now 2.3 s)
         flagged = self.table.mutate(**flags).drop(*self.drop).cache()
+        self.caches.append(flagged)
 
         def repeated_keys(table: ibis.Table) -> ibis.Table:
             repeated = table.group_by(keys).aggregate(first_row=table[ROW].min(),
@@ -456,7 +459,9 @@ class _Checks:
         problem = ibis.literal(False)
         parts = []
         if n_repeated:
-            source = flagged.left_join(repeated.cache(), keys).drop(*[f"{k}_right" for k in keys])
+            repeated = repeated.cache()
+            self.caches.append(repeated)
+            source = flagged.left_join(repeated, keys).drop(*[f"{k}_right" for k in keys])
             source = source.mutate(_duplicate=(source.first_row.notnull()
                                                & (source[ROW] != source.first_row)).fill_null(False))
         for i in fired:
@@ -475,9 +480,13 @@ class _Checks:
 
 
 def prepare_activity(data: pa.Table | pd.DataFrame, *, variables: Iterable[str] = (),
-                     source: str = "activity", con=None
+                     source: str = "activity", con=None, caches: list | None = None
                      ) -> tuple[ibis.Table, ibis.Table | None, list[str], int]:
     """Check and type an activity table (DESIGN.md, "Activity").
+
+    ``caches``: a list that gets the tables the checks cache in the backend, for the
+    caller to release once the results are written (else the garbage collector drops
+    them, perhaps after the connection has closed).
 
     Returns
     -------
@@ -502,7 +511,7 @@ def prepare_activity(data: pa.Table | pd.DataFrame, *, variables: Iterable[str] 
     typed = {c: read_number(raw[c]) for c in [*numeric, *present]}
     t = raw.select(INDEX, ROW, SOURCE, **text, **{f"num_{c}": n for c, (n, _) in typed.items()},
                    **{f"blank_{c}": b for c, (_, b) in typed.items()})
-    check = _Checks(t, raw, drop=[f"blank_{c}" for c in typed])
+    check = _Checks(t, raw, drop=[f"blank_{c}" for c in typed], caches=caches)
 
     def original(name: str):
         return lambda r: r[name]
@@ -585,14 +594,14 @@ def _check_variables(check: _Checks, t: ibis.Table, present: Iterable[str], orig
 
 
 def prepare_treatment(data: pa.Table | pd.DataFrame | None, *, variables: Iterable[str] = (),
-                      source: str = "treatment", con=None) -> tuple[ibis.Table | None, ibis.Table | None,
-                                                          list[str]]:
+                      source: str = "treatment", con=None, caches: list | None = None
+                      ) -> tuple[ibis.Table | None, ibis.Table | None, list[str]]:
     """Check and type a treatment table (DESIGN.md, "Treatment").
 
     A row covers one pollutant, or every pollutant of a ``pollutant_category``
     (废气/废水, air/water). ``k`` given directly must lie in [0, 1] (values above 1 up
     to 100 are read as percent). Returns (treatment, rejects, variables); all None
-    without a table. Rejects as in :func:`prepare_activity` (``number``).
+    without a table. Rejects and ``caches`` as in :func:`prepare_activity` (``number``).
     """
     if data is None:
         return None, None, []
@@ -610,7 +619,7 @@ def prepare_treatment(data: pa.Table | pd.DataFrame | None, *, variables: Iterab
     typed = {c: read_number(raw[c]) for c in [*numeric, *present]}
     t = raw.select(INDEX, ROW, SOURCE, **text, **{f"num_{c}": n for c, (n, _) in typed.items()},
                    **{f"blank_{c}": b for c, (_, b) in typed.items()})
-    check = _Checks(t, raw, drop=[f"blank_{c}" for c in typed])
+    check = _Checks(t, raw, drop=[f"blank_{c}" for c in typed], caches=caches)
 
     def original(name: str):
         return lambda r: r[name]
