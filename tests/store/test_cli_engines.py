@@ -171,3 +171,32 @@ def test_spark_workspace_user_flow(tmp_path):
     assert any(Path(ws, engines.WAREHOUSE_DIR).iterdir())
     assert not (ws / "workspace.duckdb").exists()
     assert not (tmp_path / "spark-warehouse").exists()  # nothing outside the workspace
+
+
+def test_a_duckdb_workspace_keeps_its_memory_limit(tmp_path, monkeypatch):
+    monkeypatch.delenv(engines.MEMORY_VAR, raising=False)
+    ws = tmp_path / "ws"
+    result = runner.invoke(app, ["init", "--memory-limit", "1GB", "-w", str(ws)])
+    assert result.exit_code == 0, result.output
+    assert "memory limit 1GB" in result.output
+    assert 'memory_limit = "1GB"' in (ws / engines.CONFIG_FILE).read_text(encoding="utf-8")
+    with Workspace(ws) as workspace:  # every later open applies it: 1 GB = 953.6 MiB
+        assert workspace.con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0] == (
+            "953.6 MiB")
+    monkeypatch.setenv(engines.MEMORY_VAR, "2GiB")  # the environment overrides the file
+    with Workspace(ws) as workspace:
+        assert workspace.con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0] == (
+            "2.0 GiB")
+    monkeypatch.setenv(engines.MEMORY_VAR, "lots")
+    (tmp_path / "activity.csv").write_text(ACTIVITY, encoding="utf-8")
+    result = runner.invoke(app, ["account", str(tmp_path / "activity.csv"), "-w", str(ws)])
+    assert result.exit_code != 0
+    assert "the memory limit 'lots' ($SOURCEGRID_MEMORY_LIMIT) is not a size" in (
+        " ".join(result.output.split()))
+    assert "Traceback" not in result.output
+    monkeypatch.delenv(engines.MEMORY_VAR)
+    (ws / engines.CONFIG_FILE).write_text('[workspace]\nmemory_limit = "1 elephant"\n',
+                                          encoding="utf-8")
+    with pytest.raises(engines.WorkspaceError, match="is not a size; expected a number and a "
+                       "unit, e.g. 4GB"):
+        Workspace(ws)

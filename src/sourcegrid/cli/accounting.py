@@ -33,14 +33,20 @@ def init(
     master: Annotated[str | None, typer.Option(
         "--master", help="Spark master URL (default local[2]; $SOURCEGRID_SPARK_MASTER).",
         show_default=False)] = None,
+    memory_limit: Annotated[str | None, typer.Option(
+        "--memory-limit", help="The most memory DuckDB may take, e.g. 4GB (default 80 % of "
+        "the machine's; $SOURCEGRID_MEMORY_LIMIT). Beyond it DuckDB spills to disk, and an "
+        "accounting run too large for it is accounted in parts of whole enterprises.",
+        show_default=False)] = None,
 ) -> None:
     """Create a workspace holding the sample coefficient library (a DuckDB file, a PostgreSQL schema or a Spark warehouse)."""
     from sourcegrid.coefficients import ensure_sample_library
 
     with reported_errors(), open_workspace(workspace, create=True, engine=engine, dsn=dsn,
-                                           master=master) as ws:
+                                           master=master, memory_limit=memory_limit) as ws:
         ensure_sample_library(ws)
-        where = f" on {ws.config.describe()}" if ws.config and ws.engine != "duckdb" else ""
+        where = (f" on {ws.config.describe()}" if ws.config and (
+            ws.engine != "duckdb" or ws.config.memory_limit) else "")
         console.print(f"workspace ready at [bold]{ws.path}[/]{where} (tables: "
                       f"{', '.join(ws.tables())})")
 

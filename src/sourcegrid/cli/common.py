@@ -148,7 +148,7 @@ def _print_wait(message: str) -> None:
 
 def open_workspace(path: Path | None, *, create: bool = False, read_only: bool = False,
                    engine: str | None = None, dsn: str | None = None,
-                   master: str | None = None):
+                   master: str | None = None, memory_limit: str | None = None):
     """Open the workspace named by --workspace or the environment.
 
     While a command runs, a workspace opened for writing is in one transaction
@@ -156,15 +156,15 @@ def open_workspace(path: Path | None, *, create: bool = False, read_only: bool =
     workspace is waited for (``$SOURCEGRID_LOCK_TIMEOUT``) with one message saying who
     holds it. ``read_only=True`` lets readers share the file (DuckDB). The engine
     (DuckDB, PostgreSQL, Spark) is the folder's ``sourcegrid-workspace.toml`` or
-    ``$SOURCEGRID_ENGINE`` (:mod:`sourcegrid.store.engines`); ``engine``, ``dsn``
-    and ``master`` are for ``sourcegrid init``.
+    ``$SOURCEGRID_ENGINE`` (:mod:`sourcegrid.store.engines`); ``engine``, ``dsn``,
+    ``master`` and ``memory_limit`` are for ``sourcegrid init``.
     """
     from sourcegrid.store import Workspace
 
     scope = _scope
     ws = Workspace(path, create=create, read_only=read_only, on_wait=_print_wait,
                    command=scope.command if scope is not None else None, engine=engine,
-                   dsn=dsn, master=master)
+                   dsn=dsn, master=master, memory_limit=memory_limit)
     if scope is not None and not read_only:
         ws.commit_on_exit = scope.commits
         scope.workspaces.append(ws)

@@ -18,6 +18,12 @@ spark       Parquet tables in ``spark-warehouse/`` of the folder, a Hive     a p
 environment overrides the file: ``$SOURCEGRID_ENGINE``, ``$SOURCEGRID_DSN``,
 ``$SOURCEGRID_SPARK_MASTER``.
 
+A DuckDB workspace may cap the memory its engine takes (``memory_limit``, e.g. ``4GB``;
+``sourcegrid init --memory-limit``, ``$SOURCEGRID_MEMORY_LIMIT``): beyond it DuckDB spills
+to disk, and an accounting run too large for it is accounted in parts of whole
+enterprises (:func:`sourcegrid.accounting.engine.account`). Without it DuckDB takes up
+to 80 % of the machine's memory.
+
 Passwords: never written to the configuration file, never printed. The DSN kept in
 the file has its password removed; libpq finds the password the usual way
 (``$PGPASSWORD``, ``~/.pgpass``, or a password inside ``$SOURCEGRID_DSN``, which is
@@ -40,7 +46,8 @@ from typing import Any
 
 from sourcegrid.errors import WorkspaceError
 
-__all__ = ["CONFIG_FILE", "ENGINES", "ENGINE_VAR", "DSN_VAR", "MASTER_VAR", "EngineConfig",
+__all__ = ["CONFIG_FILE", "ENGINES", "ENGINE_VAR", "DSN_VAR", "MASTER_VAR", "MEMORY_VAR",
+           "EngineConfig", "memory_limit",
            "read_config", "write_config", "resolve", "redact", "public_dsn", "connect",
            "WAREHOUSE_DIR", "METASTORE_DIR", "DEFAULT_MASTER"]
 
@@ -49,11 +56,14 @@ ENGINES = ("duckdb", "postgres", "spark")
 ENGINE_VAR = "SOURCEGRID_ENGINE"
 DSN_VAR = "SOURCEGRID_DSN"
 MASTER_VAR = "SOURCEGRID_SPARK_MASTER"
+MEMORY_VAR = "SOURCEGRID_MEMORY_LIMIT"
 DEFAULT_MASTER = "local[2]"
 WAREHOUSE_DIR = "spark-warehouse"
 METASTORE_DIR = "spark-metastore"
 _ALIASES = {"postgresql": "postgres", "pg": "postgres", "pyspark": "spark"}
-_KEYS = ("engine", "dsn", "schema", "master", "warehouse")
+_KEYS = ("engine", "dsn", "schema", "master", "warehouse", "memory_limit")
+#: A size DuckDB's memory_limit takes: a number and a unit (B, KB, MB, GB, TB, KiB ... TiB)
+_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
 
 # user:password@ in a URL; password=... (quoted or not) in a key=value string
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*):(?P<secret>[^@\s]*)@",
@@ -115,6 +125,8 @@ class EngineConfig:
     warehouse : str, optional
         Spark warehouse folder, relative to the workspace folder (default
         ``spark-warehouse``).
+    memory_limit : str, optional
+        The most memory DuckDB may take, e.g. ``4GB`` (default: 80 % of the machine's).
     """
 
     engine: str = "duckdb"
@@ -122,6 +134,7 @@ class EngineConfig:
     schema: str | None = None
     master: str | None = None
     warehouse: str | None = None
+    memory_limit: str | None = None
 
     def describe(self) -> str:
         """One line for people: the engine and where its tables are (no password)."""
@@ -130,7 +143,16 @@ class EngineConfig:
             return f"postgres ({where}" + (f", schema {self.schema}" if self.schema else "") + ")"
         if self.engine == "spark":
             return f"spark (master {self.master or DEFAULT_MASTER})"
-        return "duckdb"
+        return "duckdb" + (f" (memory limit {self.memory_limit})" if self.memory_limit else "")
+
+
+def memory_limit(value: str, where: str) -> str:
+    """``value`` as a DuckDB memory limit ('4GB', '800 MB'), or a WorkspaceError naming
+    ``where`` it came from and what is expected."""
+    if not _SIZE.match(str(value)):
+        raise WorkspaceError(f"the memory limit {value!r} ({where}) is not a size; expected a "
+                             "number and a unit, e.g. 4GB, 800MB or 1.5GiB")
+    return str(value).strip().replace(" ", "")
 
 
 def _engine_name(value: str, where: str) -> str:
@@ -164,6 +186,8 @@ def read_config(folder: Path) -> EngineConfig | None:
                              "remove it and give the password with PGPASSWORD, ~/.pgpass or "
                              f"${DSN_VAR}")
     engine = _engine_name(section.get("engine", "duckdb"), str(path))
+    if section.get("memory_limit") is not None:
+        memory_limit(section["memory_limit"], str(path))
     return EngineConfig(engine=engine, **{k: section.get(k) for k in _KEYS if k != "engine"})
 
 
@@ -175,7 +199,8 @@ def write_config(folder: Path, config: EngineConfig) -> Path:
              "--help').", "# Passwords are never stored here: use PGPASSWORD, ~/.pgpass or "
              f"${DSN_VAR}.", "[workspace]"]
     values = {"engine": config.engine, "dsn": public_dsn(config.dsn) if config.dsn else None,
-              "schema": config.schema, "master": config.master, "warehouse": config.warehouse}
+              "schema": config.schema, "master": config.master, "warehouse": config.warehouse,
+              "memory_limit": config.memory_limit}
     for key, value in values.items():
         if value is not None:
             lines.append(f"{key} = {_toml_string(value)}")
@@ -191,7 +216,8 @@ def _toml_string(value: str) -> str:
 
 
 def resolve(folder: Path, *, engine: str | None = None, dsn: str | None = None,
-            master: str | None = None) -> tuple[EngineConfig, bool]:
+            master: str | None = None, memory: str | None = None
+            ) -> tuple[EngineConfig, bool]:
     """The engine of a workspace: arguments, then the environment, then the file, then DuckDB.
 
     Returns the configuration and whether the folder's configuration file was found.
@@ -209,6 +235,11 @@ def resolve(folder: Path, *, engine: str | None = None, dsn: str | None = None,
         config = replace(config, dsn=dsn or env_dsn)
     if master or env_master:
         config = replace(config, master=master or env_master)
+    env_memory = os.environ.get(MEMORY_VAR, "").strip()
+    if memory:
+        config = replace(config, memory_limit=memory_limit(memory, "--memory-limit"))
+    elif env_memory:
+        config = replace(config, memory_limit=memory_limit(env_memory, f"${MEMORY_VAR}"))
     if config.dsn:
         _parse_dsn(config.dsn)  # a malformed DSN fails here, redacted
     return config, stored is not None

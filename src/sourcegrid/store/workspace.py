@@ -198,6 +198,10 @@ class Workspace:
         its password is used to connect and never stored.
     master : str, optional
         Spark master URL (default ``$SOURCEGRID_SPARK_MASTER``, else ``local[2]``).
+    memory_limit : str, optional
+        The most memory DuckDB may take, e.g. ``4GB`` (default
+        ``$SOURCEGRID_MEMORY_LIMIT``, else the file's, else 80 % of the machine's); with
+        ``create``, written to the folder's configuration file.
 
     Raises
     ------
@@ -214,7 +218,8 @@ class Workspace:
                  lock_timeout: float | None = None,
                  on_wait: Callable[[str], None] | None = None,
                  command: str | None = None, engine: str | None = None,
-                 dsn: str | None = None, master: str | None = None) -> None:
+                 dsn: str | None = None, master: str | None = None,
+                 memory_limit: str | None = None) -> None:
         self.path = Path(path) if path is not None else default_workspace_path()
         self.read_only = read_only
         self._depth = 0
@@ -230,13 +235,15 @@ class Workspace:
         if self.path.exists() and not self.path.is_dir():
             raise WorkspaceError(f"the workspace {self.path} is a file; a workspace is a folder "
                                  f"holding {DB_FILE} or {_engines.CONFIG_FILE}")
-        config, stored = _engines.resolve(self.path, engine=engine, dsn=dsn, master=master)
+        config, stored = _engines.resolve(self.path, engine=engine, dsn=dsn, master=master,
+                                          memory=memory_limit)
         self.config = config
         if config.engine != "duckdb":
             self._open_engine(config, stored, create=create, read_only=read_only,
                               explicit=engine is not None)
             return
-        if stored is False and engine is not None and create and not read_only:
+        if (engine is not None or memory_limit is not None) and create and not read_only \
+                and (stored is False or memory_limit is not None):
             self.path.mkdir(parents=True, exist_ok=True)
             _engines.write_config(self.path, config)
         db = self.path / DB_FILE
@@ -252,6 +259,8 @@ class Workspace:
                                  f"holding {DB_FILE}")
         self.path.mkdir(parents=True, exist_ok=True)
         self.con = self._connect(db, read_only, _timeout(lock_timeout), on_wait)
+        if config.memory_limit:  # checked as a size when the configuration was read
+            self.con.raw_sql(f"SET memory_limit = '{config.memory_limit}'")
         if not read_only:
             self._lock_info = db.with_name(db.name + LOCK_INFO_SUFFIX)
             self._write_lock_info(command or _default_command())
