@@ -17,7 +17,9 @@ each ends with the emissions written to Parquet:
 - **sourcegrid, files read by DuckDB**: the same, with the activity and treatment files
   read by the engine (:func:`sourcegrid.accounting.inputs.engine_input`, as
   ``sourcegrid account`` reads CSV and Parquet) instead of Arrow tables in Python
-  memory: its peak memory holds no input table;
+  memory: its peak memory holds no input table. A run too large for DuckDB's memory
+  limit (``--memory-limit``) is accounted in parts of whole enterprises; the ``parts``
+  column says how many;
 - **sourcegrid, CSV read by DuckDB**: the same from UTF-8 CSV copies of the two files
   (written before the clock starts): every number is text to be parsed and checked;
 - **pandas**: the same formula written the obvious way with pandas merges. It does
@@ -32,6 +34,8 @@ Usage::
     .venv/bin/python benchmarks/accounting.py                 # 5·10^5 rows, ~1 minute
     .venv/bin/python benchmarks/accounting.py --rows 1000000
     .venv/bin/python benchmarks/accounting.py --scaling       # 10^5, 10^6, 10^7 rows
+    .venv/bin/python benchmarks/accounting.py --scaling --sizes 1000000,3000000,10000000 \
+        --implementations sourcegrid_file --memory-limit 2GB   # in parts above 10^6
 """
 
 from __future__ import annotations
@@ -561,7 +565,8 @@ def worker(which: str, folder: Path) -> dict:
                          engine_input(con, folder / f"treatment.{suffix}", kind="treatment"),
                          con=con, out=out, explain=False)
         seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
-        return _finished(which, result.activity_rows, seconds, cpu, 0.0, out, len(result.rejects))
+        return _finished(which, result.activity_rows, seconds, cpu, 0.0, out, len(result.rejects),
+                         parts=result.parts)
     activity = pq.read_table(folder / "activity.parquet")
     treatment = pq.read_table(folder / "treatment.parquet")
     input_mb = (activity.nbytes + treatment.nbytes) / 2**20
@@ -591,14 +596,14 @@ def worker(which: str, folder: Path) -> dict:
 
 
 def _finished(which: str, rows: int, seconds: float, cpu: float, input_mb: float, out: Path,
-              rejects) -> dict:
+              rejects, parts: int = 1) -> dict:
     """The worker's figures: peak memory now, and the totals of the file it wrote."""
     peak = peak_rss_mb()
     written = pq.read_table(out, columns=["generation", "removal", "emission"])
     totals = {c: float(pc.sum(written[c]).as_py()) for c in written.column_names}
     return {"which": which, "rows": rows, "seconds": seconds, "cpu": cpu, "peak_mb": peak,
             "input_mb": input_mb, "emission_rows": written.num_rows, "rejects": rejects,
-            **totals}
+            "parts": parts, **totals}
 
 
 def run(which: str, folder: Path) -> dict:
@@ -626,7 +631,7 @@ def compare(results: list[dict]) -> None:
 def table(results: list[dict]) -> None:
     by = {r["which"]: r for r in results}
     print(f"{'implementation':<32}{'seconds':>9}{'CPU s':>8}{'rows/s':>11}{'peak RSS MB':>13}"
-          f"{'input MB':>10}{'rejects':>9}")
+          f"{'input MB':>10}{'rejects':>9}{'parts':>7}")
     labels = {"floor": "floor (hand-written DuckDB SQL)", "sourcegrid": "sourcegrid (Ibis, DuckDB)",
               "sourcegrid_file": "sourcegrid, files read by DuckDB",
               "sourcegrid_csv": "sourcegrid, CSV read by DuckDB",
@@ -635,7 +640,7 @@ def table(results: list[dict]) -> None:
         rejects = "" if r["rejects"] is None else f"{r['rejects']:,}"
         print(f"{labels[r['which']]:<32}{r['seconds']:>9.2f}{r['cpu']:>8.1f}"
               f"{r['rows'] / r['seconds']:>11,.0f}"
-              f"{r['peak_mb']:>13,.0f}{r['input_mb']:>10,.0f}{rejects:>9}")
+              f"{r['peak_mb']:>13,.0f}{r['input_mb']:>10,.0f}{rejects:>9}{r.get('parts', 1):>7}")
     ours = by.get("sourcegrid")
     if ours is not None and "floor" in by:
         print(f"sourcegrid / floor: wall {ours['seconds'] / by['floor']['seconds']:.2f}, CPU "

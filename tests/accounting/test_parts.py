@@ -102,6 +102,9 @@ def test_parts_give_the_hand_worked_results_and_the_one_pass_file(suffix, tmp_pa
     assert list(rejects["row"]) == sorted(rejects["row"])
     for name in ("activity_rows", "accounted_rows", "clipped", "emission_rows"):
         assert getattr(parts, name) == getattr(one, name), name
+    assert one.parts == 1 and parts.parts == -(-parts.activity_rows // 2)  # 2 rows a part
+    assert ("accounted in parts of whole enterprises", parts.parts) in list(
+        parts.summary().itertuples(index=False, name=None))
     assert parts.activity_rows == len(cases.GOOD_ACTIVITY) + len(cases.BAD_ACTIVITY)
 
 

@@ -102,6 +102,8 @@ class AccountingResult:
         Activity rows read and activity rows with at least one pollutant accounted.
     clipped : int
         Pollutant rows whose k was clipped to [0, 1].
+    parts : int
+        Parts of whole enterprises the run was accounted in (1: one pass).
     """
 
     emissions: pd.DataFrame | None
@@ -113,6 +115,7 @@ class AccountingResult:
     engine: str = ""
     emission_rows: int = 0
     emissions_table: ibis.Table | None = field(default=None, repr=False)
+    parts: int = 1
 
     @property
     def rejected_rows(self) -> int:
@@ -128,6 +131,8 @@ class AccountingResult:
                 ("rows with problems", self.rejected_rows),
                 ("k clipped to [0, 1]", self.clipped)]
         rows += [(f"  rejected: {reason}", int(n)) for reason, n in reasons.items()]
+        if self.parts > 1:
+            rows.append(("accounted in parts of whole enterprises", self.parts))
         return pd.DataFrame(rows, columns=["item", "count"])
 
 
@@ -458,7 +463,7 @@ def _account_in_parts(activity, library, treatment, con, parts, library_name,
     return AccountingResult(None, merged, sum(r.activity_rows for r in results),
                             sum(r.accounted_rows for r in results), clipped, results[0].library,
                             con.name, emission_rows=sum(r.emission_rows for r in results),
-                            emissions_table=emissions_table)
+                            emissions_table=emissions_table, parts=parts)
 
 
 _BUCKET = "_sg_bucket"
