@@ -108,19 +108,22 @@ def test_parts_give_the_hand_worked_results_and_the_one_pass_file(suffix, tmp_pa
     assert parts.activity_rows == len(cases.GOOD_ACTIVITY) + len(cases.BAD_ACTIVITY)
 
 
-def test_parts_into_a_table_with_the_explanation(tmp_path, duckdb_backend):
+@pytest.mark.parametrize("explain", [True, False])
+def test_parts_into_a_table(explain, tmp_path, duckdb_backend):
     paths = _files(tmp_path, ".parquet")
-    one = _run(duckdb_backend, paths, None, part_rows=None, explain=True, into="one_run")
+    one = _run(duckdb_backend, paths, None, part_rows=None, explain=explain, into="one_run")
     before = set(duckdb_backend.list_tables())
     activity, treatment = (engine_input(duckdb_backend, path, kind=kind)
                            for path, kind in zip(paths, ("activity", "treatment"), strict=True))
     inputs = set(duckdb_backend.list_tables())
     parts = account(activity, cases.LIBRARY, treatment, con=duckdb_backend, into="parts_run",
-                    part_rows=3)
+                    part_rows=3, explain=explain)
     whole = duckdb_backend.to_pandas(one.emissions_table)
     split = duckdb_backend.to_pandas(parts.emissions_table)
     pd.testing.assert_frame_equal(split, whole)
-    assert split["note"].str.startswith("G = c × A = ").all()
+    # the table has every column (the CLI's run), the whole derivation only when asked
+    assert list(split.columns) == list(whole.columns) and "source_row" in split.columns
+    assert split["note"].str.startswith("G = c × A = ").all() == explain
     assert list(split["source_row"]) == sorted(split["source_row"])
     # nothing of the parts is left in the backend: the inputs' views and the new table
     # (and the small in-memory tables Ibis keeps for any run)
@@ -157,3 +160,37 @@ def test_a_killed_runs_parts_are_removed_by_the_next_run(tmp_path, duckdb_backen
     live.mkdir()
     _run(duckdb_backend, paths, out / "emissions.parquet", part_rows=4)
     assert sorted(p.name for p in out.iterdir()) == sorted(["emissions.parquet", live.name])
+
+
+def test_the_account_command_runs_in_parts_in_its_workspace(tmp_path, monkeypatch,
+                                                           wide_console):
+    """The CLI's run (``into`` the workspace, inside its transaction, then --out) in parts
+    under a tiny part size gives the file of a run in one pass, and says it used parts."""
+    from typer.testing import CliRunner
+
+    import sourcegrid.accounting.engine as engine
+    from sourcegrid.cli.main import app
+
+    header = ("企业编号,企业名称,行业代码,行政区划代码,工段名称,原料名称,工艺名称,生产规模,"
+              "规模单位,活动水平,活动水平单位,年份,S,A")
+    rows = [f"P{i},电厂{i},4411,130902,锅炉,燃煤,煤粉炉,600,MW,{i},万吨,2017,0.8,20"
+            for i in range(1, 7)] + ["P9,电厂9,4411,130902,锅炉,燃煤,煤粉炉,600,MW,-3,万吨,2017,0.8,20"]
+    activity, treatment = tmp_path / "activity.csv", tmp_path / "treatment.csv"
+    activity.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    treatment.write_text("enterprise_id,section,pollutant,treatment,k\n"
+                         "P1,锅炉,SO2,石灰石-石膏法,0.9\nP4,锅炉,SO2,石灰石-石膏法,0.5\n",
+                         encoding="utf-8")
+    runner = CliRunner()
+    command = ["account", str(activity), "--treatment", str(treatment), "--workspace",
+               str(tmp_path / "ws")]
+    one = runner.invoke(app, [*command, "--out", str(tmp_path / "one.parquet")])
+    assert one.exit_code == 0, one.output
+    assert "accounted in parts" not in one.output
+    monkeypatch.setattr(engine, "ROWS_PER_GIB", 0.01)  # any memory limit: 2 rows a part
+    monkeypatch.setattr(engine, "MIN_PART_ROWS", 2)
+    parts = runner.invoke(app, [*command, "--out", str(tmp_path / "parts.parquet")])
+    assert parts.exit_code == 0, parts.output
+    assert "accounted in parts of whole enterprises" in parts.output
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "parts.parquet"),
+                                  pd.read_parquet(tmp_path / "one.parquet"))
+    assert "negative_amount" in parts.output  # P9's reject, reported as in one pass

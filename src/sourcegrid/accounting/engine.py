@@ -340,6 +340,9 @@ def account(activity, library, treatment=None, *, con=None, library_name: str | 
 #: in two parts 12.6 s; 10^7 rows in parts of 2·10^6 rows 16 s a part, of 10^6 rows
 #: 6.3 s a part.
 ROWS_PER_GIB = 600_000
+#: The fewest activity rows a part holds, whatever the memory limit (each part has a fixed
+#: cost of about a second).
+MIN_PART_ROWS = 100_000
 _BYTE_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
                "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 
@@ -352,7 +355,7 @@ def _rows_per_part(con) -> int:
         limit = float(number) * _BYTE_UNITS[unit.strip()]
     except (KeyError, ValueError):
         return 10**18  # a limit DuckDB writes otherwise: one pass, as before
-    return max(int(limit / 2**30 * ROWS_PER_GIB), 100_000)
+    return max(int(limit / 2**30 * ROWS_PER_GIB), MIN_PART_ROWS)
 
 
 def _part_count(con, activity, treatment, into, out, part_rows) -> int:
@@ -421,7 +424,7 @@ def _account_in_parts(activity, library, treatment, con, parts, library_name,
                 warnings.simplefilter("always", ClippedOperatingRate)
                 results.append(_account(
                     act, library, trt, con, library_name, activity_source, treatment_source,
-                    None, path, explain, columns=None if explain or into is not None
+                    None, path, explain, columns=ALL_COLUMNS if explain or into is not None
                     else [*EMISSION_COLUMNS, "source_row"]))
             for caught_warning in caught:
                 if issubclass(caught_warning.category, ClippedOperatingRate):
@@ -467,6 +470,7 @@ def _account_in_parts(activity, library, treatment, con, parts, library_name,
 
 
 _BUCKET = "_sg_bucket"
+ALL_COLUMNS = ("*",)  # _account's ``columns``: every emission column
 _PARTS_PREFIX = "sourcegrid-parts-"
 
 
@@ -532,7 +536,8 @@ def _account(activity, library, treatment, con, library_name, activity_source,
              ) -> AccountingResult:
     """Run the stages in order, then execute: rejects first, emissions last.
 
-    ``columns``: those ``out`` gets (default: all with ``explain``, else EMISSION_COLUMNS).
+    ``columns``: those ``out`` gets (default: all with ``explain``, else EMISSION_COLUMNS;
+    ``ALL_COLUMNS``: all).
     """
     inputs = stage_inputs(activity, library, treatment, con, library_name=library_name,
                           activity_source=activity_source, treatment_source=treatment_source)
@@ -570,7 +575,9 @@ def _account(activity, library, treatment, con, library_name, activity_source,
 
             # straight to the file; the explanation columns only when asked
             if columns is None:
-                columns = emissions_expr.columns if explain else EMISSION_COLUMNS
+                columns = ALL_COLUMNS if explain else EMISSION_COLUMNS
+            if columns == ALL_COLUMNS:
+                columns = emissions_expr.columns
             write_ibis_table(con, emissions_expr.select(*columns), out)
     treated.release()
     for cached in inputs.caches:  # the checked inputs, released here, not by the collector
