@@ -258,9 +258,8 @@ class Workspace:
             raise WorkspaceError(f"the workspace {self.path} is a file; a workspace is a folder "
                                  f"holding {DB_FILE}")
         self.path.mkdir(parents=True, exist_ok=True)
-        self.con = self._connect(db, read_only, _timeout(lock_timeout), on_wait)
-        if config.memory_limit:  # checked as a size when the configuration was read
-            self.con.raw_sql(f"SET memory_limit = '{config.memory_limit}'")
+        self.con = self._connect(db, read_only, _timeout(lock_timeout), on_wait,
+                                 config.memory_limit)
         if not read_only:
             self._lock_info = db.with_name(db.name + LOCK_INFO_SUFFIX)
             self._write_lock_info(command or _default_command())
@@ -287,14 +286,17 @@ class Workspace:
             self._drop_helpers()
 
     def _connect(self, db: Path, read_only: bool, timeout: float,
-                 on_wait: Callable[[str], None] | None):
+                 on_wait: Callable[[str], None] | None, memory_limit: str | None = None):
         import duckdb
+
+        # DuckDB's own configuration, not SQL text (the size was checked when it was read)
+        settings = {"memory_limit": memory_limit} if memory_limit else {}
 
         deadline = time.monotonic() + timeout
         delay, told, started = 0.05, False, time.monotonic()
         while True:
             try:
-                con = ibis.duckdb.connect(str(db), read_only=read_only)
+                con = ibis.duckdb.connect(str(db), read_only=read_only, **settings)
                 con.raw_sql("SELECT 1").fetchall()
                 return con
             except duckdb.IOException as error:
