@@ -188,8 +188,15 @@ def test_the_account_command_runs_in_parts_in_its_workspace(tmp_path, monkeypatc
     assert "accounted in parts" not in one.output
     monkeypatch.setattr(engine, "ROWS_PER_GIB", 0.01)  # any memory limit: 2 rows a part
     monkeypatch.setattr(engine, "MIN_PART_ROWS", 2)
+    folders = []
+    make_folder = engine._parts_folder
+    monkeypatch.setattr(engine, "_parts_folder",
+                        lambda parent: folders.append(make_folder(parent)) or folders[-1])
     parts = runner.invoke(app, [*command, "--out", str(tmp_path / "parts.parquet")])
     assert parts.exit_code == 0, parts.output
+    # the parts went beside DuckDB's spill folder, in the workspace, and are gone
+    assert [f.parent for f in folders] == [(tmp_path / "ws").resolve()]
+    assert not folders[0].exists()
     assert "accounted in parts of whole enterprises" in parts.output
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "parts.parquet"),
                                   pd.read_parquet(tmp_path / "one.parquet"))

@@ -398,9 +398,8 @@ def _account_in_parts(activity, library, treatment, con, parts, library_name,
     sorts them; the counts are summed.
     """
     import shutil
-    import tempfile
 
-    folder = _parts_folder(Path(tempfile.gettempdir()) if out is None else Path(out).parent)
+    folder = _parts_folder(Path(out).parent if out is not None else _spill_parent(con))
     results, clipped_warnings, views = [], 0, []
 
     def read(files: list[Path]) -> ibis.Table:
@@ -472,6 +471,19 @@ def _account_in_parts(activity, library, treatment, con, parts, library_name,
 _BUCKET = "_sg_bucket"
 ALL_COLUMNS = ("*",)  # _account's ``columns``: every emission column
 _PARTS_PREFIX = "sourcegrid-parts-"
+
+
+def _spill_parent(con) -> Path:
+    """Where the parts of a run into a table go: beside DuckDB's own spill folder (a
+    workspace file's ``workspace.duckdb.tmp``, so in the workspace folder, on the disk that
+    holds the data), else the system's temporary folder (an in-memory DuckDB)."""
+    import tempfile
+
+    text = str(con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0] or "")
+    spill = Path(text).absolute()
+    if text in ("", ".tmp") or not spill.parent.is_dir():  # '.tmp': an in-memory database's
+        return Path(tempfile.gettempdir())
+    return spill.parent
 
 
 def _parts_folder(parent):
