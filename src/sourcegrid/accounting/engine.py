@@ -42,6 +42,9 @@ References
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -343,17 +346,14 @@ ROWS_PER_GIB = 600_000
 #: The fewest activity rows a part holds, whatever the memory limit (each part has a fixed
 #: cost of about a second).
 MIN_PART_ROWS = 100_000
-_BYTE_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
-               "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 
 
 def _rows_per_part(con) -> int:
     """Activity rows one part may hold under the connection's memory limit (DuckDB)."""
-    text = con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0]  # '1.8 GiB'
-    number, _, unit = str(text).partition(" ")
-    try:
-        limit = float(number) * _BYTE_UNITS[unit.strip()]
-    except (KeyError, ValueError):
+    from sourcegrid.store.engines import size_bytes
+
+    limit = size_bytes(con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0])
+    if limit is None:
         return 10**18  # a limit DuckDB writes otherwise: one pass, as before
     return max(int(limit / 2**30 * ROWS_PER_GIB), MIN_PART_ROWS)
 
@@ -397,15 +397,18 @@ def _account_in_parts(activity, library, treatment, con, parts, library_name,
     written in order to ``out`` or ``into``. Rejects are merged and sorted as one run
     sorts them; the counts are summed.
     """
-    import shutil
-
     folder = _parts_folder(Path(out).parent if out is not None else _spill_parent(con))
     results, clipped_warnings, views = [], 0, []
 
-    def read(files: list[Path]) -> ibis.Table:
-        table = con.read_parquet([str(f) for f in files], hive_partitioning=False)
-        views.append(table.get_name())
-        return table
+    def bucket(kind: str, table, number: int):
+        """The bucket's rows of one input (None without it; no rows: its columns)."""
+        if table is None:
+            return None
+        if not split[kind][number]:
+            return table.filter(ibis.literal(False))
+        rows = con.read_parquet([str(f) for f in split[kind][number]], hive_partitioning=False)
+        views.append(rows.get_name())
+        return rows
 
     try:
         split = {kind: _split(con, table, kind, parts, folder / kind)
@@ -414,15 +417,12 @@ def _account_in_parts(activity, library, treatment, con, parts, library_name,
         for number in range(parts):
             if not any(split[kind][number] for kind in split):
                 continue  # no enterprise fell in this bucket
-            # a bucket without rows of one table: that table with its columns, no rows
-            act, trt = (None if table is None else read(split[kind][number])
-                        if split[kind][number] else table.filter(ibis.literal(False))
-                        for kind, table in (("activity", activity), ("treatment", treatment)))
             path = folder / f"emissions-{number:04d}.parquet"
             with warnings.catch_warnings(record=True) as caught, unordered(con):
                 warnings.simplefilter("always", ClippedOperatingRate)
                 results.append(_account(
-                    act, library, trt, con, library_name, activity_source, treatment_source,
+                    bucket("activity", activity, number), library,
+                    bucket("treatment", treatment, number), con, library_name, activity_source, treatment_source,
                     None, path, explain, columns=ALL_COLUMNS if explain or into is not None
                     else [*EMISSION_COLUMNS, "source_row"]))
             for caught_warning in caught:
@@ -477,8 +477,6 @@ def _spill_parent(con) -> Path:
     """Where the parts of a run into a table go: beside DuckDB's own spill folder (a
     workspace file's ``workspace.duckdb.tmp``, so in the workspace folder, on the disk that
     holds the data), else the system's temporary folder (an in-memory DuckDB)."""
-    import tempfile
-
     text = str(con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0] or "")
     spill = Path(text).absolute()
     if text in ("", ".tmp") or not spill.parent.is_dir():  # '.tmp': an in-memory database's
@@ -489,10 +487,6 @@ def _spill_parent(con) -> Path:
 def _parts_folder(parent):
     """A new folder for the parts of one run in ``parent`` (named with this process's
     id); folders that killed runs left there (their process is gone) are removed."""
-    import os
-    import shutil
-    import tempfile
-
     from sourcegrid.io.tables import process_alive
 
     for stale in parent.glob(f"{_PARTS_PREFIX}*"):

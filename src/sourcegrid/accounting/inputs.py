@@ -282,13 +282,7 @@ def engine_input(con, path, *, kind: str = "activity") -> ibis.Table | None:
     if table is None:
         return None
     names = canonical_headers(list(table.columns), aliases)
-    taken = len(set(names)) == len(names) and all(
-        name in (ROW, SOURCE) or kind_of.is_string() or kind_of.is_integer()
-        or (kind_of.is_floating() and canonical not in _TEXT_COLUMNS[kind])
-        for name, canonical, kind_of in zip(table.columns, names,
-                                            (table[n].type() for n in table.columns),
-                                            strict=True))
-    if not taken:
+    if not _engine_takes(table, names, kind):
         drop_copies(con, table)  # read_arrow reads the file: its numbered copy goes
         return None
     if not parquet:
@@ -305,6 +299,21 @@ def engine_input(con, path, *, kind: str = "activity") -> ibis.Table | None:
 _STRIPPED = "_sg_stripped"  # engine_input's mark: the text columns are stripped
 
 
+def _engine_takes(table: ibis.Table, names: list[str], kind: str) -> bool:
+    """The engine's table of a file goes on as it is: no two headers mean one column, and
+    every column is text or an integer, or a float outside the text columns (read_arrow
+    writes such values as text the way the checks expect)."""
+    if len(set(names)) != len(names):
+        return False
+    for name, canonical in zip(table.columns, names, strict=True):
+        kind_of = table[name].type()
+        if name in (ROW, SOURCE) or kind_of.is_string() or kind_of.is_integer():
+            continue
+        if not (kind_of.is_floating() and canonical not in _TEXT_COLUMNS[kind]):
+            return False
+    return True
+
+
 def enterprise_hash(table: ibis.Table, kind: str = "activity") -> ibis.Value | None:
     """A 64-bit hash of each row's enterprise id as the checks read it (the stripped
     text), or None when the table has no enterprise column.
@@ -314,7 +323,8 @@ def enterprise_hash(table: ibis.Table, kind: str = "activity") -> ibis.Value | N
     enterprises chosen by this hash (:func:`sourcegrid.accounting.engine.account`).
     """
     aliases = ACTIVITY_ALIASES if kind == "activity" else TREATMENT_ALIASES
-    names = canonical_headers([str(c).lstrip("\ufeff").strip() for c in table.columns], aliases)
+    # the headers made canonical as the checks make them (_bound)
+    names = canonical_headers(list(table.columns), aliases)
     for name, canonical in zip(table.columns, names, strict=True):
         if canonical == "enterprise_id":
             return _text(table[name]).hash()

@@ -655,8 +655,8 @@ def _write_batches(con, tables, temp: Path, suffix: str) -> None:
                     writer = (pacsv.CSVWriter(handle, reader.schema) if suffix == ".csv"
                               else pq.ParquetWriter(handle, reader.schema))
                 for batch in reader:
-                    writer.write_batch(batch.cast(writer.schema) if suffix == ".parquet"
-                                       else batch)
+                    cast = suffix == ".parquet" and batch.schema != writer.schema
+                    writer.write_batch(batch.cast(writer.schema) if cast else batch)
                     written += 1
                     if written == 1:
                         fault_point("write:after_first_batch")

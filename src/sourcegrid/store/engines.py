@@ -47,7 +47,7 @@ from typing import Any
 from sourcegrid.errors import WorkspaceError
 
 __all__ = ["CONFIG_FILE", "ENGINES", "ENGINE_VAR", "DSN_VAR", "MASTER_VAR", "MEMORY_VAR",
-           "EngineConfig", "memory_limit",
+           "EngineConfig", "memory_limit", "size_bytes",
            "read_config", "write_config", "resolve", "redact", "public_dsn", "connect",
            "WAREHOUSE_DIR", "METASTORE_DIR", "DEFAULT_MASTER"]
 
@@ -62,8 +62,10 @@ WAREHOUSE_DIR = "spark-warehouse"
 METASTORE_DIR = "spark-metastore"
 _ALIASES = {"postgresql": "postgres", "pg": "postgres", "pyspark": "spark"}
 _KEYS = ("engine", "dsn", "schema", "master", "warehouse", "memory_limit")
-#: A size DuckDB's memory_limit takes: a number and a unit (B, KB, MB, GB, TB, KiB ... TiB)
-_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+#: The units of a size DuckDB's memory_limit takes and writes ('4GB', '1.8 GiB')
+_BYTES = {"b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$", re.IGNORECASE)
 
 # user:password@ in a URL; password=... (quoted or not) in a key=value string
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*):(?P<secret>[^@\s]*)@",
@@ -146,10 +148,19 @@ class EngineConfig:
         return "duckdb" + (f" (memory limit {self.memory_limit})" if self.memory_limit else "")
 
 
+def size_bytes(text: object) -> float | None:
+    """Bytes of a size as DuckDB takes and writes it ('4GB', '1.8 GiB', '800 MB'); None
+    when ``text`` is not one."""
+    match = _SIZE.match(str(text))
+    if match is None or match[2].lower() not in _BYTES:
+        return None
+    return float(match[1]) * _BYTES[match[2].lower()]
+
+
 def memory_limit(value: str, where: str) -> str:
     """``value`` as a DuckDB memory limit ('4GB', '800 MB'), or a WorkspaceError naming
     ``where`` it came from and what is expected."""
-    if not _SIZE.match(str(value)):
+    if size_bytes(value) is None:
         raise WorkspaceError(f"the memory limit {value!r} ({where}) is not a size; expected a "
                              "number and a unit, e.g. 4GB, 800MB or 1.5GiB")
     return str(value).strip().replace(" ", "")

@@ -242,8 +242,9 @@ class Workspace:
             self._open_engine(config, stored, create=create, read_only=read_only,
                               explicit=engine is not None)
             return
-        if (engine is not None or memory_limit is not None) and create and not read_only \
-                and (stored is False or memory_limit is not None):
+        # a new engine choice, or a memory limit given now, goes to the configuration file
+        chosen = memory_limit is not None or (engine is not None and not stored)
+        if chosen and create and not read_only:
             self.path.mkdir(parents=True, exist_ok=True)
             _engines.write_config(self.path, config)
         db = self.path / DB_FILE
