@@ -1,10 +1,17 @@
-"""A large run from files accounted in parts of whole enterprises (engine._account_in_parts).
+"""A large run from files accounted in parts of whole enterprises.
+
+Two ways (engine.account): when each input's enterprises stand in consecutive rows in one
+order (a census file sorted by enterprise), each part reads a range of rows and writes its
+emissions straight after the previous part's (engine._account_in_ranges); otherwise the
+inputs are split by a hash of the enterprise id and the parts merged (_account_in_parts).
 
 The hand-checked cases (tests/accounting/cases.py), good and bad rows in one file, with a
 treatment row of an enterprise that has no activity, a repeated treatment row and padded
 enterprise ids: accounted in parts of at most a few rows (so that some buckets of
 enterprise ids hold only treatment rows, or nothing), they give the hand-worked emissions
-and the expected rejects, each once, and the same file, row for row, as one pass.
+and the expected rejects, each once, and the same file, row for row, as one pass, both
+ways: with the treatment rows as given (E2's rows come last: split and merged) and
+ordered as the activity's enterprises (in row ranges).
 """
 
 from __future__ import annotations
@@ -37,11 +44,15 @@ EXTRA_TREATMENT = pd.DataFrame([
 TREATMENT_ROWS = len(cases.GOOD_TREATMENT) + len(cases.BAD_TREATMENT) + 1
 
 
-def _files(tmp_path, suffix):
+def _files(tmp_path, suffix, by_enterprise=False):
     activity = pd.concat([cases.GOOD_ACTIVITY, cases.BAD_ACTIVITY], ignore_index=True)
     treatment = pd.DataFrame([*cases.GOOD_TREATMENT.to_dict("records"),
                               *cases.BAD_TREATMENT.to_dict("records"),
                               *EXTRA_TREATMENT.to_dict("records")])
+    if by_enterprise:  # E1 E1 " E2 " E2 E3 E4 B8 B9 T9: rows 2-10
+        treatment = treatment.iloc[[0, 1, 6, 8, 2, 3, 4, 5, 7]].reset_index(drop=True)
+        assert list(treatment["enterprise_id"].str.strip()) == [
+            "E1", "E1", "E2", "E2", "E3", "E4", "B8", "B9", "T9"]
     paths = tmp_path / f"activity{suffix}", tmp_path / f"treatment{suffix}"
     for frame, path in zip((activity, treatment), paths, strict=True):
         if suffix == ".csv":
@@ -61,16 +72,36 @@ def _run(con, paths, out, part_rows, explain=False, into=None):
                        into=into, explain=explain, part_rows=part_rows)
 
 
-def _expected_rejects():
-    # the extra treatment rows follow the others: " E2 ", T9 (k 250), the repeat of E2
-    return {(row + SHIFT, reason, column) for row, reason, column in cases.EXPECTED_REJECTS} | {
-        (TREATMENT_ROWS + 2, "bad_k", "k"), (TREATMENT_ROWS + 3, "duplicate_row", "enterprise_id")}
+def _expected_rejects(by_enterprise=False):
+    # as given, the extra treatment rows follow the others: " E2 ", T9 (k 250), the
+    # repeat of E2; by enterprise, the repeat of E2 is row 5 and T9 the last, row 10
+    treatment = ({(10, "bad_k", "k"), (5, "duplicate_row", "enterprise_id")} if by_enterprise
+                 else {(TREATMENT_ROWS + 2, "bad_k", "k"),
+                       (TREATMENT_ROWS + 3, "duplicate_row", "enterprise_id")})
+    return {(row + SHIFT, reason, column)
+            for row, reason, column in cases.EXPECTED_REJECTS} | treatment
+
+
+@pytest.fixture(params=["split", "ranges"])
+def way(request, monkeypatch):
+    """Which way the parts are made: the test data's order decides; this checks it."""
+    import sourcegrid.accounting.engine as engine
+
+    taken = []
+    for name in ("_account_in_parts", "_account_in_ranges"):
+        original = getattr(engine, name)
+        monkeypatch.setattr(engine, name, lambda *a, _f=original, _n=name, **k:
+                            taken.append(_n) or _f(*a, **k))
+    yield request.param
+    if taken:  # a test that ran in parts ran them the way its data asks for
+        assert set(taken) == {"_account_in_parts" if request.param == "split"
+                              else "_account_in_ranges"}
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
-def test_parts_give_the_hand_worked_results_and_the_one_pass_file(suffix, tmp_path,
+def test_parts_give_the_hand_worked_results_and_the_one_pass_file(suffix, way, tmp_path,
                                                                   duckdb_backend):
-    paths = _files(tmp_path, suffix)
+    paths = _files(tmp_path, suffix, by_enterprise=way == "ranges")
     one = _run(duckdb_backend, paths, tmp_path / f"one{suffix}", part_rows=None)
     parts = _run(duckdb_backend, paths, tmp_path / f"parts{suffix}", part_rows=2)
 
@@ -94,7 +125,7 @@ def test_parts_give_the_hand_worked_results_and_the_one_pass_file(suffix, tmp_pa
 
     rejects = parts.rejects
     assert set(zip(rejects["row"], rejects["reason"], rejects["column"], strict=True)) == (
-        _expected_rejects())
+        _expected_rejects(by_enterprise=way == "ranges"))
     assert not rejects.duplicated().any()
     pd.testing.assert_frame_equal(
         rejects.sort_values(list(rejects.columns), ignore_index=True),
@@ -102,15 +133,18 @@ def test_parts_give_the_hand_worked_results_and_the_one_pass_file(suffix, tmp_pa
     assert list(rejects["row"]) == sorted(rejects["row"])
     for name in ("activity_rows", "accounted_rows", "clipped", "emission_rows"):
         assert getattr(parts, name) == getattr(one, name), name
-    assert one.parts == 1 and parts.parts == -(-parts.activity_rows // 2)  # 2 rows a part
+    # 2 rows a part of rows 2-15: by hash, 7 buckets; in ranges, a cut at the first
+    # enterprise starting in each range of 2 rows from row 4: rows 4, 6, 8, 10, 12 and
+    # 15 (B9: B8 holds rows 13-14), so 7 parts again
+    assert one.parts == 1 and parts.parts == 7
     assert ("accounted in parts of whole enterprises", parts.parts) in list(
         parts.summary().itertuples(index=False, name=None))
     assert parts.activity_rows == len(cases.GOOD_ACTIVITY) + len(cases.BAD_ACTIVITY)
 
 
 @pytest.mark.parametrize("explain", [True, False])
-def test_parts_into_a_table(explain, tmp_path, duckdb_backend):
-    paths = _files(tmp_path, ".parquet")
+def test_parts_into_a_table(explain, way, tmp_path, duckdb_backend):
+    paths = _files(tmp_path, ".parquet", by_enterprise=way == "ranges")
     one = _run(duckdb_backend, paths, None, part_rows=None, explain=explain, into="one_run")
     before = set(duckdb_backend.list_tables())
     activity, treatment = (engine_input(duckdb_backend, path, kind=kind)
@@ -162,10 +196,12 @@ def test_a_killed_runs_parts_are_removed_by_the_next_run(tmp_path, duckdb_backen
     assert sorted(p.name for p in out.iterdir()) == sorted(["emissions.parquet", live.name])
 
 
-def test_the_account_command_runs_in_parts_in_its_workspace(tmp_path, monkeypatch,
+def test_the_account_command_runs_in_parts_in_its_workspace(tmp_path, monkeypatch, way,
                                                            wide_console):
     """The CLI's run (``into`` the workspace, inside its transaction, then --out) in parts
-    under a tiny part size gives the file of a run in one pass, and says it used parts."""
+    under a tiny part size gives the file of a run in one pass, and says it used parts:
+    in row ranges when the treatment rows follow the activity's enterprises (P1, P4),
+    split and merged when they do not (P4 first)."""
     from typer.testing import CliRunner
 
     import sourcegrid.accounting.engine as engine
@@ -177,9 +213,9 @@ def test_the_account_command_runs_in_parts_in_its_workspace(tmp_path, monkeypatc
             for i in range(1, 7)] + ["P9,电厂9,4411,130902,锅炉,燃煤,煤粉炉,600,MW,-3,万吨,2017,0.8,20"]
     activity, treatment = tmp_path / "activity.csv", tmp_path / "treatment.csv"
     activity.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    p1, p4 = "P1,锅炉,SO2,石灰石-石膏法,0.9\n", "P4,锅炉,SO2,石灰石-石膏法,0.5\n"
     treatment.write_text("enterprise_id,section,pollutant,treatment,k\n"
-                         "P1,锅炉,SO2,石灰石-石膏法,0.9\nP4,锅炉,SO2,石灰石-石膏法,0.5\n",
-                         encoding="utf-8")
+                         + (p1 + p4 if way == "ranges" else p4 + p1), encoding="utf-8")
     runner = CliRunner()
     command = ["account", str(activity), "--treatment", str(treatment), "--workspace",
                str(tmp_path / "ws")]
@@ -194,10 +230,97 @@ def test_the_account_command_runs_in_parts_in_its_workspace(tmp_path, monkeypatc
                         lambda parent: folders.append(make_folder(parent)) or folders[-1])
     parts = runner.invoke(app, [*command, "--out", str(tmp_path / "parts.parquet")])
     assert parts.exit_code == 0, parts.output
-    # the parts went beside DuckDB's spill folder, in the workspace, and are gone
-    assert [f.parent for f in folders] == [(tmp_path / "ws").resolve()]
-    assert not folders[0].exists()
+    if way == "split":  # the parts went beside DuckDB's spill folder, in the workspace
+        assert [f.parent for f in folders] == [(tmp_path / "ws").resolve()]
+        assert not folders[0].exists()  # and are gone
+    else:
+        assert not folders  # ranges of rows need no folder
     assert "accounted in parts of whole enterprises" in parts.output
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "parts.parquet"),
                                   pd.read_parquet(tmp_path / "one.parquet"))
     assert "negative_amount" in parts.output  # P9's reject, reported as in one pass
+
+
+def _table(con, ids, first_row=2):
+    return con.create_table(f"t{abs(hash(tuple(ids))) % 10**8}", pd.DataFrame(
+        {"enterprise_id": ids, "_row": range(first_row, first_row + len(ids))}),
+        overwrite=True)
+
+
+@pytest.mark.parametrize(("activity", "parts", "cuts"), [
+    # rows 2-9, 2 parts of 4 rows: enterprises start at rows 2, 4, 5, 7, 8; the first
+    # to start in rows 6-9 is D at 7
+    (["A", "A", "B", "C", "C", "D", "E", "E"], 2, [7]),
+    # blank ids (rows 3 and 5) are no enterprise: A 2, B 4, C 6; parts of 3 rows (2-4,
+    # 5-7): C starts the second
+    (["A", "", "B", "  ", "C"], 2, [6]),
+    # every enterprise starts in the first range of rows: no cut
+    (["A", "B", "C", "C", "C", "C"], 2, None),
+    # A's rows 2 and 4 enclose B's: interleaved
+    (["A", "B", "A"], 2, None),
+])
+def test_row_ranges_cut_only_between_enterprises(activity, parts, cuts, duckdb_backend):
+    import sourcegrid.accounting.engine as engine
+
+    ranges = engine._row_ranges(duckdb_backend, _table(duckdb_backend, activity), None, parts)
+    if cuts is None:
+        assert ranges is None
+        return
+    edges = [None, *cuts, None]
+    assert [(r.activity, r.treatment, r.first) for r in ranges] == [
+        ((edges[k], edges[k + 1]), (None, None), k == 0) for k in range(len(edges) - 1)]
+
+
+@pytest.mark.parametrize(("treatment", "cut"), [
+    # activity A 2, B 3, C 4, D 5 in 2 parts (cut at C, row 4). Treatment: X and Y have
+    # no activity and stay in the part their rows stand in; C (row 5) starts part 2
+    (["A", "X", "B", " C ", "Y", "D"], 5),
+    # D's treatment (row 2) before A's: not in D's part
+    (["D", "A", "B", "C"], None),
+    # X, without activity, has rows 3 and 5, on both sides of C's first row (4)
+    (["A", "X", "C", "X", "D"], None),
+    # no treatment for the second part: it starts past every row
+    (["A", "B", "B"], 2**62),
+])
+def test_row_ranges_follow_the_activity_in_the_treatment(treatment, cut, duckdb_backend):
+    import sourcegrid.accounting.engine as engine
+
+    con = duckdb_backend
+    ranges = engine._row_ranges(con, _table(con, ["A", "B", "C", "D"]),
+                                _table(con, treatment), 2)
+    if cut is None:
+        assert ranges is None
+        return
+    assert [(r.activity, r.treatment) for r in ranges] == [((None, 4), (None, cut)),
+                                                          ((4, None), (cut, None))]
+
+
+@pytest.mark.parametrize("way", ["ranges"], indirect=True)
+def test_rows_with_a_blank_enterprise_id_are_checked_together_in_ranges(tmp_path, way,
+                                                                       duckdb_backend):
+    """Blank enterprise ids anywhere in sorted files: the parts still go by row ranges,
+    the blank rows all in the first part, and the result is the one pass's."""
+    activity_path, treatment_path = _files(tmp_path, ".parquet", by_enterprise=True)
+    activity = pd.read_parquet(activity_path)
+    blank = activity.iloc[[0]].assign(enterprise_id="")
+    padded = activity.iloc[[0]].assign(enterprise_id="  ")
+    # rows 4 and 12 (of 2-17) have no enterprise id; the second repeats the first's keys
+    activity = pd.concat([activity.iloc[:2], blank, activity.iloc[2:9], padded,
+                          activity.iloc[9:]], ignore_index=True)
+    activity.to_parquet(activity_path, index=False)
+    treatment = pd.read_parquet(treatment_path)
+    treatment = pd.concat([treatment.iloc[:4], treatment.iloc[[0]].assign(enterprise_id=""),
+                           treatment.iloc[4:]], ignore_index=True)
+    treatment.to_parquet(treatment_path, index=False)
+    paths = activity_path, treatment_path
+    one = _run(duckdb_backend, paths, tmp_path / "one.parquet", part_rows=None)
+    parts = _run(duckdb_backend, paths, tmp_path / "parts.parquet", part_rows=2)
+    assert parts.parts > 2
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "parts.parquet"),
+                                  pd.read_parquet(tmp_path / "one.parquet"))
+    def in_order(rejects):
+        return rejects.sort_values(list(rejects.columns), ignore_index=True)
+
+    pd.testing.assert_frame_equal(in_order(parts.rejects), in_order(one.rejects))
+    blanks = parts.rejects[parts.rejects["column"] == "enterprise_id"]
+    assert {4, 12} <= set(blanks["row"])  # both blank activity rows are rejected

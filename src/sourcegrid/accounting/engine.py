@@ -47,7 +47,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -327,6 +327,11 @@ def account(activity, library, treatment=None, *, con=None, library_name: str | 
         with unordered(con):
             parts = _part_count(con, activity, treatment, into, out, part_rows)
             if parts > 1:
+                ranges = _row_ranges(con, activity, treatment, parts)
+                if ranges is not None:
+                    return _account_in_ranges(activity, library, treatment, con, ranges,
+                                              library_name, activity_source, treatment_source,
+                                              into, out, explain, progress)
                 return _account_in_parts(activity, library, treatment, con, parts, library_name,
                                          activity_source, treatment_source, into, out, explain,
                                          progress)
@@ -381,6 +386,193 @@ def _part_count(con, activity, treatment, into, out, part_rows) -> int:
     return max(1, -(-rows // max(int(per_part), 1)))
 
 
+@dataclass(frozen=True)
+class _RowRange:
+    """The input rows of one part of a run in row ranges: ``_row`` in [low, high) of each
+    input (None: no bound), and, in the first part, every row with a blank enterprise id."""
+
+    activity: tuple
+    treatment: tuple
+    first: bool
+
+
+def _row_ranges(con, activity, treatment, parts: int) -> list[_RowRange] | None:
+    """Consecutive ranges of input rows, about ``parts`` of them, each a whole set of
+    enterprises in both inputs; None when the files' enterprises are interleaved.
+
+    A census file is usually sorted by enterprise. Then each part can read its own range
+    of rows (DuckDB skips the rest of a Parquet file or table), its emissions follow the
+    previous part's in source-row order, and the run needs neither the split of the
+    inputs nor the merge of the parts (:func:`_account_in_parts`): 34 s of 105 s for
+    10^7 rows. The enterprises are grouped by a hash of their id; two that share a hash
+    only count as one, which can cost a cut but never splits an enterprise. Rows with a
+    blank enterprise id (rejected, never accounted) all go to the first part, so that
+    they are checked together as in one pass.
+    """
+    from sourcegrid.accounting.inputs import enterprise_key
+
+    def spans(table, kind):
+        key = enterprise_key(table, kind)
+        # blank ids have no key (NULL; no hash can stand for them); one expression, so
+        # the id is stripped once (a filter beside it made DuckDB strip it twice)
+        rows = table.select(_sg_key=ibis.ifelse(key == "", ibis.null("int64"), key.hash()),
+                            _sg_row=table[ROW].cast("int64"))
+        spans = rows.group_by("_sg_key").aggregate(lo=rows._sg_row.min(),
+                                                   hi=rows._sg_row.max())
+        return spans.filter(spans._sg_key.notnull())
+
+    act = spans(activity, "activity").cache()
+    cached = [act]
+    try:
+        bounds = con.to_pyarrow(act.aggregate(low=act.lo.min(), high=act.hi.max())
+                                ).to_pylist()[0]
+        if bounds["low"] is None:
+            return None
+        low, high = int(bounds["low"]), int(bounds["high"])
+        width = -(-(high - low + 1) // parts)
+        # a cut before an enterprise is possible where every enterprise before it ends
+        before = act.hi.max().over(ibis.window(order_by=act.lo, rows=(None, -1)))
+        cuts = act.mutate(before=before).filter(lambda t: t.before < t.lo)
+        cuts = cuts.mutate(part=((cuts.lo - low) // width).cast("int64"))
+        cuts = cuts.filter(cuts.part > 0).group_by("part").aggregate(cut=cuts.lo.min())
+        activity_cuts = sorted(int(c) for c in con.to_pyarrow(cuts)["cut"].to_pylist())
+        if not activity_cuts:
+            return None
+        treatment_cuts = None
+        if treatment is not None:
+            trt = spans(treatment, "treatment")
+            known = act.select(_sg_akey=act._sg_key, a_lo=act.lo)
+            joined = trt.left_join(known, trt._sg_key == known._sg_akey).cache()
+            cached.append(joined)
+            treatment_cuts = _treatment_cuts(con, joined, activity_cuts)
+            if treatment_cuts is None:
+                return None
+    finally:
+        for table in cached:
+            table.release()
+    edges = [None, *activity_cuts, None]
+    trt_edges = [None, *treatment_cuts, None] if treatment is not None else None
+    return [_RowRange((edges[k], edges[k + 1]),
+                      (trt_edges[k], trt_edges[k + 1]) if trt_edges else (None, None), k == 0)
+            for k in range(len(edges) - 1)]
+
+
+def _treatment_cuts(con, joined, activity_cuts: list[int]) -> list[int] | None:
+    """Treatment rows cut where the activity is: part k's treatment rows from the first
+    row of an enterprise whose activity is in part k or later. ``joined``: each
+    enterprise's first and last treatment row (lo, hi) and first activity row (a_lo,
+    NULL without activity). None when an enterprise's treatment rows would fall in
+    another part than its activity, or in two parts."""
+    far = 2**62  # past every row
+
+    def part_of(row: ibis.Value, cuts: list[int]) -> ibis.Value:
+        total = ibis.literal(0, "int64")
+        for cut in cuts:
+            total = total + (row >= cut).cast("int64")
+        return total
+
+    joined = joined.mutate(part=ibis.ifelse(joined.a_lo.isnull(), ibis.null("int64"),
+                                            part_of(joined.a_lo, activity_cuts)))
+    firsts = con.to_pyarrow(joined.aggregate(**{
+        f"t{k}": ibis.ifelse(joined.part >= k, joined.lo, ibis.null("int64")).min()
+        for k in range(1, len(activity_cuts) + 1)})).to_pylist()[0]
+    cuts = [far if firsts[f"t{k}"] is None else int(firsts[f"t{k}"])
+            for k in range(1, len(activity_cuts) + 1)]
+    for k in range(len(cuts) - 2, -1, -1):  # part k's treatment cannot start after k+1's
+        cuts[k] = min(cuts[k], cuts[k + 1])
+    starts, ends = part_of(joined.lo, cuts), part_of(joined.hi, cuts)
+    wrong = (starts != ends) | (joined.part.notnull() & (starts != joined.part))
+    if int(con.to_pyarrow(joined.aggregate(n=as_count(wrong).sum())).to_pylist()[0]["n"] or 0):
+        return None
+    return cuts
+
+
+def _in_range(table, kind: str, rows: tuple, first: bool):
+    """The rows of ``table`` in one :class:`_RowRange` part."""
+    from sourcegrid.accounting.inputs import enterprise_key
+
+    low, high = rows
+    row = table[ROW]
+    inside = ibis.literal(True)
+    if low is not None:
+        inside = inside & (row >= low)
+    if high is not None:
+        inside = inside & (row < high)
+    blank = enterprise_key(table, kind) == ""
+    if not first:
+        return table.filter(inside & ~blank)
+    # two filters, so the engine still reads only its range of rows for the first
+    return table.filter(inside).union(table.filter(~inside & blank))
+
+
+def _account_in_ranges(activity, library, treatment, con, ranges: list[_RowRange],
+                       library_name, activity_source, treatment_source, into, out, explain,
+                       progress=None) -> AccountingResult:
+    """Account each :class:`_RowRange` part in turn, its emissions written straight after
+    the previous part's (to ``out``'s one file, or inserted into ``into``): in order,
+    they are the one pass's ordered emissions. Rejects are merged and sorted as one run
+    sorts them; the counts are summed."""
+    from sourcegrid.io.tables import table_writer
+
+    results, clipped_warnings, created = [], 0, []
+    columns = ALL_COLUMNS if into is not None else None
+
+    def into_table(expr) -> None:
+        if created:
+            con.insert(into, expr)
+        else:
+            con.create_table(into, expr, overwrite=True)
+            created.append(into)
+
+    with ExitStack() as stack:
+        sink = into_table if into is not None else stack.enter_context(table_writer(con, out))
+        for number, part in enumerate(ranges):
+            with warnings.catch_warnings(record=True) as caught, unordered(con):
+                warnings.simplefilter("always", ClippedOperatingRate)
+                results.append(_account(
+                    _in_range(activity, "activity", part.activity, part.first), library,
+                    None if treatment is None
+                    else _in_range(treatment, "treatment", part.treatment, part.first),
+                    con, library_name, activity_source, treatment_source, None, None, explain,
+                    columns=columns, sink=sink))
+            clipped_warnings += _reraise_others(caught)
+            if progress is not None:
+                progress(number + 1, len(ranges))
+    emissions_table = con.table(into) if into is not None else None
+    return _merged(results, clipped_warnings, con, emissions_table, len(ranges))
+
+
+def _reraise_others(caught) -> int:
+    """Warn again what a part warned, except the clipped operating rates (counted once
+    for the run); returns how many of those there were."""
+    clipped = 0
+    for caught_warning in caught:
+        if issubclass(caught_warning.category, ClippedOperatingRate):
+            clipped += 1
+        else:
+            warnings.warn_explicit(caught_warning.message, caught_warning.category,
+                                   caught_warning.filename, caught_warning.lineno)
+    return clipped
+
+
+def _merged(results: list, clipped_warnings: int, con, emissions_table, parts: int
+            ) -> AccountingResult:
+    """One result of the parts' results: rejects merged and sorted as one run sorts them,
+    counts summed, one warning for the clipped operating rates."""
+    rejects = [r.rejects for r in results if len(r.rejects)]
+    merged = (pd.concat(rejects, ignore_index=True).drop_duplicates()
+              .sort_values(["row", "reason"], kind="stable", ignore_index=True)
+              if rejects else problems_frame([]))
+    clipped = sum(r.clipped for r in results)
+    if clipped_warnings:
+        warnings.warn(f"{clipped} operating rate(s) k outside [0, 1] were clipped; see the "
+                      "note column", ClippedOperatingRate, stacklevel=4)
+    return AccountingResult(None, merged, sum(r.activity_rows for r in results),
+                            sum(r.accounted_rows for r in results), clipped, results[0].library,
+                            con.name, emission_rows=sum(r.emission_rows for r in results),
+                            emissions_table=emissions_table, parts=parts)
+
+
 def _account_in_parts(activity, library, treatment, con, parts, library_name,
                       activity_source, treatment_source, into, out, explain,
                       progress=None) -> AccountingResult:
@@ -425,12 +617,7 @@ def _account_in_parts(activity, library, treatment, con, parts, library_name,
                     bucket("treatment", treatment, number), con, library_name, activity_source, treatment_source,
                     None, path, explain, columns=ALL_COLUMNS if explain or into is not None
                     else [*EMISSION_COLUMNS, "source_row"]))
-            for caught_warning in caught:
-                if issubclass(caught_warning.category, ClippedOperatingRate):
-                    clipped_warnings += 1
-                else:
-                    warnings.warn_explicit(caught_warning.message, caught_warning.category,
-                                           caught_warning.filename, caught_warning.lineno)
+            clipped_warnings += _reraise_others(caught)
             if progress is not None:
                 progress(number + 1, parts)
         stored = con.read_parquet([str(folder / f"emissions-{n:04d}.parquet")
@@ -454,18 +641,7 @@ def _account_in_parts(activity, library, treatment, con, parts, library_name,
         for view in views:
             con.drop_view(view, force=True)
         shutil.rmtree(folder, ignore_errors=True)
-    rejects = [r.rejects for r in results if len(r.rejects)]
-    merged = (pd.concat(rejects, ignore_index=True).drop_duplicates()
-              .sort_values(["row", "reason"], kind="stable", ignore_index=True)
-              if rejects else problems_frame([]))
-    clipped = sum(r.clipped for r in results)
-    if clipped_warnings:
-        warnings.warn(f"{clipped} operating rate(s) k outside [0, 1] were clipped; see the "
-                      "note column", ClippedOperatingRate, stacklevel=3)
-    return AccountingResult(None, merged, sum(r.activity_rows for r in results),
-                            sum(r.accounted_rows for r in results), clipped, results[0].library,
-                            con.name, emission_rows=sum(r.emission_rows for r in results),
-                            emissions_table=emissions_table, parts=parts)
+    return _merged(results, clipped_warnings, con, emissions_table, parts)
 
 
 _BUCKET = "_sg_bucket"
@@ -538,12 +714,13 @@ def ordered(con) -> None:
 
 
 def _account(activity, library, treatment, con, library_name, activity_source,
-             treatment_source, into, out, explain, columns: Sequence[str] | None = None
-             ) -> AccountingResult:
+             treatment_source, into, out, explain, columns: Sequence[str] | None = None,
+             sink=None) -> AccountingResult:
     """Run the stages in order, then execute: rejects first, emissions last.
 
-    ``columns``: those ``out`` gets (default: all with ``explain``, else EMISSION_COLUMNS;
-    ``ALL_COLUMNS``: all).
+    ``columns``: those ``out`` or ``sink`` gets (default: all with ``explain``, else
+    EMISSION_COLUMNS; ``ALL_COLUMNS``: all). ``sink``: called with the ordered emissions
+    (an Ibis table) to write them, instead of ``into`` or ``out``.
     """
     inputs = stage_inputs(activity, library, treatment, con, library_name=library_name,
                           activity_source=activity_source, treatment_source=treatment_source)
@@ -564,7 +741,7 @@ def _account(activity, library, treatment, con, library_name, activity_source,
         cached.release()
     ordered(con)
     emissions, emissions_table = None, None
-    if into is None and out is None:
+    if into is None and out is None and sink is None:
         emissions = fetch_frame(con, emissions_expr)
         stats = {"n": len(emissions), "accounted": emissions["source_row"].nunique(),
                  "clipped": int(emissions["note"].str.contains("clipped", regex=False).sum())}
@@ -584,7 +761,11 @@ def _account(activity, library, treatment, con, library_name, activity_source,
                 columns = ALL_COLUMNS if explain else EMISSION_COLUMNS
             if columns == ALL_COLUMNS:
                 columns = emissions_expr.columns
-            write_ibis_table(con, emissions_expr.select(*columns), out)
+            written = emissions_expr.select(*columns)
+            if sink is not None:
+                sink(written)
+            else:
+                write_ibis_table(con, written, out)
     treated.release()
     for cached in inputs.caches:  # the checked inputs, released here, not by the collector
         cached.release()

@@ -49,6 +49,7 @@ __all__ = [
     "as_arrow",
     "engine_input",
     "enterprise_hash",
+    "enterprise_key",
     "read_number",
     "in_domain",
 ]
@@ -314,21 +315,29 @@ def _engine_takes(table: ibis.Table, names: list[str], kind: str) -> bool:
     return True
 
 
-def enterprise_hash(table: ibis.Table, kind: str = "activity") -> ibis.Value | None:
-    """A 64-bit hash of each row's enterprise id as the checks read it (the stripped
-    text), or None when the table has no enterprise column.
+def enterprise_key(table: ibis.Table, kind: str = "activity") -> ibis.Value | None:
+    """Each row's enterprise id as the checks read it (the stripped text, '' when
+    missing), or None when the table has no enterprise column.
 
     Every check that compares rows (repeated keys) and the join of treatment to activity
     compare rows of one enterprise only, so the rows can be accounted in parts of whole
-    enterprises chosen by this hash (:func:`sourcegrid.accounting.engine.account`).
+    enterprises (:func:`sourcegrid.accounting.engine.account`).
     """
     aliases = ACTIVITY_ALIASES if kind == "activity" else TREATMENT_ALIASES
     # the headers made canonical as the checks make them (_bound)
     names = canonical_headers(list(table.columns), aliases)
     for name, canonical in zip(table.columns, names, strict=True):
         if canonical == "enterprise_id":
-            return _text(table[name]).hash()
+            if _STRIPPED in table.columns:  # engine_input stripped it where it needed it
+                return table[name].cast("string").fill_null("")
+            return _text(table[name])
     return None
+
+
+def enterprise_hash(table: ibis.Table, kind: str = "activity") -> ibis.Value | None:
+    """A 64-bit hash of :func:`enterprise_key` (None without an enterprise column)."""
+    key = enterprise_key(table, kind)
+    return None if key is None else key.hash()
 
 
 def _clean_texts(path, names: list[str]) -> set[str]:

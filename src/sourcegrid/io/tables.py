@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 from sourcegrid.errors import InputError, OutputError, Problem
 
 __all__ = ["read_table", "read_arrow", "to_text_arrow", "canonical_headers", "write_table",
-           "write_ibis_table", "with_row_numbers", "rejects_from_mask", "RowChecks",
+           "write_ibis_table", "table_writer", "with_row_numbers", "rejects_from_mask", "RowChecks",
            "rename_headers", "atomic_path", "check_output_path", "check_input_path",
            "set_folder_created_hook", "fault_point", "TABLE_SUFFIXES", "OUTPUT_SUFFIXES",
            "ROW", "SOURCE", "process_alive"]
@@ -612,57 +612,83 @@ def write_ibis_table(con, table, path: str | Path, sheet: str = "data") -> Path:
     CSV is written batch by batch with a UTF-8 BOM (so Excel shows Chinese), Parquet
     by the engine itself; XLSX goes through pandas and is refused above its row limit.
     ``table`` may also be a sequence of tables with the same columns, written one after
-    the other into the one file (CSV and Parquet). The file is written atomically
-    (:func:`atomic_path`); a missing folder is created.
+    the other into the one file (CSV and Parquet, :func:`table_writer`). The file is
+    written atomically (:func:`atomic_path`); a missing folder is created.
     """
     path = Path(path)
     suffix = _output_suffix(path)
     tables = list(table) if isinstance(table, list | tuple) else [table]
     if suffix == ".xlsx":
         if len(tables) > 1:
-            raise _problem(path, "a run in parts is written to .csv or .parquet, not .xlsx",
-                           "bad_file_type", suffix)
+            raise _one_table_in_xlsx(path)
         rows = con.to_pyarrow(tables[0].count().name("n").as_table())["n"][0].as_py()
         if rows > XLSX_MAX_ROWS:
             raise _too_many_rows(path, rows)
         return write_table(con.to_pyarrow(tables[0]).to_pandas(), path, sheet=sheet)
-    with atomic_path(path) as temp:
-        if suffix == ".parquet" and len(tables) == 1:
+    if suffix == ".parquet" and len(tables) == 1:
+        with atomic_path(path) as temp:
             con.to_parquet(tables[0], temp)  # the engine writes it, in parallel
-            return path
+        return path
+    with table_writer(con, path) as write:
+        for each in tables:
+            write(each)
+    return path
+
+
+def _one_table_in_xlsx(path: Path) -> InputError:
+    return _problem(path, "a run in parts is written to .csv or .parquet, not .xlsx",
+                    "bad_file_type", path.suffix.lower())
+
+
+@contextlib.contextmanager
+def table_writer(con, path: str | Path) -> Iterator[Callable]:
+    """Write tables of a backend one after the other into one CSV (with BOM) or Parquet
+    file, batch by batch; yields ``write(table)``. The tables have the same columns (the
+    first one's schema is the file's). The file appears, complete, when the block ends
+    (:func:`atomic_path`); on an error it keeps its previous content.
+
+    Examples
+    --------
+    >>> with table_writer(con, "emissions.parquet") as write:   # doctest: +SKIP
+    ...     for part in parts:
+    ...         write(part)
+    """
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    suffix = _output_suffix(path)
+    if suffix == ".xlsx":
+        raise _one_table_in_xlsx(path)
+    state = {"writer": None, "batches": 0}
+
+    def write(table) -> None:
         with warnings.catch_warnings():
             # ibis 12 calls DuckDB 1.5's deprecated fetch_record_batch: not ours to fix
             warnings.filterwarnings("ignore", message=r"fetch_record_batch\(\) is deprecated",
                                     category=DeprecationWarning)
-            _write_batches(con, tables, temp, suffix)
-    return path
+            reader = con.to_pyarrow_batches(table)
+        writer = state["writer"]
+        if writer is None:
+            writer = state["writer"] = (pacsv.CSVWriter(handle, reader.schema) if suffix == ".csv"
+                                        else pq.ParquetWriter(handle, reader.schema))
+        for batch in reader:
+            cast = suffix == ".parquet" and batch.schema != writer.schema
+            writer.write_batch(batch.cast(writer.schema) if cast else batch)
+            state["batches"] += 1
+            if state["batches"] == 1:
+                fault_point("write:after_first_batch")
 
-
-def _write_batches(con, tables, temp: Path, suffix: str) -> None:
-    """The tables' rows, batch by batch, into one CSV (with BOM) or Parquet file."""
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    writer = None
-    with open(temp, "wb") as handle:
+    with atomic_path(path) as temp, open(temp, "wb") as handle:
         if suffix == ".csv":
             handle.write("\ufeff".encode())
         try:
-            written = 0
-            for table in tables:
-                reader = con.to_pyarrow_batches(table)
-                if writer is None:
-                    writer = (pacsv.CSVWriter(handle, reader.schema) if suffix == ".csv"
-                              else pq.ParquetWriter(handle, reader.schema))
-                for batch in reader:
-                    cast = suffix == ".parquet" and batch.schema != writer.schema
-                    writer.write_batch(batch.cast(writer.schema) if cast else batch)
-                    written += 1
-                    if written == 1:
-                        fault_point("write:after_first_batch")
+            yield write
+            if state["writer"] is None:
+                raise OutputError(f"cannot write {path}: no table was given")
         finally:
-            if writer is not None:
-                writer.close()
+            if state["writer"] is not None:
+                state["writer"].close()
 
 
 def rejects_from_mask(frame: pd.DataFrame, mask: pd.Series, column: str | pd.Series,
