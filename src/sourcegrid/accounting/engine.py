@@ -312,7 +312,9 @@ def account(activity, library, treatment=None, *, con=None, library_name: str | 
         (:func:`~sourcegrid.accounting.inputs.engine_input`): account at most about this
         many activity rows at once, in parts of whole enterprises (default: as many as
         fit in the engine's memory limit, :data:`ROWS_PER_GIB`). The results are the same
-        as in one pass; only the time and memory differ (:func:`_account_in_parts`).
+        as in one pass; only the time and memory differ. Inputs sorted by enterprise are
+        read a range of rows a part (:func:`_account_in_ranges`), others split by a hash
+        of the enterprise id and merged (:func:`_account_in_parts`).
     progress : callable(done, total), optional
         Called after each part of a run in parts (the CLI shows it).
 
@@ -342,7 +344,8 @@ def account(activity, library, treatment=None, *, con=None, library_name: str | 
 
 
 #: Activity rows accounted at once per GiB of DuckDB's memory limit. Above it a run from
-#: files is accounted in parts of whole enterprises (:func:`_account_in_parts`): in one
+#: files is accounted in parts of whole enterprises (:func:`_account_in_ranges`,
+#: :func:`_account_in_parts`): in one
 #: pass, 10^7 rows under a 2 GB limit took 16 times as long as 10^6 rows (its joins and
 #: sorts spilled to disk). Measured under 2 GB (1.8 GiB): 10^6 rows in one pass 7.6 s,
 #: in two parts 12.6 s; 10^7 rows in parts of 2·10^6 rows 16 s a part, of 10^6 rows
