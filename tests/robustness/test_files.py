@@ -19,6 +19,7 @@ from sourcegrid.io.tables import (
     check_output_path,
     read_arrow,
     read_table,
+    table_writer,
     write_ibis_table,
     write_table,
 )
@@ -185,6 +186,40 @@ def test_write_ibis_table_streams_csv_with_bom_and_parquet_atomically(tmp_path):
     parquet = write_ibis_table(con, table, tmp_path / "t.parquet")
     assert pq.read_table(parquet).num_rows == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sub", "t.parquet"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_table_writer_writes_tables_one_after_the_other_or_nothing(suffix, tmp_path):
+    """Three tables (of a run in parts) give one file with their rows in order; a
+    failure inside the block, or no table at all, leaves the earlier file as it was."""
+    con = ibis.duckdb.connect()
+    parts = [con.create_table(f"part{i}", pd.DataFrame({"name": names, "value": values}))
+             for i, (names, values) in enumerate([(["甲", "乙"], [1.5, 2.0]), ([], []),
+                                                  (["丙"], [3.0])])]
+    target = tmp_path / f"emissions{suffix}"
+    with table_writer(con, target) as write:
+        for part in parts:
+            write(part)
+
+    def read():
+        if suffix == ".csv":
+            assert target.read_bytes().startswith("\ufeff".encode())
+            return pd.read_csv(target, encoding="utf-8-sig")
+        return pq.read_table(target).to_pandas()
+
+    written = read()
+    assert written["name"].tolist() == ["甲", "乙", "丙"]
+    assert written["value"].tolist() == [1.5, 2.0, 3.0]
+    before = target.read_bytes()
+    with pytest.raises(RuntimeError, match="part 2 failed"), table_writer(con, target) as write:
+        write(parts[0])
+        raise RuntimeError("part 2 failed")
+    with pytest.raises(OutputError, match="no table was given"), table_writer(con, target):
+        pass
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary file left
+    with pytest.raises(InputError, match="not .xlsx"), table_writer(con, tmp_path / "e.xlsx"):
+        pass
 
 
 def test_xlsx_row_limit_is_checked_before_writing(tmp_path, monkeypatch):
