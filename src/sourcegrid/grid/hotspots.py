@@ -162,9 +162,10 @@ def neighbourhood_kernel(radius_cells: float, shape: str = "square") -> np.ndarr
 def _box_sum_1d(field: np.ndarray, half: int, axis: int) -> np.ndarray:
     """Sum over ``2 half + 1`` consecutive cells along ``axis`` (zero outside)."""
     if half == 0:
-        return field
+        return field if field.dtype == np.float64 else field.astype(np.float64)
     width = 2 * half + 1
-    out = ndimage.uniform_filter1d(field, width, axis=axis, mode="constant", cval=0.0)
+    out = ndimage.uniform_filter1d(field, width, axis=axis, output=np.float64,
+                                   mode="constant", cval=0.0)
     out *= width
     return out
 
@@ -182,9 +183,9 @@ def _band_sum(field: np.ndarray, radius_cells: float, shape: str, reach: int) ->
     """
     if shape == "square":
         if reach == 0:
-            return field.copy()
+            return field.astype(np.float64)
         width = 2 * reach + 1
-        out = ndimage.uniform_filter(field, width, mode="constant", cval=0.0)
+        out = ndimage.uniform_filter(field, width, output=np.float64, mode="constant", cval=0.0)
         out *= width * width
         return out
     half_widths = _disk_half_widths(radius_cells, reach)
@@ -271,7 +272,6 @@ def gi_star(values: np.ndarray, radius_cells: float, shape: str = "square") -> G
     n = int(np.count_nonzero(has_data))
     if n < 2:
         return GiStar(np.full(values.shape, np.nan))
-    present = has_data.astype(np.float64)
     mean = float(np.sum(values, where=has_data)) / n
     centred = np.zeros(values.shape)  # cells without data stay 0
     np.subtract(values, mean, out=centred, where=has_data)
@@ -281,13 +281,14 @@ def gi_star(values: np.ndarray, radius_cells: float, shape: str = "square") -> G
         return GiStar(np.full(values.shape, np.nan))
 
     z = _band_sum(centred, radius_cells, shape, reach)  # numerator, filled into z
-    weight_sum = _band_sum(present, radius_cells, shape, reach)
+    # the mask read as bytes: a float copy of it cost a pass and 8 bytes a cell
+    weight_sum = _band_sum(has_data.view(np.uint8), radius_cells, shape, reach)
     np.rint(weight_sum, out=weight_sum)  # neighbour counts are integers
     # denominator s sqrt((n S1 - W^2)/(n - 1)) with S1 = W, in place
     # (cells without data get 0: undefined like a band that covers every cell)
     denominator = n - weight_sum
     denominator *= weight_sum
-    denominator *= present
+    np.copyto(denominator, 0.0, where=~has_data)
     undefined = denominator <= 0.0
     denominator *= std * std / (n - 1)
     np.sqrt(denominator, out=denominator)
