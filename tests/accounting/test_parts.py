@@ -324,3 +324,51 @@ def test_rows_with_a_blank_enterprise_id_are_checked_together_in_ranges(tmp_path
     pd.testing.assert_frame_equal(in_order(parts.rejects), in_order(one.rejects))
     blanks = parts.rejects[parts.rejects["column"] == "enterprise_id"]
     assert {4, 12} <= set(blanks["row"])  # both blank activity rows are rejected
+
+
+def _part_of(row, edges):
+    """Index of the range [edges[k], edges[k + 1]) holding ``row`` (None: no bound)."""
+    return next(k for k in range(len(edges) - 1)
+                if (edges[k] is None or row >= edges[k])
+                and (edges[k + 1] is None or row < edges[k + 1]))
+
+
+def test_row_ranges_never_split_an_enterprise(duckdb_backend):
+    """Any activity and treatment (ids from a few letters, blanks, padding, sorted or
+    not): when ranges come back, every enterprise has all its activity rows in one part
+    and all its treatment rows in that same part (or, without activity, in one part)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    import sourcegrid.accounting.engine as engine
+
+    ids = st.sampled_from(["A", "B", "C", "D", "E", "F", " B", "", "  "])
+
+    @settings(max_examples=200, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(ids, min_size=1, max_size=14), st.lists(ids, max_size=14),
+           st.integers(2, 5), st.booleans())
+    def check(activity, treatment, parts, sort):
+        if sort:  # the common case: both files in one order of enterprises
+            activity, treatment = sorted(activity), sorted(treatment)
+        con = duckdb_backend
+        ranges = engine._row_ranges(con, _table(con, activity, 2), _table(con, treatment, 2)
+                                    if treatment else None, parts)
+        if ranges is None:
+            return
+        assert ranges[0].first and not any(r.first for r in ranges[1:])
+        a_edges = [ranges[0].activity[0], *(r.activity[1] for r in ranges)]
+        t_edges = [ranges[0].treatment[0], *(r.treatment[1] for r in ranges)]
+        part = {}
+        for row, name in enumerate(activity, start=2):
+            if name.strip():
+                assert part.setdefault(name.strip(), _part_of(row, a_edges)) == (
+                    _part_of(row, a_edges)), (name, row)
+        for row, name in enumerate(treatment, start=2):
+            if name.strip():
+                assert part.setdefault("t" + name.strip(), _part_of(row, t_edges)) == (
+                    _part_of(row, t_edges)), (name, row)
+                if name.strip() in part:
+                    assert part[name.strip()] == _part_of(row, t_edges), (name, row)
+
+    check()

@@ -479,10 +479,9 @@ def _treatment_cuts(con, joined, activity_cuts: list[int]) -> list[int] | None:
     firsts = con.to_pyarrow(joined.aggregate(**{
         f"t{k}": ibis.ifelse(joined.part >= k, joined.lo, ibis.null("int64")).min()
         for k in range(1, len(activity_cuts) + 1)})).to_pylist()[0]
+    # non-decreasing: each minimum is over the enterprises of the next one and more
     cuts = [far if firsts[f"t{k}"] is None else int(firsts[f"t{k}"])
             for k in range(1, len(activity_cuts) + 1)]
-    for k in range(len(cuts) - 2, -1, -1):  # part k's treatment cannot start after k+1's
-        cuts[k] = min(cuts[k], cuts[k + 1])
     starts, ends = part_of(joined.lo, cuts), part_of(joined.hi, cuts)
     wrong = (starts != ends) | (joined.part.notnull() & (starts != joined.part))
     if int(con.to_pyarrow(joined.aggregate(n=as_count(wrong).sum())).to_pylist()[0]["n"] or 0):
