@@ -82,20 +82,29 @@ def _expected_rejects(by_enterprise=False):
             for row, reason, column in cases.EXPECTED_REJECTS} | treatment
 
 
-@pytest.fixture(params=["split", "ranges"])
+@pytest.fixture(params=["split", "treatment split", "ranges"])
 def way(request, monkeypatch):
-    """Which way the parts are made: the test data's order decides; this checks it."""
+    """Which way the parts are made, and a check that they were made that way: 'split'
+    (inputs split by hash and merged: _row_ranges made to find no cuts, as for
+    interleaved enterprises), 'treatment split' (the activity in row ranges, the treatment
+    rows as given, E2's last, split by the part of each enterprise's activity), 'ranges'
+    (both in row ranges: the treatment in the activity's order of enterprises)."""
     import sourcegrid.accounting.engine as engine
 
-    taken = []
+    taken, found = [], []
     for name in ("_account_in_parts", "_account_in_ranges"):
         original = getattr(engine, name)
         monkeypatch.setattr(engine, name, lambda *a, _f=original, _n=name, **k:
                             taken.append(_n) or _f(*a, **k))
+    ranges = engine._row_ranges
+    monkeypatch.setattr(engine, "_row_ranges", lambda *a: found.append(ranges(*a)) or (
+        None if request.param == "split" else found[-1]))
     yield request.param
     if taken:  # a test that ran in parts ran them the way its data asks for
         assert set(taken) == {"_account_in_parts" if request.param == "split"
                               else "_account_in_ranges"}
+        if request.param != "split":
+            assert {r[0].treatment is None for r in found} == {request.param != "ranges"}
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
@@ -230,7 +239,7 @@ def test_the_account_command_runs_in_parts_in_its_workspace(tmp_path, monkeypatc
                         lambda parent: folders.append(make_folder(parent)) or folders[-1])
     parts = runner.invoke(app, [*command, "--out", str(tmp_path / "parts.parquet")])
     assert parts.exit_code == 0, parts.output
-    if way == "split":  # the parts went beside DuckDB's spill folder, in the workspace
+    if way != "ranges":  # the parts went beside DuckDB's spill folder, in the workspace
         assert [f.parent for f in folders] == [(tmp_path / "ws").resolve()]
         assert not folders[0].exists()  # and are gone
     else:
@@ -268,14 +277,14 @@ def test_row_ranges_cut_only_between_enterprises(activity, parts, cuts, duckdb_b
         return
     edges = [None, *cuts, None]
     assert [(r.activity, r.treatment, r.first) for r in ranges] == [
-        ((edges[k], edges[k + 1]), (None, None), k == 0) for k in range(len(edges) - 1)]
+        ((edges[k], edges[k + 1]), None, k == 0) for k in range(len(edges) - 1)]
 
 
 @pytest.mark.parametrize(("treatment", "cut"), [
     # activity A 2, B 3, C 4, D 5 in 2 parts (cut at C, row 4). Treatment: X and Y have
     # no activity and stay in the part their rows stand in; C (row 5) starts part 2
     (["A", "X", "B", " C ", "Y", "D"], 5),
-    # D's treatment (row 2) before A's: not in D's part
+    # D's treatment (row 2) before A's: not in D's part (None: split by part)
     (["D", "A", "B", "C"], None),
     # X, without activity, has rows 3 and 5, on both sides of C's first row (4)
     (["A", "X", "C", "X", "D"], None),
@@ -288,11 +297,10 @@ def test_row_ranges_follow_the_activity_in_the_treatment(treatment, cut, duckdb_
     con = duckdb_backend
     ranges = engine._row_ranges(con, _table(con, ["A", "B", "C", "D"]),
                                 _table(con, treatment), 2)
-    if cut is None:
-        assert ranges is None
-        return
-    assert [(r.activity, r.treatment) for r in ranges] == [((None, 4), (None, cut)),
-                                                          ((4, None), (cut, None))]
+    # the activity's ranges stand; a treatment out of their order is split instead
+    assert [(r.activity, r.treatment) for r in ranges] == (
+        [((None, 4), None), ((4, None), None)] if cut is None
+        else [((None, 4), (None, cut)), ((4, None), (cut, None))])
 
 
 @pytest.mark.parametrize("way", ["ranges"], indirect=True)
@@ -358,7 +366,10 @@ def test_row_ranges_never_split_an_enterprise(duckdb_backend):
             return
         assert ranges[0].first and not any(r.first for r in ranges[1:])
         a_edges = [ranges[0].activity[0], *(r.activity[1] for r in ranges)]
-        t_edges = [ranges[0].treatment[0], *(r.treatment[1] for r in ranges)]
+        if ranges[0].treatment is None:  # split by the part of each enterprise's activity
+            treatment = []
+        else:
+            t_edges = [ranges[0].treatment[0], *(r.treatment[1] for r in ranges)]
         part = {}
         for row, name in enumerate(activity, start=2):
             if name.strip():

@@ -392,16 +392,21 @@ def _part_count(con, activity, treatment, into, out, part_rows) -> int:
 @dataclass(frozen=True)
 class _RowRange:
     """The input rows of one part of a run in row ranges: ``_row`` in [low, high) of each
-    input (None: no bound), and, in the first part, every row with a blank enterprise id."""
+    input (None: no bound), and, in the first part, every row with a blank enterprise id.
+    ``treatment`` None: the treatment is split by the part of the enterprise's activity
+    (:func:`_split_treatment`)."""
 
     activity: tuple
-    treatment: tuple
+    treatment: tuple | None
     first: bool
 
 
 def _row_ranges(con, activity, treatment, parts: int) -> list[_RowRange] | None:
-    """Consecutive ranges of input rows, about ``parts`` of them, each a whole set of
-    enterprises in both inputs; None when the files' enterprises are interleaved.
+    """Consecutive ranges of activity rows, about ``parts`` of them, each a whole set of
+    enterprises, and the same parts of the treatment rows (``treatment`` None when the
+    treatment's enterprises do not follow the activity's order: it is then split by the
+    part of each enterprise's activity); None when the activity's enterprises are
+    interleaved.
 
     A census file is usually sorted by enterprise. Then each part can read its own range
     of rows (DuckDB skips the rest of a Parquet file or table), its emissions follow the
@@ -412,19 +417,7 @@ def _row_ranges(con, activity, treatment, parts: int) -> list[_RowRange] | None:
     blank enterprise id (rejected, never accounted) all go to the first part, so that
     they are checked together as in one pass.
     """
-    from sourcegrid.accounting.inputs import enterprise_key
-
-    def spans(table, kind):
-        key = enterprise_key(table, kind)
-        # blank ids have no key (NULL; no hash can stand for them); one expression, so
-        # the id is stripped once (a filter beside it made DuckDB strip it twice)
-        rows = table.select(_sg_key=ibis.ifelse(key == "", ibis.null("int64"), key.hash()),
-                            _sg_row=table[ROW].cast("int64"))
-        spans = rows.group_by("_sg_key").aggregate(lo=rows._sg_row.min(),
-                                                   hi=rows._sg_row.max())
-        return spans.filter(spans._sg_key.notnull())
-
-    act = spans(activity, "activity").cache()
+    act = _enterprise_spans(activity, "activity").cache()
     cached = [act]
     try:
         bounds = con.to_pyarrow(act.aggregate(low=act.lo.min(), high=act.hi.max())
@@ -443,21 +436,40 @@ def _row_ranges(con, activity, treatment, parts: int) -> list[_RowRange] | None:
             return None
         treatment_cuts = None
         if treatment is not None:
-            trt = spans(treatment, "treatment")
+            trt = _enterprise_spans(treatment, "treatment")
             known = act.select(_sg_akey=act._sg_key, a_lo=act.lo)
             joined = trt.left_join(known, trt._sg_key == known._sg_akey).cache()
             cached.append(joined)
             treatment_cuts = _treatment_cuts(con, joined, activity_cuts)
-            if treatment_cuts is None:
-                return None
     finally:
         for table in cached:
             table.release()
     edges = [None, *activity_cuts, None]
-    trt_edges = [None, *treatment_cuts, None] if treatment is not None else None
+    trt_edges = [None, *treatment_cuts, None] if treatment_cuts is not None else None
     return [_RowRange((edges[k], edges[k + 1]),
-                      (trt_edges[k], trt_edges[k + 1]) if trt_edges else (None, None), k == 0)
+                      (trt_edges[k], trt_edges[k + 1]) if trt_edges else None, k == 0)
             for k in range(len(edges) - 1)]
+
+
+def _enterprise_spans(table, kind: str) -> ibis.Table:
+    """Each enterprise's first and last row (``_sg_key``: a hash of the id; lo, hi)."""
+    from sourcegrid.accounting.inputs import enterprise_key
+
+    key = enterprise_key(table, kind)
+    # blank ids have no key (NULL; no hash can stand for them); one expression, so the id
+    # is stripped once (a filter beside it made DuckDB strip it twice)
+    rows = table.select(_sg_key=ibis.ifelse(key == "", ibis.null("int64"), key.hash()),
+                        _sg_row=table[ROW].cast("int64"))
+    spans = rows.group_by("_sg_key").aggregate(lo=rows._sg_row.min(), hi=rows._sg_row.max())
+    return spans.filter(spans._sg_key.notnull())
+
+
+def _part_of(row: ibis.Value, cuts: list[int]) -> ibis.Value:
+    """The part (0, 1, ...) of ``row`` among ranges cut at ``cuts`` (ascending)."""
+    total = ibis.literal(0, "int64")
+    for cut in cuts:
+        total = total + (row >= cut).cast("int64")
+    return total
 
 
 def _treatment_cuts(con, joined, activity_cuts: list[int]) -> list[int] | None:
@@ -467,22 +479,15 @@ def _treatment_cuts(con, joined, activity_cuts: list[int]) -> list[int] | None:
     NULL without activity). None when an enterprise's treatment rows would fall in
     another part than its activity, or in two parts."""
     far = 2**62  # past every row
-
-    def part_of(row: ibis.Value, cuts: list[int]) -> ibis.Value:
-        total = ibis.literal(0, "int64")
-        for cut in cuts:
-            total = total + (row >= cut).cast("int64")
-        return total
-
     joined = joined.mutate(part=ibis.ifelse(joined.a_lo.isnull(), ibis.null("int64"),
-                                            part_of(joined.a_lo, activity_cuts)))
+                                            _part_of(joined.a_lo, activity_cuts)))
     firsts = con.to_pyarrow(joined.aggregate(**{
         f"t{k}": ibis.ifelse(joined.part >= k, joined.lo, ibis.null("int64")).min()
         for k in range(1, len(activity_cuts) + 1)})).to_pylist()[0]
     # non-decreasing: each minimum is over the enterprises of the next one and more
     cuts = [far if firsts[f"t{k}"] is None else int(firsts[f"t{k}"])
             for k in range(1, len(activity_cuts) + 1)]
-    starts, ends = part_of(joined.lo, cuts), part_of(joined.hi, cuts)
+    starts, ends = _part_of(joined.lo, cuts), _part_of(joined.hi, cuts)
     wrong = (starts != ends) | (joined.part.notnull() & (starts != joined.part))
     if int(con.to_pyarrow(joined.aggregate(n=as_count(wrong).sum())).to_pylist()[0]["n"] or 0):
         return None
@@ -516,8 +521,9 @@ def _account_in_ranges(activity, library, treatment, con, ranges: list[_RowRange
     sorts them; the counts are summed."""
     from sourcegrid.io.tables import table_writer
 
-    results, clipped_warnings, created = [], 0, []
+    results, clipped_warnings, created, views = [], 0, [], []
     columns = ALL_COLUMNS if into is not None else None
+    folder, treatment_parts = None, None
 
     def into_table(expr) -> None:
         if created:
@@ -526,22 +532,67 @@ def _account_in_ranges(activity, library, treatment, con, ranges: list[_RowRange
             con.create_table(into, expr, overwrite=True)
             created.append(into)
 
-    with ExitStack() as stack:
-        sink = into_table if into is not None else stack.enter_context(table_writer(con, out))
-        for number, part in enumerate(ranges):
-            with warnings.catch_warnings(record=True) as caught, unordered(con):
-                warnings.simplefilter("always", ClippedOperatingRate)
-                results.append(_account(
-                    _in_range(activity, "activity", part.activity, part.first), library,
-                    None if treatment is None
-                    else _in_range(treatment, "treatment", part.treatment, part.first),
-                    con, library_name, activity_source, treatment_source, None, None, explain,
-                    columns=columns, sink=sink))
-            clipped_warnings += _reraise_others(caught)
-            if progress is not None:
-                progress(number + 1, len(ranges))
+    def treatment_of(number: int, part: _RowRange):
+        if treatment is None:
+            return None
+        if part.treatment is not None:
+            return _in_range(treatment, "treatment", part.treatment, part.first)
+        if not treatment_parts[number]:
+            return treatment.filter(ibis.literal(False))
+        rows = con.read_parquet([str(f) for f in treatment_parts[number]],
+                                hive_partitioning=False)
+        views.append(rows.get_name())
+        return rows
+
+    try:
+        if treatment is not None and ranges[0].treatment is None:
+            folder = _parts_folder(Path(out).parent if out is not None else _spill_parent(con))
+            treatment_parts = _split_treatment(con, activity, treatment,
+                                               [r.activity[0] for r in ranges[1:]],
+                                               folder / "treatment")
+        with ExitStack() as stack:
+            sink = (into_table if into is not None
+                    else stack.enter_context(table_writer(con, out)))
+            for number, part in enumerate(ranges):
+                with warnings.catch_warnings(record=True) as caught, unordered(con):
+                    warnings.simplefilter("always", ClippedOperatingRate)
+                    results.append(_account(
+                        _in_range(activity, "activity", part.activity, part.first), library,
+                        treatment_of(number, part), con, library_name, activity_source,
+                        treatment_source, None, None, explain, columns=columns, sink=sink))
+                clipped_warnings += _reraise_others(caught)
+                if progress is not None:
+                    progress(number + 1, len(ranges))
+    finally:
+        for view in views:
+            con.drop_view(view, force=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
     emissions_table = con.table(into) if into is not None else None
     return _merged(results, clipped_warnings, con, emissions_table, len(ranges))
+
+
+def _split_treatment(con, activity, treatment, activity_cuts: list[int], folder
+                     ) -> dict[int, list]:
+    """The treatment written once into a Parquet folder per part (``folder/_sg_bucket=N/``,
+    by the engine): each row in the part of its enterprise's activity; rows of enterprises
+    without activity in a part by a hash of the id (as they may be many), rows with a blank
+    id in the first. Returns each part's files."""
+    from sourcegrid.accounting.inputs import enterprise_key
+
+    known = _enterprise_spans(activity, "activity")
+    known = known.select(_sg_akey=known._sg_key, a_lo=known.lo)
+    key = enterprise_key(treatment, "treatment")
+    rows = treatment.mutate(_sg_key=ibis.ifelse(key == "", ibis.null("int64"), key.hash()))
+    rows = rows.left_join(known, rows._sg_key == known._sg_akey)
+    parts = len(activity_cuts) + 1
+    alone = ibis.ifelse(rows._sg_key.isnull(), 0, (rows._sg_key % parts + parts) % parts)
+    part = ibis.ifelse(rows.a_lo.isnull(), alone, _part_of(rows.a_lo, activity_cuts))
+    rows = rows.mutate(**{_BUCKET: part}).drop("_sg_key", "_sg_akey", "a_lo")
+    with insertion_order(con, keep=False):
+        con.to_parquet(rows, folder, partition_by=_BUCKET)
+    return {number: sorted((folder / f"{_BUCKET}={number}").glob("*.parquet"))
+            for number in range(parts)}
 
 
 def _reraise_others(caught) -> int:
