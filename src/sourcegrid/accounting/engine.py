@@ -30,9 +30,11 @@ The graph is built in named stages, each a function with its own tests
 6. :func:`stage_output`: the emission rows and their note.
 
 A run from files too large for DuckDB's memory limit is accounted in parts of whole
-enterprises (:func:`_account_in_parts`): every check that compares rows, and the
-treatment join, stay within an enterprise, so each part is a whole run, and the parts'
-emissions are merged back in source-row order.
+enterprises: every check that compares rows, and the treatment join, stay within an
+enterprise, so each part is a whole run. Files sorted by enterprise are read a range of
+rows a part, the parts' emissions following each other (:func:`_account_in_ranges`);
+others are split by a hash of the enterprise id and merged back in source-row order
+(:func:`_account_in_parts`).
 
 References
 ----------
@@ -372,7 +374,7 @@ def _part_count(con, activity, treatment, into, out, part_rows) -> int:
     Only a DuckDB run from engine tables written to ``into`` or ``out`` (CSV, Parquet) is
     split; fetched emissions, frames and other engines take one pass.
     """
-    from sourcegrid.accounting.inputs import enterprise_hash
+    from sourcegrid.accounting.inputs import enterprise_key
 
     if con.name != "duckdb" or (into is None and out is None):
         return 1
@@ -381,8 +383,8 @@ def _part_count(con, activity, treatment, into, out, part_rows) -> int:
     tables = [activity] if treatment is None else [activity, treatment]
     if not all(isinstance(t, ibis.Table) for t in tables):
         return 1
-    if enterprise_hash(activity) is None or (
-            treatment is not None and enterprise_hash(treatment, "treatment") is None):
+    if enterprise_key(activity) is None or (
+            treatment is not None and enterprise_key(treatment, "treatment") is None):
         return 1  # the missing column is reported by the checks of the one pass
     per_part = part_rows if part_rows is not None else _rows_per_part(con)
     rows = int(con.to_pyarrow(activity.count().name("n").as_table())["n"][0].as_py())
@@ -451,14 +453,20 @@ def _row_ranges(con, activity, treatment, parts: int) -> list[_RowRange] | None:
             for k in range(len(edges) - 1)]
 
 
-def _enterprise_spans(table, kind: str) -> ibis.Table:
-    """Each enterprise's first and last row (``_sg_key``: a hash of the id; lo, hi)."""
+def _enterprise_code(table, kind: str) -> ibis.Value:
+    """A hash of each row's enterprise id, NULL for a blank id (no hash can stand for it).
+    One expression, so the id is stripped once (a filter beside it made DuckDB strip it
+    twice)."""
     from sourcegrid.accounting.inputs import enterprise_key
 
     key = enterprise_key(table, kind)
-    # blank ids have no key (NULL; no hash can stand for them); one expression, so the id
-    # is stripped once (a filter beside it made DuckDB strip it twice)
-    rows = table.select(_sg_key=ibis.ifelse(key == "", ibis.null("int64"), key.hash()),
+    return ibis.ifelse(key == "", ibis.null("int64"), key.hash())
+
+
+def _enterprise_spans(table, kind: str) -> ibis.Table:
+    """Each enterprise's first and last row (``_sg_key``: :func:`_enterprise_code`; lo,
+    hi); rows with a blank id are left out."""
+    rows = table.select(_sg_key=_enterprise_code(table, kind),
                         _sg_row=table[ROW].cast("int64"))
     spans = rows.group_by("_sg_key").aggregate(lo=rows._sg_row.min(), hi=rows._sg_row.max())
     return spans.filter(spans._sg_key.notnull())
@@ -537,12 +545,7 @@ def _account_in_ranges(activity, library, treatment, con, ranges: list[_RowRange
             return None
         if part.treatment is not None:
             return _in_range(treatment, "treatment", part.treatment, part.first)
-        if not treatment_parts[number]:
-            return treatment.filter(ibis.literal(False))
-        rows = con.read_parquet([str(f) for f in treatment_parts[number]],
-                                hive_partitioning=False)
-        views.append(rows.get_name())
-        return rows
+        return _bucket_rows(con, treatment, treatment_parts[number], views)
 
     try:
         if treatment is not None and ranges[0].treatment is None:
@@ -578,21 +581,15 @@ def _split_treatment(con, activity, treatment, activity_cuts: list[int], folder
     by the engine): each row in the part of its enterprise's activity; rows of enterprises
     without activity in a part by a hash of the id (as they may be many), rows with a blank
     id in the first. Returns each part's files."""
-    from sourcegrid.accounting.inputs import enterprise_key
-
     known = _enterprise_spans(activity, "activity")
     known = known.select(_sg_akey=known._sg_key, a_lo=known.lo)
-    key = enterprise_key(treatment, "treatment")
-    rows = treatment.mutate(_sg_key=ibis.ifelse(key == "", ibis.null("int64"), key.hash()))
+    rows = treatment.mutate(_sg_key=_enterprise_code(treatment, "treatment"))
     rows = rows.left_join(known, rows._sg_key == known._sg_akey)
     parts = len(activity_cuts) + 1
     alone = ibis.ifelse(rows._sg_key.isnull(), 0, (rows._sg_key % parts + parts) % parts)
     part = ibis.ifelse(rows.a_lo.isnull(), alone, _part_of(rows.a_lo, activity_cuts))
-    rows = rows.mutate(**{_BUCKET: part}).drop("_sg_key", "_sg_akey", "a_lo")
-    with insertion_order(con, keep=False):
-        con.to_parquet(rows, folder, partition_by=_BUCKET)
-    return {number: sorted((folder / f"{_BUCKET}={number}").glob("*.parquet"))
-            for number in range(parts)}
+    return _write_buckets(con, rows.mutate(**{_BUCKET: part}).drop("_sg_key", "_sg_akey",
+                                                                    "a_lo"), folder, parts)
 
 
 def _reraise_others(caught) -> int:
@@ -646,14 +643,8 @@ def _account_in_parts(activity, library, treatment, con, parts, library_name,
     results, clipped_warnings, views = [], 0, []
 
     def bucket(kind: str, table, number: int):
-        """The bucket's rows of one input (None without it; no rows: its columns)."""
-        if table is None:
-            return None
-        if not split[kind][number]:
-            return table.filter(ibis.literal(False))
-        rows = con.read_parquet([str(f) for f in split[kind][number]], hive_partitioning=False)
-        views.append(rows.get_name())
-        return rows
+        """The bucket's rows of one input (None without it)."""
+        return None if table is None else _bucket_rows(con, table, split[kind][number], views)
 
     try:
         split = {kind: _split(con, table, kind, parts, folder / kind)
@@ -731,11 +722,28 @@ def _split(con, table: ibis.Table, kind: str, parts: int, folder) -> dict[int, l
     from sourcegrid.accounting.inputs import enterprise_hash
 
     bucket = enterprise_hash(table, kind) % parts
+    return _write_buckets(con, table.mutate(**{_BUCKET: (bucket + parts) % parts}), folder,
+                          parts)
+
+
+def _write_buckets(con, table: ibis.Table, folder, parts: int) -> dict[int, list]:
+    """``table`` (with a ``_sg_bucket`` column, 0 … parts − 1) written once by the engine
+    into a Parquet folder per bucket (``folder/_sg_bucket=N/``, the column itself left
+    out); returns each bucket's files ([] if none)."""
     with insertion_order(con, keep=False):
-        con.to_parquet(table.mutate(**{_BUCKET: (bucket + parts) % parts}), folder,
-                       partition_by=_BUCKET)
+        con.to_parquet(table, folder, partition_by=_BUCKET)
     return {number: sorted((folder / f"{_BUCKET}={number}").glob("*.parquet"))
             for number in range(parts)}
+
+
+def _bucket_rows(con, table: ibis.Table, files: list, views: list) -> ibis.Table:
+    """The rows of one bucket's ``files`` (written by :func:`_write_buckets` from
+    ``table``); none: ``table`` without rows. The view read is added to ``views``."""
+    if not files:
+        return table.filter(ibis.literal(False))
+    rows = con.read_parquet([str(f) for f in files], hive_partitioning=False)
+    views.append(rows.get_name())
+    return rows
 
 
 def _source_row_ranges(con, stored, width: int) -> list:
